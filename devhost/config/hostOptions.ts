@@ -1,0 +1,197 @@
+import { readFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import path from 'node:path';
+
+import { parseTimeSpanMs } from './duration';
+import { StartupError } from './errors';
+
+/** Storage queue trigger settings, `extensions.queues` (defaults as the Storage Queues extension 5.x). */
+export interface QueuesOptions {
+  batchSize: number;
+  newBatchThreshold: number;
+  maxPollingIntervalMs: number;
+  /** Delay before a failed message becomes visible again. */
+  visibilityTimeoutMs: number;
+  maxDequeueCount: number;
+  messageEncoding: 'base64' | 'none';
+}
+
+/** Blob trigger settings, `extensions.blobs`. */
+export interface BlobsOptions {
+  maxDegreeOfParallelism: number;
+  poisonBlobThreshold: number;
+}
+
+export interface SingletonOptions {
+  listenerLockPeriodMs: number;
+  listenerLockRecoveryPollingIntervalMs: number;
+}
+
+export interface RetryOptions {
+  strategy: 'fixedDelay' | 'exponentialBackoff';
+  maxRetryCount: number;
+  delayIntervalMs: number;
+  minimumIntervalMs: number;
+  maximumIntervalMs: number;
+}
+
+/** What devhost takes from host.json, validated, with the host's defaults filled in. */
+export interface HostOptions {
+  /** Undefined means no limit (`-1`). */
+  functionTimeoutMs: number | undefined;
+  routePrefix: string;
+  queues: QueuesOptions;
+  blobs: BlobsOptions;
+  singleton: SingletonOptions;
+  retry: RetryOptions | undefined;
+  /** host.json `functions`: restricts which functions load. */
+  functions: string[] | undefined;
+}
+
+const MINUTE_MS = 60_000;
+/** Core Tools runs the host in Development, where the queue polling default drops from 1 min to 2 s. */
+const DEVELOPMENT_MAX_POLLING_MS = 2_000;
+const MIN_POLLING_MS = 100;
+const MAX_BATCH_SIZE = 32;
+
+type Json = Record<string, unknown>;
+
+function section(parent: Json, key: string, where: string): Json {
+  const value = parent[key];
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new StartupError(`host.json: ${where}${key} must be an object`);
+  }
+  return value as Json;
+}
+
+function integer(obj: Json, key: string, where: string, fallback: number, min: number, max: number): number {
+  const value = obj[key];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new StartupError(
+      `host.json: ${where}${key} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+function duration(obj: Json, key: string, where: string, fallbackMs: number): number {
+  const value = obj[key];
+  return value === undefined ? fallbackMs : parseTimeSpanMs(value, `${where}${key}`);
+}
+
+function parseQueues(ext: Json, processorCount: number): QueuesOptions {
+  const q = section(ext, 'queues', 'extensions.');
+  const where = 'extensions.queues.';
+  const batchSize = integer(q, 'batchSize', where, 16, 1, MAX_BATCH_SIZE);
+  const maxPollingIntervalMs = duration(q, 'maxPollingInterval', where, DEVELOPMENT_MAX_POLLING_MS);
+  if (maxPollingIntervalMs < MIN_POLLING_MS) {
+    throw new StartupError(`host.json: ${where}maxPollingInterval must be at least 00:00:00.1`);
+  }
+  const encoding = q['messageEncoding'] ?? 'base64';
+  if (encoding !== 'base64' && encoding !== 'none') {
+    throw new StartupError(
+      `host.json: ${where}messageEncoding must be "base64" or "none", got ${JSON.stringify(encoding)}`,
+    );
+  }
+  return {
+    batchSize,
+    newBatchThreshold: integer(q, 'newBatchThreshold', where, Math.floor(batchSize / 2) * processorCount, 0, 10_000),
+    maxPollingIntervalMs,
+    visibilityTimeoutMs: duration(q, 'visibilityTimeout', where, 0),
+    maxDequeueCount: integer(q, 'maxDequeueCount', where, 5, 1, 10_000),
+    messageEncoding: encoding,
+  };
+}
+
+function parseRetry(root: Json): RetryOptions | undefined {
+  const r = root['retry'];
+  if (r === undefined) return undefined;
+  const retry = section(root, 'retry', '');
+  const strategy = retry['strategy'] ?? 'exponentialBackoff';
+  if (strategy !== 'fixedDelay' && strategy !== 'exponentialBackoff') {
+    throw new StartupError(`host.json: retry.strategy must be "fixedDelay" or "exponentialBackoff"`);
+  }
+  if (retry['maxRetryCount'] === undefined) throw new StartupError('host.json: retry.maxRetryCount is required');
+  return {
+    strategy,
+    maxRetryCount: integer(retry, 'maxRetryCount', 'retry.', 0, -1, 1_000_000),
+    delayIntervalMs: duration(retry, 'delayInterval', 'retry.', 0),
+    minimumIntervalMs: duration(retry, 'minimumInterval', 'retry.', 0),
+    maximumIntervalMs: duration(retry, 'maximumInterval', 'retry.', 0),
+  };
+}
+
+/** Validates a parsed host.json document. */
+export function parseHostOptions(doc: unknown, processorCount = cpus().length): HostOptions {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new StartupError('host.json: the document must be a JSON object');
+  }
+  const root = doc as Json;
+  if (root['version'] !== '2.0') {
+    throw new StartupError(`host.json: "version" must be "2.0", got ${JSON.stringify(root['version'])}`);
+  }
+  const ext = section(root, 'extensions', '');
+  const http = section(ext, 'http', 'extensions.');
+  const routePrefix = http['routePrefix'] ?? 'api';
+  if (typeof routePrefix !== 'string')
+    throw new StartupError('host.json: extensions.http.routePrefix must be a string');
+  const blobs = section(ext, 'blobs', 'extensions.');
+  const singleton = section(root, 'singleton', '');
+  const timeout = root['functionTimeout'];
+  const functions = root['functions'];
+  if (functions !== undefined && (!Array.isArray(functions) || !functions.every((f) => typeof f === 'string'))) {
+    throw new StartupError('host.json: "functions" must be an array of function names');
+  }
+  return {
+    functionTimeoutMs:
+      timeout === undefined
+        ? 30 * MINUTE_MS
+        : timeout === '-1' || timeout === -1
+          ? undefined
+          : parseTimeSpanMs(timeout, 'functionTimeout'),
+    routePrefix: routePrefix.replace(/^\/+|\/+$/g, ''),
+    queues: parseQueues(ext, processorCount),
+    blobs: {
+      maxDegreeOfParallelism: integer(
+        blobs,
+        'maxDegreeOfParallelism',
+        'extensions.blobs.',
+        8 * processorCount,
+        1,
+        10_000,
+      ),
+      poisonBlobThreshold: integer(blobs, 'poisonBlobThreshold', 'extensions.blobs.', 5, 1, 10_000),
+    },
+    singleton: {
+      listenerLockPeriodMs: duration(singleton, 'listenerLockPeriod', 'singleton.', MINUTE_MS),
+      listenerLockRecoveryPollingIntervalMs: duration(
+        singleton,
+        'listenerLockRecoveryPollingInterval',
+        'singleton.',
+        MINUTE_MS,
+      ),
+    },
+    retry: parseRetry(root),
+    functions,
+  };
+}
+
+/** Reads and validates `<appDir>/host.json`. */
+export async function loadHostOptions(appDir: string): Promise<HostOptions> {
+  const file = path.join(appDir, 'host.json');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new StartupError(`host.json not found in ${appDir}`, { cause: error });
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (error) {
+    throw new StartupError(`host.json is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  return parseHostOptions(doc);
+}

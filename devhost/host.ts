@@ -1,0 +1,308 @@
+import path from 'node:path';
+
+import type { BindingServices } from './bindings/bindingContext';
+import { accountNameOf, resolveConnectionString } from './config/connections';
+import { StartupError } from './config/errors';
+import { type HostOptions, loadHostOptions } from './config/hostOptions';
+import { applySettings, loadLocalSettings } from './config/localSettings';
+import { loadEntryPoint, resolveEntryPoints } from './core/appLoader';
+import { CoreApiState, installCoreModule } from './core/coreApi';
+import { defineFunction, type FunctionDefinition, type TriggerType } from './core/functionDefinition';
+import { computeHostId } from './core/hostId';
+import { Invoker } from './core/invoker';
+import { manualTriggerEvent } from './core/manualTrigger';
+import { retryPolicyFrom } from './core/retryPolicy';
+import { HttpServer } from './http/httpServer';
+import { type HostKeys, loadHostKeys } from './http/keys';
+import { HostLogger } from './log';
+import { StorageAccounts } from './storage/account';
+import { checkStorageReachable } from './storage/probe';
+import { createBlobListeners } from './triggers/blobTrigger';
+import type { ListenerFactory, ListenerServices, TriggerListener } from './triggers/listener';
+import { Notifier } from './triggers/notifier';
+import { createQueueListeners } from './triggers/queueTrigger';
+import { createTimerListeners } from './triggers/timerTrigger';
+
+export interface DevhostStartOptions {
+  appDir: string;
+  /** HTTP port; 0 picks a free one. Default: local.settings.json Host.LocalHttpPort, else 7071. */
+  port?: number | undefined;
+  /** Only these functions (`--functions a,b`). */
+  functions?: string[] | undefined;
+  /** Check function keys (`--enforce-keys`, or Core Tools' `--enableAuth`). */
+  enforceKeys?: boolean | undefined;
+  logger?: HostLogger | undefined;
+  env?: NodeJS.ProcessEnv | undefined;
+}
+
+const DEFAULT_PORT = 7071;
+
+const LISTENER_FACTORIES: Record<Exclude<TriggerType, 'httpTrigger'>, ListenerFactory> = {
+  queueTrigger: createQueueListeners,
+  blobTrigger: createBlobListeners,
+  timerTrigger: createTimerListeners,
+};
+
+function isDisabled(fn: FunctionDefinition, env: NodeJS.ProcessEnv): boolean {
+  const value = env[`AzureWebJobs.${fn.name}.Disabled`] ?? env[`AzureWebJobs_${fn.name}_Disabled`];
+  return value !== undefined && /^(true|1)$/i.test(value.trim());
+}
+
+/**
+ * A local Azure Functions host for Node v4 apps: loads the unmodified app through `@azure/functions-core`, then runs
+ * its HTTP, queue, blob and timer triggers against Azure Storage (Azurite locally) with the real host's semantics.
+ */
+export class Devhost {
+  readonly #listeners: TriggerListener[];
+  #stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly functions: FunctionDefinition[],
+    readonly httpServer: HttpServer,
+    readonly hostId: string,
+    readonly keys: HostKeys | undefined,
+    listeners: TriggerListener[],
+    private readonly core: CoreApiState,
+    private readonly logger: HostLogger,
+    private readonly stopController: AbortController,
+    private readonly appHookData: Record<string, unknown>,
+    private readonly restoreRequire: () => void,
+  ) {
+    this.#listeners = listeners;
+  }
+
+  get port(): number {
+    return this.httpServer.port;
+  }
+
+  static async start(options: DevhostStartOptions): Promise<Devhost> {
+    const env = options.env ?? process.env;
+    const logger = options.logger ?? new HostLogger();
+    const appDir = path.resolve(options.appDir);
+    const settings = await loadLocalSettings(appDir);
+    applySettings(settings.values, env);
+    const hostOptions = await loadHostOptions(appDir);
+
+    const core = new CoreApiState((level, _category, message) =>
+      logger.log(level === 'information' ? 'debug' : level, message),
+    );
+    const restoreRequire = installCoreModule(core.createCoreApi());
+    const appHookData: Record<string, unknown> = {};
+    try {
+      for (const file of await resolveEntryPoints(appDir)) await loadEntryPoint(file);
+      const appLevelHookData: Record<string, unknown> = {};
+      for (const hook of core.hooksFor('appStart')) {
+        await hook({ hookData: appLevelHookData, appHookData, functionAppDirectory: appDir });
+      }
+      const capabilities = (await core.programmingModel?.getCapabilities?.({})) ?? {};
+      core.lockRegistration();
+      return await Devhost.#startFunctions(
+        options,
+        env,
+        logger,
+        appDir,
+        hostOptions,
+        core,
+        appHookData,
+        capabilities['HttpUri'],
+        settings.localHttpPort,
+        restoreRequire,
+      );
+    } catch (error) {
+      restoreRequire();
+      throw error;
+    }
+  }
+
+  static async #startFunctions(
+    options: DevhostStartOptions,
+    env: NodeJS.ProcessEnv,
+    logger: HostLogger,
+    appDir: string,
+    hostOptions: HostOptions,
+    core: CoreApiState,
+    appHookData: Record<string, unknown>,
+    streamingUri: string | undefined,
+    settingsPort: number | undefined,
+    restoreRequire: () => void,
+  ): Promise<Devhost> {
+    let functions = [...core.functions.values()].map(defineFunction);
+    const only = options.functions ?? hostOptions.functions;
+    if (only && only.length > 0) {
+      const wanted = new Set(only.map((n) => n.toLowerCase()));
+      const unknown = only.filter((n) => !functions.some((f) => f.name.toLowerCase() === n.toLowerCase()));
+      if (unknown.length > 0) throw new StartupError(`--functions names unknown function(s): ${unknown.join(', ')}`);
+      functions = functions.filter((f) => wanted.has(f.name.toLowerCase()));
+    }
+    if (functions.length === 0) logger.warn('No job functions found.');
+
+    const needsStorage = functions.some((f) => f.trigger.type !== 'httpTrigger') || Boolean(env['AzureWebJobsStorage']);
+    let hostConnectionString = '';
+    const accounts = new StorageAccounts();
+    if (needsStorage) {
+      hostConnectionString = resolveConnectionString('Storage', env, 'The host');
+      // Every connection the functions use must answer now, not at the first message.
+      const connections = new Set([hostConnectionString]);
+      for (const fn of functions) {
+        for (const binding of [fn.trigger, ...fn.inputs, ...fn.outputs]) {
+          if (binding.type === 'httpTrigger' || binding.type === 'http') continue;
+          connections.add(
+            resolveConnectionString(
+              binding.config['connection'],
+              env,
+              `Function "${fn.name}" binding "${binding.key}"`,
+            ),
+          );
+        }
+      }
+      for (const connectionString of connections) {
+        await checkStorageReachable(accounts.get(connectionString), accountNameOf(connectionString));
+      }
+    }
+
+    const stopController = new AbortController();
+    const queueWrites = new Notifier();
+    const blobWrites = new Notifier();
+    const bindings: BindingServices = {
+      accounts,
+      env,
+      queues: hostOptions.queues,
+      notifyQueueWritten: (cs, queue) => queueWrites.notify(Notifier.key(cs, queue)),
+      notifyBlobWritten: (cs, container) => blobWrites.notify(Notifier.key(cs, container)),
+    };
+    const invoker = new Invoker({
+      core,
+      logger,
+      bindings,
+      functionTimeoutMs: hostOptions.functionTimeoutMs,
+      hostRetry: hostOptions.retry,
+      stopSignal: stopController.signal,
+      appHookData,
+    });
+    const enabled = functions.filter((fn) => !isDisabled(fn, env));
+    const hostId = computeHostId(appDir, env);
+    const services: ListenerServices = {
+      options: hostOptions,
+      invoker,
+      accounts,
+      env,
+      logger,
+      hostId,
+      hostConnectionString,
+      retryPolicy: (fn) => retryPolicyFrom(fn.metadata.retryOptions, hostOptions.retry),
+      queueWrites,
+      blobWrites,
+    };
+    const listeners: TriggerListener[] = [];
+    for (const [type, factory] of Object.entries(LISTENER_FACTORIES)) {
+      listeners.push(
+        ...factory(
+          enabled.filter((fn) => fn.trigger.type === type),
+          services,
+        ),
+      );
+    }
+
+    const keys = options.enforceKeys ? loadHostKeys(env) : undefined;
+    const byName = new Map(functions.map((fn) => [fn.name.toLowerCase(), fn]));
+    const httpServer = new HttpServer({
+      port: options.port ?? settingsPort ?? DEFAULT_PORT,
+      routePrefix: hostOptions.routePrefix,
+      functions: functions.filter((fn) => fn.trigger.type === 'httpTrigger'),
+      allFunctions: byName,
+      invoker,
+      logger,
+      keys,
+      streamingUri,
+      isDisabled: (fn) => isDisabled(fn, env),
+      manualTrigger: async (fn, input) => {
+        const event = await manualTriggerEvent(fn, input, accounts, env);
+        await invoker.invoke(fn, event, services.retryPolicy(fn));
+      },
+    });
+    try {
+      await httpServer.listen();
+    } catch (error) {
+      throw new StartupError(
+        `Port ${options.port ?? settingsPort ?? DEFAULT_PORT} is unavailable: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    const host = new Devhost(
+      functions,
+      httpServer,
+      hostId,
+      keys,
+      listeners,
+      core,
+      logger,
+      stopController,
+      appHookData,
+      restoreRequire,
+    );
+    host.#printListing(functions, env);
+    for (const listener of listeners) await listener.start();
+    logger.info(`Host started (host id ${hostId}, ${accountNameOf(hostConnectionString)} storage).`);
+    return host;
+  }
+
+  #printListing(functions: FunctionDefinition[], env: NodeJS.ProcessEnv): void {
+    const { logger } = this;
+    logger.plain('');
+    logger.plain('Functions:');
+    logger.plain('');
+    for (const fn of functions) {
+      const disabled = isDisabled(fn, env) ? ' (disabled)' : '';
+      if (fn.trigger.type === 'httpTrigger') {
+        logger.plain(
+          `\t${fn.name}: [${this.httpServer.methodsOf(fn).join(',')}] ${this.httpServer.urlOf(fn)}${disabled}`,
+        );
+      } else {
+        logger.plain(`\t${fn.name}: ${fn.trigger.type}${disabled}`);
+      }
+      logger.plain('');
+    }
+    if (this.keys) {
+      logger.plain(
+        this.keys.fromSettings
+          ? 'Function keys: from DEVHOST_MASTER_KEY / DEVHOST_FUNCTION_KEY settings.'
+          : `Master key (generated for this run): ${this.keys.master}\nFunction key (generated for this run): ${this.keys.function['default'] ?? ''}`,
+      );
+      logger.plain('');
+    }
+  }
+
+  /**
+   * Graceful stop: stop fetching, let running invocations finish (listeners wait for them), close HTTP, then run
+   * appTerminate hooks. Work not started stays in storage and becomes visible to other instances.
+   * @param graceMs after this long the stop resolves even if invocations are still running
+   */
+  stop(graceMs = 30_000): Promise<void> {
+    this.#stopping ??= this.#stop(graceMs);
+    return this.#stopping;
+  }
+
+  async #stop(graceMs: number): Promise<void> {
+    this.logger.info('Stopping host...');
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), graceMs);
+    });
+    const drained = Promise.all([...this.#listeners.map((l) => l.stop()), this.httpServer.close()]).then(
+      () => 'drained' as const,
+    );
+    const result = await Promise.race([drained, grace]);
+    clearTimeout(timer);
+    this.stopController.abort();
+    if (result === 'timeout') this.logger.warn(`Grace period of ${graceMs}ms ended with invocations still running.`);
+    for (const hook of this.core.hooksFor('appTerminate')) {
+      try {
+        await hook({ hookData: {}, appHookData: this.appHookData });
+      } catch (error) {
+        this.logger.error(`appTerminate hook failed: ${(error as Error).message}`);
+      }
+    }
+    this.restoreRequire();
+    this.logger.info('Host stopped.');
+  }
+}
