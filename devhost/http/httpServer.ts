@@ -165,10 +165,14 @@ export class HttpServer {
 
   /** Stops accepting connections and waits for requests in progress. */
   async close(): Promise<void> {
+    // Keep-alive connections turn idle as their last response ends; close them as that happens so the stop
+    // does not wait for the client's keep-alive timeout.
+    const reaper = setInterval(() => this.#server.closeIdleConnections(), 50);
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeIdleConnections();
     });
+    clearInterval(reaper);
   }
 
   #presentedLevel(req: http.IncomingMessage, url: URL): AuthLevel | undefined {

@@ -1,0 +1,1 @@
+require('@azure/functions').app.http('x', { handler: async () => ({}) });

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { DevhostProcess } from '../support/devhostProcess';
+
+describe('devhost hooks', () => {
+  it('runs appStart, pre/postInvocation and appTerminate hooks with writable contexts', async () => {
+    const host = await DevhostProcess.start({ app: 'test/apps/hooks-app' });
+    try {
+      assert.ok(host.lines(/HOOK appStart/).length === 1, 'appStart ran once before the host started');
+
+      const wrapped = await fetch(host.url('/wrapped'));
+      assert.equal(await wrapped.text(), 'inner');
+      assert.equal(wrapped.headers.get('x-wrapped'), 'by-pre-hook', 'preInvocation replaced the handler');
+      await host.waitForLine(/HOOK postInvocation wrapped pre=true error=none/);
+
+      const rescued = await fetch(host.url('/rescued'));
+      assert.equal(rescued.status, 200, 'postInvocation cleared the error and set the result');
+      assert.equal(await rescued.text(), 'rescued by post hook');
+      await host.waitForLine(/HOOK postInvocation rescued pre=true error=fails before the post hook/);
+    } finally {
+      assert.equal(await host.stop(), 0);
+    }
+    assert.equal(host.lines(/HOOK appTerminate/).length, 1, 'appTerminate ran at stop');
+  });
+
+  it('finishes an HTTP request in flight during a graceful stop', async () => {
+    const host = await DevhostProcess.start({ app: 'test/apps/hooks-app' });
+    const inFlight = fetch(host.url('/slow?ms=1500'));
+    await host.waitForLine(/Executing 'Functions.slow'/);
+    const exit = host.stop();
+    const res = await inFlight;
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'slept 1500');
+    assert.equal(await exit, 0);
+    assert.ok(host.lines(/Executed 'Functions.slow' \(Succeeded/).length === 1);
+  });
+});
+
+describe('devhost HTTP streaming', () => {
+  it('proxies requests to the library HTTP server when the app enables streaming', async () => {
+    const host = await DevhostProcess.start({ app: 'test/apps/stream-app' });
+    try {
+      const payload = Buffer.alloc(3 * 1024 * 1024, 7);
+      const upload = await fetch(host.url('/api/upload'), { method: 'POST', body: payload });
+      assert.equal(upload.status, 200);
+      assert.deepEqual(await upload.json(), { bytes: payload.length, id: null });
+
+      const countdown = await fetch(host.url('/api/countdown'));
+      assert.equal(await countdown.text(), '3\n2\n1\nliftoff\n');
+    } finally {
+      await host.stop();
+    }
+  });
+});
+
+describe('devhost start-up errors', () => {
+  it('stops with one clear line for a bad host.json', async () => {
+    const host = await DevhostProcess.start({ app: 'test/apps/bad-host-app', waitForStart: false });
+    assert.equal(await host.exited, 1);
+    assert.ok(
+      host.lines(/^devhost: host.json: extensions.queues.batchSize must be an integer from 1 to 32, got 100$/)
+        .length === 1,
+      host.output.join('\n'),
+    );
+  });
+
+  it('stops with one clear line for an unknown --functions name', async () => {
+    const host = await DevhostProcess.start({
+      app: 'test/apps/http-app',
+      args: ['--functions', 'nope'],
+      waitForStart: false,
+    });
+    assert.equal(await host.exited, 1);
+    assert.ok(
+      host.lines(/^devhost: --functions names unknown function\(s\): nope$/).length === 1,
+      host.output.join('\n'),
+    );
+  });
+
+  it('stops with one clear line when storage is unreachable', async () => {
+    const host = await DevhostProcess.start({
+      app: 'test/apps/http-app',
+      env: {
+        AzureWebJobsStorage:
+          'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;TableEndpoint=http://127.0.0.1:9/devstoreaccount1;',
+      },
+      waitForStart: false,
+    });
+    assert.equal(await host.exited, 1);
+    assert.ok(
+      host.lines(/^devhost: Storage account "devstoreaccount1" is unreachable \(blob service: /).length === 1,
+      host.output.join('\n'),
+    );
+  });
+});
