@@ -1,0 +1,16 @@
+/** Why an upload cannot be thumbnailed. Every one of these is permanent: retrying the same bytes cannot help. */
+export type ThumbnailErrorCode =
+  'EMPTY_BLOB' | 'NOT_AN_IMAGE' | 'UNSUPPORTED_IMAGE_FORMAT' | 'CORRUPT_IMAGE' | 'TOO_MANY_PIXELS' | 'IMAGE_TIMEOUT';
+
+/** A permanent failure of the thumbnail job, with a stable code for the job's status record. */
+export class ThumbnailError extends Error {
+  override readonly name = 'ThumbnailError';
+  readonly permanent = true;
+  constructor(
+    readonly code: ThumbnailErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

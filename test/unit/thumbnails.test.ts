@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { deflateSync } from 'node:zlib';
+
+import sharp from 'sharp';
+
+import { renderThumbnails, type ThumbnailOptions } from '../../shared/thumbnails/renderThumbnails';
+import { ThumbnailError } from '../../shared/thumbnails/thumbnailErrors';
+
+const options: ThumbnailOptions = {
+  widths: [128, 256, 512],
+  format: 'source',
+  maxInputPixels: 4_000_000,
+  timeoutSeconds: 30,
+};
+
+function image(
+  width: number,
+  height: number,
+  format: 'png' | 'jpeg' | 'webp' = 'png',
+  orientation?: number,
+): Promise<Buffer> {
+  let pipeline = sharp({ create: { width, height, channels: 3, background: { r: 200, g: 30, b: 90 } } }).toFormat(
+    format,
+  );
+  if (orientation) pipeline = pipeline.withMetadata({ orientation, exif: { IFD0: { Copyright: 'secret-owner' } } });
+  return pipeline.toBuffer();
+}
+
+function crc32(bytes: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? 0xedb88320 ^ (crc >>> 1) : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(data.length);
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([length, body, crc]);
+}
+
+async function assertThumbnailError(input: Buffer, code: string, opts: ThumbnailOptions = options): Promise<void> {
+  await assert.rejects(renderThumbnails(input, opts), (error: unknown) => {
+    assert.ok(error instanceof ThumbnailError, `expected ThumbnailError, got ${String(error)}`);
+    assert.equal(error.code, code);
+    return true;
+  });
+}
+
+describe('renderThumbnails', () => {
+  it('renders each width in the source format, keeping the aspect ratio', async () => {
+    const thumbs = await renderThumbnails(await image(1000, 500, 'jpeg'), options);
+    assert.deepEqual(
+      thumbs.map((t) => [t.width, t.height, t.contentType, t.extension]),
+      [
+        [128, 64, 'image/jpeg', 'jpg'],
+        [256, 128, 'image/jpeg', 'jpg'],
+        [512, 256, 'image/jpeg', 'jpg'],
+      ],
+    );
+    for (const thumb of thumbs) assert.equal((await sharp(thumb.data).metadata()).format, 'jpeg');
+  });
+
+  it('never enlarges a small image', async () => {
+    const thumbs = await renderThumbnails(await image(200, 100), options);
+    assert.deepEqual(
+      thumbs.map((t) => t.width),
+      [128, 200, 200],
+    );
+  });
+
+  it('converts to WebP when configured', async () => {
+    const [thumb] = await renderThumbnails(await image(300, 300), { ...options, widths: [128], format: 'webp' });
+    assert.equal(thumb?.contentType, 'image/webp');
+    assert.equal((await sharp(thumb?.data).metadata()).format, 'webp');
+  });
+
+  it('applies EXIF orientation and strips metadata', async () => {
+    // Orientation 6 = rotate 90° clockwise: a 400x200 landscape is displayed as 200x400 portrait.
+    const [thumb] = await renderThumbnails(await image(400, 200, 'jpeg', 6), { ...options, widths: [100] });
+    assert.equal(thumb?.width, 100);
+    assert.equal(thumb?.height, 200);
+    const metadata = await sharp(thumb?.data).metadata();
+    assert.equal(metadata.exif, undefined, 'no EXIF left');
+    assert.ok(!thumb?.data.includes(Buffer.from('secret-owner')));
+  });
+
+  it('is deterministic: the same input renders byte-identical thumbnails', async () => {
+    const input = await image(640, 480, 'png');
+    const first = await renderThumbnails(input, options);
+    const second = await renderThumbnails(input, options);
+    assert.deepEqual(
+      first.map((t) => t.data),
+      second.map((t) => t.data),
+    );
+  });
+
+  it('refuses an empty upload', () => assertThumbnailError(Buffer.alloc(0), 'EMPTY_BLOB'));
+
+  it('refuses bytes that are not an image', () =>
+    assertThumbnailError(Buffer.from('%PDF-1.7 this is not an image'), 'NOT_AN_IMAGE'));
+
+  it('refuses a truncated image', async () => {
+    const full = await image(800, 600, 'jpeg');
+    await assertThumbnailError(full.subarray(0, Math.floor(full.length / 2)), 'CORRUPT_IMAGE');
+  });
+
+  it('refuses an image with too many pixels before decoding it', async () => {
+    await assertThumbnailError(await image(3000, 2000), 'TOO_MANY_PIXELS', { ...options, maxInputPixels: 1_000_000 });
+  });
+
+  it('refuses a PNG whose header declares 100000 x 100000 pixels (a decompression bomb) before decoding', async () => {
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(100_000, 0);
+    ihdr.writeUInt32BE(100_000, 4);
+    ihdr.writeUInt8(8, 8); // bit depth
+    ihdr.writeUInt8(0, 9); // greyscale
+    const bomb = Buffer.concat([
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      pngChunk('IHDR', ihdr),
+      pngChunk('IDAT', deflateSync(Buffer.alloc(1000))),
+      pngChunk('IEND', Buffer.alloc(0)),
+    ]);
+    await assertThumbnailError(bomb, 'TOO_MANY_PIXELS');
+  });
+});
