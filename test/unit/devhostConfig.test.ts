@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { BindingExpressionError, resolveBindingExpression } from '../../devhost/bindings/expressions';
+import { expandConnectionString, resolveConnectionString } from '../../devhost/config/connections';
+import { parseTimeSpanMs } from '../../devhost/config/duration';
+import { StartupError } from '../../devhost/config/errors';
+import { parseHostOptions } from '../../devhost/config/hostOptions';
+import { computeHostId } from '../../devhost/core/hostId';
+import { RandomizedExponentialBackoff } from '../../devhost/core/retryPolicy';
+import { isAuthorized, keysEqual, levelOfKey } from '../../devhost/http/keys';
+import { RouteTemplate } from '../../devhost/http/routeTemplate';
+
+describe('host.json parsing', () => {
+  it('fills in the host defaults (Development polling of 2 s, 16/8 batching on 1 core)', () => {
+    const options = parseHostOptions({ version: '2.0' }, 1);
+    assert.deepEqual(options.queues, {
+      batchSize: 16,
+      newBatchThreshold: 8,
+      maxPollingIntervalMs: 2000,
+      visibilityTimeoutMs: 0,
+      maxDequeueCount: 5,
+      messageEncoding: 'base64',
+    });
+    assert.equal(options.functionTimeoutMs, 30 * 60_000);
+    assert.equal(options.routePrefix, 'api');
+    assert.deepEqual(options.blobs, { maxDegreeOfParallelism: 8, poisonBlobThreshold: 5 });
+    assert.equal(parseHostOptions({ version: '2.0' }, 4).queues.newBatchThreshold, 32);
+  });
+
+  it('reads settings and refuses bad ones naming the setting', () => {
+    const options = parseHostOptions({
+      version: '2.0',
+      functionTimeout: '-1',
+      extensions: {
+        http: { routePrefix: '' },
+        queues: { maxPollingInterval: '00:00:00.500', messageEncoding: 'none' },
+      },
+    });
+    assert.equal(options.functionTimeoutMs, undefined);
+    assert.equal(options.routePrefix, '');
+    assert.equal(options.queues.maxPollingIntervalMs, 500);
+    assert.equal(options.queues.messageEncoding, 'none');
+    assert.throws(() => parseHostOptions({ version: '1.0' }), /"version" must be "2.0"/);
+    assert.throws(
+      () => parseHostOptions({ version: '2.0', extensions: { queues: { batchSize: 33 } } }),
+      /batchSize must be an integer from 1 to 32/,
+    );
+    assert.throws(
+      () => parseHostOptions({ version: '2.0', extensions: { queues: { maxPollingInterval: '00:00:00.050' } } }),
+      /maxPollingInterval must be at least/,
+    );
+    assert.throws(
+      () => parseHostOptions({ version: '2.0', extensions: { queues: { messageEncoding: 'utf8' } } }),
+      StartupError,
+    );
+    assert.throws(
+      () => parseHostOptions({ version: '2.0', retry: { strategy: 'fixedDelay' } }),
+      /maxRetryCount is required/,
+    );
+  });
+
+  it('parses .NET TimeSpan durations', () => {
+    assert.equal(parseTimeSpanMs('00:00:30', 'x'), 30_000);
+    assert.equal(parseTimeSpanMs('1.02:03:04', 'x'), ((24 + 2) * 3600 + 3 * 60 + 4) * 1000);
+    assert.equal(parseTimeSpanMs('00:00:00.25', 'x'), 250);
+    assert.throws(() => parseTimeSpanMs('00:61:00', 'x'), /out of range/);
+    assert.throws(() => parseTimeSpanMs('5 minutes', 'x'), /is not a duration/);
+  });
+});
+
+describe('connections', () => {
+  it('resolves AzureWebJobs<name> before <name>, and empty to Storage', () => {
+    const env = { AzureWebJobsStorage: 'A=1', AzureWebJobsOther: 'B=2', Other: 'C=3', Plain: 'D=4' };
+    assert.equal(resolveConnectionString(undefined, env, 'f'), 'A=1');
+    assert.equal(resolveConnectionString('', env, 'f'), 'A=1');
+    assert.equal(resolveConnectionString('Other', env, 'f'), 'B=2');
+    assert.equal(resolveConnectionString('Plain', env, 'f'), 'D=4');
+    assert.throws(
+      () => resolveConnectionString('Missing', env, 'Function "x"'),
+      /Function "x": connection setting "AzureWebJobsMissing" or "Missing" is missing/,
+    );
+    assert.throws(() => resolveConnectionString('Id', { Id__serviceUri: 'https://x' }, 'f'), /identity-based/);
+  });
+
+  it('expands UseDevelopmentStorage=true to the Azurite endpoints', () => {
+    const expanded = expandConnectionString('UseDevelopmentStorage=true');
+    assert.match(expanded, /QueueEndpoint=http:\/\/127\.0\.0\.1:10001\/devstoreaccount1/);
+    assert.equal(expandConnectionString('AccountName=x'), 'AccountName=x');
+  });
+});
+
+describe('binding expressions', () => {
+  const data = { name: 'photo.jpg', Order: { Id: 'o-1' }, DequeueCount: 2 };
+  it('resolves names case-insensitively, dotted paths, settings and built-ins', () => {
+    assert.equal(resolveBindingExpression('out/{Name}', data, {}), 'out/photo.jpg');
+    assert.equal(resolveBindingExpression('{order.id}-{dequeueCount}', data, {}), 'o-1-2');
+    assert.equal(resolveBindingExpression('%C%/{name}', data, { C: 'box' }), 'box/photo.jpg');
+    assert.match(resolveBindingExpression('{rand-guid}', data, {}), /^[0-9a-f-]{36}$/);
+    assert.equal(resolveBindingExpression('{{literal}}', data, {}), '{literal}');
+  });
+  it('names what is missing', () => {
+    assert.throws(() => resolveBindingExpression('{nope}', data, {}), BindingExpressionError);
+    assert.throws(() => resolveBindingExpression('%NOPE%', data, {}), /app setting "NOPE"/);
+  });
+});
+
+describe('route templates', () => {
+  it('matches literals case-insensitively and captures parameters', () => {
+    const route = new RouteTemplate('orders/{id}/items/{item:int}', 't');
+    assert.deepEqual(route.match('Orders/abc/items/7'), { id: 'abc', item: '7' });
+    assert.equal(route.match('orders/abc/items/x'), undefined);
+    assert.equal(route.match('orders/abc'), undefined);
+  });
+  it('supports optional, default and catch-all parameters', () => {
+    assert.deepEqual(new RouteTemplate('jobs/{id?}', 't').match('jobs'), {});
+    assert.deepEqual(new RouteTemplate('page/{n=1}', 't').match('page'), { n: '1' });
+    assert.deepEqual(new RouteTemplate('files/{*path}', 't').match('files/a/b%20c.txt'), { path: 'a/b c.txt' });
+  });
+  it('ranks literal routes ahead of parameter routes', () => {
+    const literal = new RouteTemplate('jobs/stats', 't');
+    const param = new RouteTemplate('jobs/{id}', 't');
+    assert.ok(literal.precedence > param.precedence);
+  });
+});
+
+describe('keys', () => {
+  const keys = { master: 'm'.repeat(40), function: { default: 'f'.repeat(40) }, fromSettings: true };
+  it('grants admin for the master key and function for a function key', () => {
+    assert.equal(levelOfKey('m'.repeat(40), keys), 'admin');
+    assert.equal(levelOfKey('f'.repeat(40), keys), 'function');
+    assert.equal(levelOfKey('nope', keys), undefined);
+    assert.equal(levelOfKey(undefined, keys), undefined);
+  });
+  it('applies the host rule: admin satisfies all, otherwise the level must match', () => {
+    assert.ok(isAuthorized('anonymous', undefined));
+    assert.ok(isAuthorized('function', 'admin'));
+    assert.ok(isAuthorized('function', 'function'));
+    assert.ok(!isAuthorized('admin', 'function'));
+    assert.ok(!isAuthorized('function', undefined));
+  });
+  it('compares keys of different lengths without throwing', () => {
+    assert.equal(keysEqual('short', 'a much longer key'), false);
+    assert.equal(keysEqual('same', 'same'), true);
+  });
+});
+
+describe('host id and backoff', () => {
+  it('derives a stable host id from the app path, at most 32 lower-case characters', () => {
+    const id = computeHostId('/some/app', {});
+    assert.equal(id, computeHostId('/some/app', {}));
+    assert.notEqual(id, computeHostId('/other/app', {}));
+    assert.ok(id.length <= 32 && id === id.toLowerCase());
+    assert.equal(computeHostId('/x', { AzureFunctionsWebHost__hostid: 'My-Host' }), 'my-host');
+  });
+
+  it('backs off 100 ms, ~200, ~300, ~500 … up to the maximum, and resets after success', () => {
+    const backoff = new RandomizedExponentialBackoff(100, 2000, 100, () => 0.5);
+    const delays = Array.from({ length: 8 }, () => backoff.next(false));
+    assert.deepEqual(delays, [100, 200, 300, 500, 900, 1700, 2000, 2000]);
+    assert.equal(backoff.next(true), 100);
+    assert.equal(backoff.next(false), 200);
+  });
+});
