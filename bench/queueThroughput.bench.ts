@@ -3,9 +3,8 @@ import path from 'node:path';
 
 import { QueueClient } from '@azure/storage-queue';
 
-import { Devhost } from '../devhost/host';
-import { HostLogger } from '../devhost/log';
 import type { BenchContext, BenchResult } from './benchContext';
+import { DevhostChild } from './devhostChild';
 import { median, percentile, round } from './stats';
 
 const MESSAGES = 3000;
@@ -14,12 +13,6 @@ const RECEIVE_BATCH = 32;
 const LATENCY_RATE_PER_SECOND = 100;
 const LATENCY_SECONDS = 10;
 const APP_DIR = path.resolve(__dirname, '..', '..', 'bench', 'apps', 'noop-queue');
-
-declare global {
-  var __benchStarts: { at: number; sentAt: number | undefined }[] | undefined;
-}
-
-const quietLogger = new HostLogger('warning');
 
 async function fill(queue: QueueClient, count: number, body: () => string): Promise<void> {
   const PARALLEL = 32;
@@ -50,38 +43,34 @@ async function rawThroughput(queue: QueueClient): Promise<number> {
   return done / ((performance.now() - started) / 1000);
 }
 
-/** The same work through devhost: a no-op queue-triggered function; time from first start to the last completion. */
+const EXECUTED = /Executed 'Functions\.noop' \(Succeeded/;
+const EXECUTING = /Executing 'Functions\.noop'/;
+
+/**
+ * The same work through devhost, run as users run it (a child process, logging in Core Tools' format): time from
+ * the first invocation's start to the last one's end, read from the log timestamps.
+ */
 async function devhostThroughput(connectionString: string, queueName: string, count: number): Promise<number> {
-  globalThis.__benchStarts = [];
-  const env = { ...process.env, AzureWebJobsStorage: connectionString, BENCH_QUEUE: queueName };
-  const host = await Devhost.start({ appDir: APP_DIR, port: 0, logger: quietLogger, env });
-  const queue = new QueueClient(connectionString, queueName);
+  const host = new DevhostChild(APP_DIR, { AzureWebJobsStorage: connectionString, BENCH_QUEUE: queueName });
   try {
-    const deadline = Date.now() + 300_000;
-    for (;;) {
-      const props = await queue.getProperties();
-      const starts = globalThis.__benchStarts.length;
-      if (starts >= count && (props.approximateMessagesCount ?? 0) === 0 && host.functions.length > 0) break;
-      if (Date.now() > deadline) throw new Error('devhost did not drain the queue in time');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await host.waitFor(`${count} invocations`, () => host.count(EXECUTED) >= count, 300_000);
   } finally {
     await host.stop();
   }
-  const times = globalThis.__benchStarts.map((s) => s.at);
-  return count / ((Math.max(...times) - Math.min(...times)) / 1000);
+  const first = Math.min(...host.timestamps(EXECUTING));
+  const last = Math.max(...host.timestamps(EXECUTED));
+  return count / ((last - first) / 1000);
 }
 
 async function latencyUnderLoad(
   connectionString: string,
   queueName: string,
 ): Promise<{ p50: number; p99: number; samples: number }> {
-  globalThis.__benchStarts = [];
-  const env = { ...process.env, AzureWebJobsStorage: connectionString, BENCH_QUEUE: queueName };
-  const host = await Devhost.start({ appDir: APP_DIR, port: 0, logger: quietLogger, env });
+  const host = new DevhostChild(APP_DIR, { AzureWebJobsStorage: connectionString, BENCH_QUEUE: queueName });
   const queue = new QueueClient(connectionString, queueName);
   const total = LATENCY_RATE_PER_SECOND * LATENCY_SECONDS;
   try {
+    await host.waitFor('host start', () => host.count(/Host started/) > 0, 30_000);
     const started = Date.now();
     const sends: Promise<unknown>[] = [];
     for (let i = 0; i < total; i++) {
@@ -91,13 +80,14 @@ async function latencyUnderLoad(
       sends.push(queue.sendMessage(Buffer.from(JSON.stringify({ sentAt: Date.now() })).toString('base64')));
     }
     await Promise.all(sends);
-    const deadline = Date.now() + 60_000;
-    while (globalThis.__benchStarts.length < total && Date.now() < deadline)
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    await host.waitFor('all latency samples', () => host.count(/LATENCY \d+/) >= total, 60_000);
   } finally {
     await host.stop();
   }
-  const latencies = globalThis.__benchStarts.filter((s) => s.sentAt !== undefined).map((s) => s.at - (s.sentAt ?? 0));
+  const latencies = host.lines
+    .map((l) => /LATENCY (\d+)/.exec(l)?.[1])
+    .filter((v): v is string => v !== undefined)
+    .map(Number);
   return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), samples: latencies.length };
 }
 

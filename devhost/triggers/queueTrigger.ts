@@ -5,7 +5,7 @@ import type { FunctionDefinition } from '../core/functionDefinition';
 import type { TriggerEvent } from '../core/invoker';
 import type { ListenerFactory, ListenerServices, TriggerListener } from './listener';
 import { Notifier } from './notifier';
-import { poisonQueueNameFor, QueueListener,type QueueMessageContext } from './queueListener';
+import { poisonQueueNameFor, QueueListener, type QueueMessageContext } from './queueListener';
 
 /** Azure queue name rules: 3–63 characters, lower-case letters, digits and single dashes inside. */
 export function validateQueueName(name: string): string | undefined {

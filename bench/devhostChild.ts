@@ -1,0 +1,53 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+
+const CLI = path.resolve(__dirname, '..', '..', 'bin', 'devhost.js');
+
+/** A devhost started as users start it, with its log lines kept for the benchmark to read. */
+export class DevhostChild {
+  readonly lines: string[] = [];
+  readonly #child: ChildProcess;
+  readonly #exit: Promise<void>;
+
+  constructor(appDir: string, env: Record<string, string>) {
+    this.#child = spawn(process.execPath, [CLI, 'start', '--app', appDir, '--port', '0'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let buffer = '';
+    const onData = (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
+      const parts = buffer.split('\n');
+      buffer = parts.pop() ?? '';
+      this.lines.push(...parts);
+    };
+    this.#child.stdout?.on('data', onData);
+    this.#child.stderr?.on('data', onData);
+    this.#exit = new Promise((resolve) => this.#child.once('exit', () => resolve()));
+  }
+
+  count(pattern: RegExp): number {
+    let n = 0;
+    for (const line of this.lines) if (pattern.test(line)) n++;
+    return n;
+  }
+
+  /** Timestamps (ms since epoch) of the log lines matching `pattern`, from the `[ISO time]` prefix. */
+  timestamps(pattern: RegExp): number[] {
+    return this.lines.filter((l) => pattern.test(l)).map((l) => Date.parse(l.slice(1, 25)));
+  }
+
+  async waitFor(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check()) {
+      if (Date.now() > deadline)
+        throw new Error(`devhost: timed out waiting for ${what}\n${this.lines.slice(-20).join('\n')}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#child.kill('SIGTERM');
+    await this.#exit;
+  }
+}
