@@ -1,0 +1,148 @@
+import type { ContainerClient } from '@azure/storage-blob';
+
+import type { HostLogger } from '../log';
+
+/** What the scanner knows of a blob when it hands it on. */
+export interface BlobCandidate {
+  name: string;
+  etag: string;
+}
+
+/** Handles one candidate; false means "try again on the next scan" (for example, another host holds its receipt). */
+export type CandidateHandler = (candidate: BlobCandidate) => Promise<boolean>;
+
+interface WatchedContainer {
+  client: ContainerClient;
+  handlers: CandidateHandler[];
+  /** Blob name → the ETag already handed on. Rebuilt from each listing, so deleted blobs drop out. */
+  handled: Map<string, string>;
+}
+
+export const SCAN_INTERVAL_MS = 2_000;
+
+/**
+ * The emulator scan strategy (`ScanContainersStrategy`): every two seconds, and at once when this host wrote to a
+ * watched container, list every watched container and hand on each blob version not handed on before. Unlike the
+ * host's in-memory LastModified watermark (strictly greater, one-second granularity) it remembers ETags, so a blob
+ * written in the same second as the previous scan is never missed. Receipts make a repeat hand-on harmless.
+ */
+export class BlobScanner {
+  readonly #containers = new Map<string, WatchedContainer>();
+  readonly #logger: HostLogger;
+  readonly #intervalMs: number;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #wakeRequested = false;
+  #outage: string | undefined;
+
+  constructor(logger: HostLogger, intervalMs = SCAN_INTERVAL_MS) {
+    this.#logger = logger;
+    this.#intervalMs = intervalMs;
+  }
+
+  watch(key: string, client: ContainerClient, handler: CandidateHandler): void {
+    let watched = this.#containers.get(key);
+    if (!watched) {
+      watched = { client, handlers: [], handled: new Map() };
+      this.#containers.set(key, watched);
+    }
+    watched.handlers.push(handler);
+  }
+
+  /** Scan again as soon as possible (a blob was written, or a queued version turned out stale). */
+  wake(): void {
+    this.#wakeRequested = true;
+    this.#wake?.();
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      this.#wakeRequested = false;
+      for (const watched of this.#containers.values()) {
+        if (!this.#running) break;
+        try {
+          await this.#scan(watched);
+          this.#recovered(watched.client.containerName);
+        } catch (error) {
+          this.#reportOutage(watched.client.containerName, error);
+        }
+      }
+      if (!this.#running || this.#wakeRequested) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, this.#intervalMs);
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.#wake = done;
+      });
+      this.#wake = undefined;
+    }
+  }
+
+  async #scan(watched: WatchedContainer): Promise<void> {
+    const seen = new Map<string, string>();
+    try {
+      for await (const blob of watched.client.listBlobsFlat()) {
+        if (!this.#running) return;
+        // Listings give the ETag bare, GetProperties quoted; the host's receipts use the quoted HTTP form.
+        const etag = `"${(blob.properties.etag ?? '').replace(/"/g, '')}"`;
+        const known = watched.handled.get(blob.name);
+        if (known === etag) {
+          seen.set(blob.name, etag);
+          continue;
+        }
+        let allHandled = true;
+        for (const handler of watched.handlers) {
+          try {
+            if (!(await handler({ name: blob.name, etag }))) allHandled = false;
+          } catch (error) {
+            allHandled = false;
+            this.#logger.warn(
+              `Blob '${watched.client.containerName}/${blob.name}' could not be queued: ${(error as Error).message.split('\n')[0] ?? ''}`,
+            );
+          }
+        }
+        if (allHandled) seen.set(blob.name, etag);
+        else if (known !== undefined) seen.set(blob.name, known);
+      }
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) {
+        watched.handled.clear(); // the container does not exist (yet): nothing to trigger
+        return;
+      }
+      throw error;
+    }
+    watched.handled.clear();
+    for (const [name, etag] of seen) watched.handled.set(name, etag);
+  }
+
+  #reportOutage(container: string, error: unknown): void {
+    const reason = (error as { code?: string }).code ?? (error as Error).message.split('\n')[0] ?? 'unknown error';
+    if (this.#outage === undefined) {
+      this.#logger.warn(`Blob container '${container}' cannot be scanned (${reason}); retrying.`);
+    }
+    this.#outage = reason;
+  }
+
+  #recovered(container: string): void {
+    if (this.#outage !== undefined) {
+      this.#logger.info(`Blob container '${container}' can be scanned again.`);
+      this.#outage = undefined;
+    }
+  }
+}
