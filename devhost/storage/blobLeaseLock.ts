@@ -66,7 +66,8 @@ export class BlobLeaseLock {
       }
     }
     this.#held = true;
-    await this.#blob.setMetadata({ FunctionInstance: this.#owner }, { conditions: { leaseId: this.#lease.leaseId } })
+    await this.#blob
+      .setMetadata({ FunctionInstance: this.#owner }, { conditions: { leaseId: this.#lease.leaseId } })
       .catch(() => undefined); // informational only
     this.#scheduleRenewal(onLost, (this.#seconds * 1000) / 2);
     return true;
@@ -106,9 +107,7 @@ export class BlobLeaseLock {
             return;
           }
           this.#held = false;
-          this.#logger.warn(
-            `Lost lock '${this.name}': ${(error as Error).message.split('\n')[0] ?? 'renewal failed'}`,
-          );
+          this.#logger.warn(`Lost lock '${this.name}': ${(error as Error).message.split('\n')[0] ?? 'renewal failed'}`);
           onLost();
         },
       );
