@@ -1,0 +1,92 @@
+import { z } from 'zod';
+
+/** Raised at start when a setting is missing or invalid; the message names the setting. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'CONFIG_INVALID';
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+const integer = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .optional()
+    .transform((value) => value ?? fallback);
+
+const widthList = z
+  .string()
+  .trim()
+  .regex(/^\d+(\s*,\s*\d+)*$/, 'must be a comma-separated list of widths in pixels, e.g. 128,256,512')
+  .transform((text) => [...new Set(text.split(',').map((part) => Number(part.trim())))].sort((a, b) => a - b))
+  .pipe(z.array(z.number().int().min(16).max(4096)).min(1).max(8))
+  .optional()
+  .transform((value) => value ?? [128, 256, 512]);
+
+const settingsSchema = z.object({
+  AzureWebJobsStorage: z.string().trim().min(1, 'is required (a storage connection string)'),
+  RESOURCE_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[a-z][a-z0-9]{0,11}$/, 'must be 1-12 lower-case letters and digits, starting with a letter')
+    .optional(),
+  THUMBNAIL_WIDTHS: widthList,
+  THUMBNAIL_FORMAT: z
+    .enum(['source', 'webp'])
+    .optional()
+    .transform((value) => value ?? 'webp'),
+  THUMBNAIL_MAX_PIXELS: integer(50_000_000, 1, 1_000_000_000),
+  UPLOAD_MAX_BYTES: integer(20 * 1024 * 1024, 1, 256 * 1024 * 1024),
+  UPLOAD_SAS_MINUTES: integer(15, 1, 60),
+  JOB_RETENTION_DAYS: integer(30, 1, 3650),
+  DEADLETTER_RETENTION_DAYS: integer(90, 1, 3650),
+  HEALTH_QUEUE_DEPTH_WARN: integer(1000, 1, 10_000_000),
+  HEALTH_POISON_WARN: integer(1, 1, 10_000_000),
+  PUBLIC_BASE_URL: z.url().optional(),
+});
+
+export interface AppConfig {
+  /** Connection string of the storage account that holds all job state (`AzureWebJobsStorage`). */
+  storageConnectionString: string;
+  /** Prepended to every table, queue and container name, so several deployments (or test runs) share an account. */
+  resourcePrefix: string;
+  thumbnails: {
+    widths: number[];
+    format: 'source' | 'webp';
+    /** Largest image accepted, in pixels (width × height), checked before decoding: decompression bombs fail. */
+    maxPixels: number;
+  };
+  uploads: { maxBytes: number; sasLifetimeMs: number };
+  retention: { jobMs: number; deadLetterMs: number };
+  health: { queueDepthWarn: number; poisonWarn: number };
+}
+
+/** Parses and validates the app settings; throws one ConfigError naming every bad setting. */
+export function parseAppConfig(env: NodeJS.ProcessEnv): AppConfig {
+  const parsed = settingsSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
+    throw new ConfigError(`Invalid app settings: ${problems.join('; ')}`);
+  }
+  const s = parsed.data;
+  return {
+    storageConnectionString: s.AzureWebJobsStorage,
+    resourcePrefix: s.RESOURCE_PREFIX ?? '',
+    thumbnails: { widths: s.THUMBNAIL_WIDTHS, format: s.THUMBNAIL_FORMAT, maxPixels: s.THUMBNAIL_MAX_PIXELS },
+    uploads: { maxBytes: s.UPLOAD_MAX_BYTES, sasLifetimeMs: s.UPLOAD_SAS_MINUTES * 60_000 },
+    retention: { jobMs: s.JOB_RETENTION_DAYS * DAY_MS, deadLetterMs: s.DEADLETTER_RETENTION_DAYS * DAY_MS },
+    health: { queueDepthWarn: s.HEALTH_QUEUE_DEPTH_WARN, poisonWarn: s.HEALTH_POISON_WARN },
+  };
+}
+
+let cached: AppConfig | undefined;
+
+/** The app's configuration, parsed from the environment on first use (at function registration, i.e. at start). */
+export function appConfig(): AppConfig {
+  cached ??= parseAppConfig(process.env);
+  return cached;
+}
