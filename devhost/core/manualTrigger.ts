@@ -1,3 +1,6 @@
+import { resolveAppSettings } from '../bindings/expressions';
+import { BlobPathPattern } from '../blob/blobPathPattern';
+import { blobTriggerEvent } from '../blob/blobTriggerEvent';
 import { resolveConnectionString } from '../config/connections';
 import type { StorageAccounts } from '../storage/account';
 import type { FunctionDefinition } from './functionDefinition';
@@ -21,13 +24,21 @@ export async function manualTriggerEvent(
     case 'blobTrigger': {
       const slash = input.indexOf('/');
       if (slash <= 0) throw new Error(`input "${input}" must name a blob as "container/name"`);
+      const containerName = input.slice(0, slash);
+      const blobName = input.slice(slash + 1);
       const connectionString = resolveConnectionString(fn.trigger.config['connection'], env, `Function "${fn.name}"`);
-      const blob = accounts
-        .get(connectionString)
-        .container(input.slice(0, slash))
-        .getBlobClient(input.slice(slash + 1));
-      const bytes = await blob.downloadToBuffer();
-      return { reason, triggerData: { bytes }, triggerMetadata: { BlobTrigger: input, Uri: blob.url } };
+      const blob = accounts.get(connectionString).container(containerName).getBlobClient(blobName);
+      const path = fn.trigger.config['path'];
+      const pattern = BlobPathPattern.parse(resolveAppSettings(typeof path === 'string' ? path : containerName, env));
+      const { event } = await blobTriggerEvent({
+        blob,
+        containerName,
+        blobName,
+        pattern,
+        dataType: fn.trigger.config['dataType'],
+        reason,
+      });
+      return event;
     }
     case 'timerTrigger':
       return {

@@ -4,10 +4,10 @@ import { resolveAppSettings } from '../bindings/expressions';
 import { BlobPathError, BlobPathPattern } from '../blob/blobPathPattern';
 import { BlobReceipts, HOSTS_CONTAINER } from '../blob/blobReceipts';
 import { BlobScanner } from '../blob/blobScanner';
+import { blobTriggerEvent } from '../blob/blobTriggerEvent';
 import { resolveConnectionString } from '../config/connections';
 import { StartupError } from '../config/errors';
 import type { FunctionDefinition } from '../core/functionDefinition';
-import type { TriggerEvent } from '../core/invoker';
 import type { StorageAccount } from '../storage/account';
 import type { ListenerFactory, ListenerServices, TriggerListener } from './listener';
 import { Notifier } from './notifier';
@@ -73,22 +73,6 @@ function prepare(fn: FunctionDefinition, services: ListenerServices): BlobFuncti
 
 function encode(text: string, encoding: 'base64' | 'none'): string {
   return encoding === 'base64' ? Buffer.from(text, 'utf8').toString('base64') : text;
-}
-
-/** `BlobProperties` as the host serializes it into binding data (PascalCase; the Node library camel-cases it). */
-function propertiesMetadata(properties: BlobGetPropertiesResponse): Record<string, unknown> {
-  return {
-    BlobType: properties.blobType,
-    ContentType: properties.contentType,
-    ContentLength: properties.contentLength,
-    ContentEncoding: properties.contentEncoding,
-    ContentMD5: properties.contentMD5 ? Buffer.from(properties.contentMD5).toString('base64') : undefined,
-    CacheControl: properties.cacheControl,
-    ETag: properties.etag,
-    LastModified: properties.lastModified?.toISOString(),
-    CreatedOn: properties.createdOn?.toISOString(),
-    AccessTier: properties.accessTier,
-  };
 }
 
 function blobTypeOf(value: string | undefined): BlobTriggerMessage['BlobType'] {
@@ -168,23 +152,18 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
       scanner.wake();
       return true;
     }
-    const content = await blob.downloadToBuffer(undefined, undefined, { conditions: { ifMatch: parsed.ETag } });
-    const blobPath = `${parsed.ContainerName}/${parsed.BlobName}`;
-    const params = entry.pattern.match(parsed.BlobName) ?? {};
-    const dataType = entry.fn.trigger.config['dataType'];
     const insertedOn = (message.insertedOn ?? new Date()).toISOString();
-    const event: TriggerEvent = {
-      reason: `New blob detected(${blobTypeOf(properties.blobType)}): ${blobPath}`,
-      triggerData: dataType === 'string' ? { string: content.toString('utf8') } : { bytes: content },
-      triggerMetadata: {
-        BlobTrigger: blobPath,
-        Uri: blob.url,
-        Properties: propertiesMetadata(properties),
-        Metadata: properties.metadata ?? {},
-        ...params,
-      },
-      details: `MessageId: ${message.id}, DequeueCount: ${message.dequeueCount}, InsertedOn: ${insertedOn}, BlobCreated: ${properties.createdOn?.toISOString() ?? ''}, BlobLastModified: ${properties.lastModified?.toISOString() ?? ''}`,
-    };
+    const { event } = await blobTriggerEvent({
+      blob,
+      containerName: parsed.ContainerName,
+      blobName: parsed.BlobName,
+      pattern: entry.pattern,
+      dataType: entry.fn.trigger.config['dataType'],
+      etag: parsed.ETag,
+      reason: `New blob detected(${blobTypeOf(properties.blobType)}): ${parsed.ContainerName}/${parsed.BlobName}`,
+      details: (p) =>
+        `MessageId: ${message.id}, DequeueCount: ${message.dequeueCount}, InsertedOn: ${insertedOn}, BlobCreated: ${p.createdOn?.toISOString() ?? ''}, BlobLastModified: ${p.lastModified?.toISOString() ?? ''}`,
+    });
     const outcome = await services.invoker.invoke(entry.fn, event, services.retryPolicy(entry.fn));
     return outcome.status === 'succeeded';
   };

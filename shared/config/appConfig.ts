@@ -47,6 +47,24 @@ const settingsSchema = z.object({
   HEALTH_QUEUE_DEPTH_WARN: integer(1000, 1, 10_000_000),
   HEALTH_POISON_WARN: integer(1, 1, 10_000_000),
   PUBLIC_BASE_URL: z.url().optional(),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+    .optional(),
+  EMAIL_FROM: z
+    .string()
+    .optional()
+    .transform((value) => value ?? 'Background Jobs <orders@example.com>'),
+  ORDER_STEP_DEADLINE_SECONDS: integer(120, 1, 86_400),
+  ORDER_MAX_REDRIVES: integer(3, 0, 100),
+  ORDER_SUPERVISOR_SCHEDULE: z
+    .string()
+    .optional()
+    .transform((value) => value ?? '0 */1 * * * *'),
+  SEED_DEMO_CATALOGUE: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((value) => value !== 'false'),
 });
 
 export interface AppConfig {
@@ -63,6 +81,14 @@ export interface AppConfig {
   uploads: { maxBytes: number; sasLifetimeMs: number };
   retention: { jobMs: number; deadLetterMs: number };
   health: { queueDepthWarn: number; poisonWarn: number };
+  email: { smtpUrl: string | undefined; from: string };
+  orders: {
+    /** A step with no progress for this long is re-driven by the supervisor, in milliseconds. */
+    stepDeadlineMs: number;
+    maxRedrives: number;
+    supervisorSchedule: string;
+    seedDemoCatalogue: boolean;
+  };
 }
 
 /** Parses and validates the app settings; throws one ConfigError naming every bad setting. */
@@ -80,6 +106,13 @@ export function parseAppConfig(env: NodeJS.ProcessEnv): AppConfig {
     uploads: { maxBytes: s.UPLOAD_MAX_BYTES, sasLifetimeMs: s.UPLOAD_SAS_MINUTES * 60_000 },
     retention: { jobMs: s.JOB_RETENTION_DAYS * DAY_MS, deadLetterMs: s.DEADLETTER_RETENTION_DAYS * DAY_MS },
     health: { queueDepthWarn: s.HEALTH_QUEUE_DEPTH_WARN, poisonWarn: s.HEALTH_POISON_WARN },
+    email: { smtpUrl: s.SMTP_URL, from: s.EMAIL_FROM },
+    orders: {
+      stepDeadlineMs: s.ORDER_STEP_DEADLINE_SECONDS * 1000,
+      maxRedrives: s.ORDER_MAX_REDRIVES,
+      supervisorSchedule: s.ORDER_SUPERVISOR_SCHEDULE,
+      seedDemoCatalogue: s.SEED_DEMO_CATALOGUE,
+    },
   };
 }
 

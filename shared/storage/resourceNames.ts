@@ -4,9 +4,25 @@
  * queue and container names allow dashes.
  */
 export interface ResourceNames {
-  tables: { jobs: string; deadLetters: string };
-  queues: { thumbnailPoison: string };
-  containers: { uploads: string; thumbnails: string };
+  tables: {
+    jobs: string;
+    deadLetters: string;
+    inventory: string;
+    payments: string;
+    shipments: string;
+    emails: string;
+    idempotency: string;
+  };
+  queues: {
+    orderReserve: string;
+    orderReserveHigh: string;
+    orderPayment: string;
+    orderShipment: string;
+    orderEmail: string;
+    orderCompensate: string;
+    webhooks: string;
+  };
+  containers: { uploads: string; thumbnails: string; outbox: string; reports: string };
   /** Every queue this app triggers on: the health check and dashboard report their depths and poison counts. */
   triggerQueues: string[];
 }
@@ -17,10 +33,32 @@ export const BLOB_TRIGGER_POISON_QUEUE = 'webjobs-blobtrigger-poison';
 export function resourceNames(prefix: string): ResourceNames {
   const dashed = (name: string) => (prefix ? `${prefix}-${name}` : name);
   const table = (name: string) => `${prefix}${name}`;
+  const queues = {
+    orderReserve: dashed('order-reserve'),
+    orderReserveHigh: dashed('order-reserve-high'),
+    orderPayment: dashed('order-payment'),
+    orderShipment: dashed('order-shipment'),
+    orderEmail: dashed('order-email'),
+    orderCompensate: dashed('order-compensate'),
+    webhooks: dashed('webhooks'),
+  };
   return {
-    tables: { jobs: table('jobs'), deadLetters: table('deadletters') },
-    queues: { thumbnailPoison: BLOB_TRIGGER_POISON_QUEUE },
-    containers: { uploads: dashed('uploads'), thumbnails: dashed('thumbnails') },
-    triggerQueues: [],
+    tables: {
+      jobs: table('jobs'),
+      deadLetters: table('deadletters'),
+      inventory: table('inventory'),
+      payments: table('payments'),
+      shipments: table('shipments'),
+      emails: table('emails'),
+      idempotency: table('idempotency'),
+    },
+    queues,
+    containers: {
+      uploads: dashed('uploads'),
+      thumbnails: dashed('thumbnails'),
+      outbox: dashed('outbox'),
+      reports: dashed('reports'),
+    },
+    triggerQueues: Object.values(queues),
   };
 }

@@ -1,0 +1,73 @@
+import { app } from '@azure/functions';
+import { z } from 'zod';
+
+import { appServices } from '../shared/appServices';
+import { RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
+import { json, notFound, validationProblem } from '../shared/http/problem';
+import { fieldProblems } from '../shared/http/requestBody';
+import { isValidJobId, jobToPublic } from '../shared/jobs/jobStore';
+import { isTerminal, JOB_STATUSES } from '../shared/jobs/jobTypes';
+
+const listQuery = z.object({
+  type: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,31}$/, 'must be a job type such as thumbnail, order or nightly')
+    .optional(),
+  status: z.enum(JOB_STATUSES as [string, ...string[]]).optional(),
+  limit: z.coerce.number().int().min(1).max(100).optional(),
+  continuationToken: z.string().min(1).max(2000).optional(),
+});
+
+app.http('getJob', {
+  route: 'jobs/{id}',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: async (request) => {
+    const id = request.params['id'] ?? '';
+    if (!isValidJobId(id)) return notFound(`no job ${JSON.stringify(id.slice(0, 100))}`);
+    const { jobs, ready } = appServices();
+    await ready();
+    const job = await jobs.get(id);
+    if (!job) return notFound(`no job ${id}`);
+    const headers: Record<string, string> = isTerminal(job.status)
+      ? {}
+      : { 'retry-after': String(RETRY_AFTER_SECONDS) };
+    return json(200, jobToPublic(job), headers);
+  },
+});
+
+app.http('listJobs', {
+  route: 'jobs',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: async (request) => {
+    const parsed = listQuery.safeParse(Object.fromEntries(request.query.entries()));
+    if (!parsed.success) return validationProblem(fieldProblems(parsed.error.issues));
+    const { jobs, ready } = appServices();
+    await ready();
+    const page = await jobs.list({
+      ...(parsed.data.type ? { type: parsed.data.type } : {}),
+      ...(parsed.data.status ? { status: parsed.data.status as (typeof JOB_STATUSES)[number] } : {}),
+      ...(parsed.data.limit ? { limit: parsed.data.limit } : {}),
+      ...(parsed.data.continuationToken ? { continuationToken: parsed.data.continuationToken } : {}),
+    });
+    return json(200, {
+      jobs: page.jobs.map(jobToPublic),
+      ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}),
+    });
+  },
+});
+
+app.http('getJobEvents', {
+  route: 'jobs/{id}/events',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: async (request) => {
+    const id = request.params['id'] ?? '';
+    if (!isValidJobId(id)) return notFound(`no job ${JSON.stringify(id.slice(0, 100))}`);
+    const { jobs, ready } = appServices();
+    await ready();
+    if (!(await jobs.get(id))) return notFound(`no job ${id}`);
+    return json(200, { id, events: await jobs.events(id) });
+  },
+});

@@ -1,0 +1,14 @@
+import { app } from '@azure/functions';
+
+import { orderServices } from '../shared/orderServices';
+import { seedDemoCatalogue } from '../shared/orders/demoCatalogue';
+
+/**
+ * At start: create the tables, queues' targets and containers the jobs use (so uploads have somewhere to land before
+ * the first invocation), and seed the demo catalogue when the inventory is empty.
+ */
+app.hook.appStart(async () => {
+  const services = orderServices();
+  await services.ready();
+  if (services.app.config.orders.seedDemoCatalogue) await seedDemoCatalogue(services.inventory);
+});

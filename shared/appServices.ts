@@ -1,0 +1,45 @@
+import { type AppConfig, appConfig } from './config/appConfig';
+import { DeadLetterStore } from './deadletters/deadLetterStore';
+import { JobStore } from './jobs/jobStore';
+import { type ResourceNames, resourceNames } from './storage/resourceNames';
+import { type StorageClients, storageClients } from './storage/storageClients';
+
+/** Everything a function needs, built once per process from the validated configuration. */
+export interface AppServices {
+  config: AppConfig;
+  names: ResourceNames;
+  storage: StorageClients;
+  jobs: JobStore;
+  deadLetters: DeadLetterStore;
+  /** Creates the tables and containers on first use; cheap afterwards. */
+  ready: () => Promise<void>;
+}
+
+let services: AppServices | undefined;
+
+export function appServices(): AppServices {
+  if (services) return services;
+  const config = appConfig();
+  const names = resourceNames(config.resourcePrefix);
+  const storage = storageClients(config.storageConnectionString);
+  const jobs = new JobStore(storage.table(names.tables.jobs));
+  const deadLetters = new DeadLetterStore(storage.table(names.tables.deadLetters));
+  let readiness: Promise<void> | undefined;
+  const ready = () => {
+    readiness ??= Promise.all([
+      jobs.ensureTable(),
+      deadLetters.ensureTable(),
+      storage.blobs.getContainerClient(names.containers.uploads).createIfNotExists(),
+      storage.blobs.getContainerClient(names.containers.thumbnails).createIfNotExists(),
+    ]).then(
+      () => undefined,
+      (error: unknown) => {
+        readiness = undefined; // try again on the next call
+        throw error;
+      },
+    );
+    return readiness;
+  };
+  services = { config, names, storage, jobs, deadLetters, ready };
+  return services;
+}

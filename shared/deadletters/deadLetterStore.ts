@@ -1,0 +1,243 @@
+import { createHash } from 'node:crypto';
+
+import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
+
+import { asText } from '../storage/entityValues';
+
+/** Where a dead letter came from: a queue (replay re-sends the body) or a blob (replay re-triggers the blob). */
+export type DeadLetterSource =
+  | { kind: 'queue'; queue: string }
+  | { kind: 'blob'; container: string; blobName: string; etag: string; functionId: string };
+
+export type DeadLetterState = 'open' | 'replayed' | 'discarded';
+
+export interface DeadLetterHistoryEntry {
+  at: string;
+  action: 'recorded' | 'replayed' | 'discarded' | 'replay-failed';
+  note?: string;
+}
+
+export interface DeadLetter {
+  id: string;
+  source: DeadLetterSource;
+  /** The poisoned message exactly as it was stored (base64 when the queue encodes), so a replay is byte-identical. */
+  body: string;
+  /** How often the message was delivered before it was moved aside. */
+  dequeueCount: number;
+  error: { code: string; message: string };
+  jobId?: string;
+  deadLetteredAt: string;
+  state: DeadLetterState;
+  replays: number;
+  history: DeadLetterHistoryEntry[];
+}
+
+export class DeadLetterConflictError extends Error {
+  override readonly name = 'DeadLetterConflictError';
+  readonly code = 'DEADLETTER_CONFLICT';
+}
+
+const PARTITION = 'deadletter';
+/** Table string properties hold at most 64 KiB (32 K UTF-16 characters): longer bodies are split. */
+const CHUNK_CHARS = 30_000;
+const MAX_CHUNKS = 8;
+const NEWEST_FIRST_BASE = 9_999_999_999_999;
+
+type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
+
+/**
+ * The id sorts newest first and is stable for one poisoned message (its poison-queue id and insertion time), so a
+ * poison message delivered twice is recorded once.
+ */
+export function deadLetterId(poisonMessageId: string, poisonInsertedAt: Date, sourceName: string): string {
+  const inverted = (NEWEST_FIRST_BASE - poisonInsertedAt.getTime()).toString().padStart(13, '0');
+  const hash = createHash('sha256').update(`${sourceName}\n${poisonMessageId}`).digest('base64url').slice(0, 16);
+  return `dl_${inverted}_${hash}`;
+}
+
+export function isValidDeadLetterId(id: string): boolean {
+  return /^dl_\d{13}_[A-Za-z0-9_-]{16}$/.test(id);
+}
+
+function toEntity(letter: DeadLetter): Entity {
+  const chunks: Record<string, string> = {};
+  const count = Math.ceil(letter.body.length / CHUNK_CHARS);
+  if (count > MAX_CHUNKS) throw new RangeError(`dead letter body of ${letter.body.length} characters is too large`);
+  for (let i = 0; i < count; i++) chunks[`body${i}`] = letter.body.slice(i * CHUNK_CHARS, (i + 1) * CHUNK_CHARS);
+  return {
+    partitionKey: PARTITION,
+    rowKey: letter.id,
+    source: JSON.stringify(letter.source),
+    bodyChunks: count,
+    ...chunks,
+    dequeueCount: letter.dequeueCount,
+    errorCode: letter.error.code,
+    errorMessage: letter.error.message.slice(0, 4000),
+    jobId: letter.jobId ?? '',
+    deadLetteredAt: letter.deadLetteredAt,
+    state: letter.state,
+    replays: letter.replays,
+    history: JSON.stringify(letter.history.slice(-50)),
+  };
+}
+
+function fromEntity(entity: Record<string, unknown>): DeadLetter {
+  const count = Number(entity['bodyChunks'] ?? 0);
+  let body = '';
+  for (let i = 0; i < count; i++) body += asText(entity[`body${i}`]);
+  const jobId = asText(entity['jobId']);
+  return {
+    id: String(entity['rowKey']),
+    source: JSON.parse(String(entity['source'])) as DeadLetterSource,
+    body,
+    dequeueCount: Number(entity['dequeueCount'] ?? 0),
+    error: { code: asText(entity['errorCode']), message: asText(entity['errorMessage']) },
+    ...(jobId ? { jobId } : {}),
+    deadLetteredAt: String(entity['deadLetteredAt']),
+    state: String(entity['state']) as DeadLetterState,
+    replays: Number(entity['replays'] ?? 0),
+    history: JSON.parse(asText(entity['history'], '[]')) as DeadLetterHistoryEntry[],
+  };
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { statusCode?: number }).statusCode;
+}
+
+/**
+ * Dead letters in Table Storage: a poison queue alone loses data (messages expire after seven days), so every
+ * poisoned message is copied here with its body, source and error, and stays until it is replayed or discarded.
+ */
+export class DeadLetterStore {
+  constructor(private readonly table: TableClient) {}
+
+  async ensureTable(): Promise<void> {
+    try {
+      await this.table.createTable();
+    } catch (error) {
+      if (statusOf(error) !== 409) throw error;
+    }
+  }
+
+  /** Records a dead letter once; a second call with the same id returns the first record. */
+  async record(
+    letter: Omit<DeadLetter, 'state' | 'replays' | 'history'>,
+  ): Promise<{ deadLetter: DeadLetter; created: boolean }> {
+    const full: DeadLetter = {
+      ...letter,
+      state: 'open',
+      replays: 0,
+      history: [{ at: letter.deadLetteredAt, action: 'recorded' }],
+    };
+    try {
+      await this.table.createEntity(toEntity(full));
+      return { deadLetter: full, created: true };
+    } catch (error) {
+      if (statusOf(error) === 404) {
+        await this.ensureTable();
+        return this.record(letter);
+      }
+      if (statusOf(error) !== 409) throw error;
+      const existing = await this.get(letter.id);
+      if (!existing) throw error;
+      return { deadLetter: existing, created: false };
+    }
+  }
+
+  async get(id: string): Promise<DeadLetter | undefined> {
+    const found = await this.#read(id);
+    return found ? fromEntity(found) : undefined;
+  }
+
+  async #read(id: string): Promise<TableEntityResult<Record<string, unknown>> | undefined> {
+    try {
+      return await this.table.getEntity<Record<string, unknown>>(PARTITION, id);
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** Newest first, paged. */
+  async list(query: { state?: DeadLetterState; limit?: number; continuationToken?: string }): Promise<{
+    deadLetters: DeadLetter[];
+    continuationToken?: string;
+  }> {
+    const limit = Math.min(Math.max(query.limit ?? 20, 1), 100);
+    const filter = query.state
+      ? odata`PartitionKey eq ${PARTITION} and state eq ${query.state}`
+      : odata`PartitionKey eq ${PARTITION}`;
+    const pages = this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter } }).byPage({
+      maxPageSize: limit,
+      ...(query.continuationToken ? { continuationToken: query.continuationToken } : {}),
+    });
+    try {
+      const page = await pages.next();
+      if (page.done) return { deadLetters: [] };
+      const token = page.value.continuationToken;
+      return { deadLetters: page.value.map(fromEntity), ...(token ? { continuationToken: token } : {}) };
+    } catch (error) {
+      if (statusOf(error) === 404) return { deadLetters: [] };
+      throw error;
+    }
+  }
+
+  /**
+   * Moves an open dead letter to `to` with an ETag-conditional write, so two admins clicking at once act once.
+   * Throws DeadLetterConflictError when it is no longer open.
+   */
+  async transition(id: string, to: 'replayed' | 'discarded', note?: string): Promise<DeadLetter | undefined> {
+    const entity = await this.#read(id);
+    if (!entity) return undefined;
+    const letter = fromEntity(entity);
+    if (letter.state !== 'open') throw new DeadLetterConflictError(`dead letter ${id} is already ${letter.state}`);
+    const next: DeadLetter = {
+      ...letter,
+      state: to,
+      replays: letter.replays + (to === 'replayed' ? 1 : 0),
+      history: [...letter.history, { at: new Date().toISOString(), action: to, ...(note ? { note } : {}) }],
+    };
+    try {
+      await this.table.updateEntity(toEntity(next), 'Replace', { etag: entity.etag });
+    } catch (error) {
+      if (statusOf(error) === 412) throw new DeadLetterConflictError(`dead letter ${id} changed meanwhile`);
+      throw error;
+    }
+    return next;
+  }
+
+  /** Reopens a dead letter whose replay could not be sent (best effort, recorded in its history). */
+  async replayFailed(id: string, reason: string): Promise<void> {
+    const entity = await this.#read(id);
+    if (!entity) return;
+    const letter = fromEntity(entity);
+    const next: DeadLetter = {
+      ...letter,
+      state: 'open',
+      history: [...letter.history, { at: new Date().toISOString(), action: 'replay-failed', note: reason }],
+    };
+    await this.table.updateEntity(toEntity(next), 'Replace', { etag: entity.etag });
+  }
+
+  /** Deletes dead letters recorded before `before` (retention); returns how many. */
+  async purgeOlderThan(before: Date): Promise<number> {
+    // Ids sort newest first, so everything older sorts after the id of `before`.
+    const boundary = `dl_${(NEWEST_FIRST_BASE - before.getTime()).toString().padStart(13, '0')}`;
+    let deleted = 0;
+    let batch: Entity[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      await this.table.submitTransaction(batch.map((e) => ['delete', e] as ['delete', Entity]));
+      deleted += batch.length;
+      batch = [];
+    };
+    for await (const entity of this.table.listEntities<Record<string, unknown>>({
+      queryOptions: { filter: odata`PartitionKey eq ${PARTITION} and RowKey gt ${boundary}`, select: ['RowKey'] },
+    })) {
+      batch.push({ partitionKey: PARTITION, rowKey: String(entity.rowKey) });
+      if (batch.length === 100) await flush();
+    }
+    await flush();
+    return deleted;
+  }
+}

@@ -1,0 +1,95 @@
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'compensating' | 'compensated' | 'cancelled';
+
+export const JOB_STATUSES: readonly JobStatus[] = [
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'compensating',
+  'compensated',
+  'cancelled',
+];
+
+export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'compensated', 'cancelled']);
+
+export function isTerminal(status: JobStatus): boolean {
+  return TERMINAL_STATUSES.has(status);
+}
+
+export interface JobProgress {
+  step: string;
+  index: number;
+  total: number;
+  percent: number;
+  message?: string;
+}
+
+export interface JobError {
+  code: string;
+  message: string;
+}
+
+/** How the caller asked to hear back, besides polling. */
+export interface JobCorrelation {
+  replyTo?: string;
+  callbackUrl?: string;
+  idempotencyKey?: string;
+}
+
+export interface Job {
+  id: string;
+  type: string;
+  status: JobStatus;
+  progress: JobProgress;
+  attempts: number;
+  error?: JobError;
+  result?: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+  completedAt?: string;
+  correlation: JobCorrelation;
+  /** Job-specific private state (a workflow checkpoint, the validated request); never shown by the public API. */
+  data: Record<string, unknown>;
+}
+
+export interface JobEvent {
+  at: string;
+  kind: string;
+  message: string;
+  data?: Record<string, unknown>;
+}
+
+/** What one update asks for; `change` functions return it (or undefined for "nothing to do"). */
+export interface JobUpdate {
+  status?: JobStatus;
+  progress?: Partial<JobProgress>;
+  /** `null` clears the error. */
+  error?: JobError | null;
+  result?: Record<string, unknown>;
+  /** Shallow-merged into `data`. */
+  data?: Record<string, unknown>;
+  attemptsIncrement?: number;
+  event?: { kind: string; message: string; data?: Record<string, unknown> };
+  /** Allows a terminal job to become active again (a dead-letter replay). */
+  reopen?: boolean;
+}
+
+/** Gave up after repeated ETag conflicts: too many writers on one job at once. */
+export class JobConflictError extends Error {
+  override readonly name = 'JobConflictError';
+  readonly code = 'JOB_CONFLICT';
+}
+
+export class JobNotFoundError extends Error {
+  override readonly name = 'JobNotFoundError';
+  readonly code = 'JOB_NOT_FOUND';
+  constructor(readonly jobId: string) {
+    super(`no job ${jobId}`);
+  }
+}
+
+/** A job field too large for one Table Storage property. */
+export class JobTooLargeError extends Error {
+  override readonly name = 'JobTooLargeError';
+  readonly code = 'JOB_TOO_LARGE';
+}

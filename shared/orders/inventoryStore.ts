@@ -1,0 +1,218 @@
+import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
+
+/** One line of an order. */
+export interface OrderLine {
+  sku: string;
+  quantity: number;
+}
+
+export interface CatalogueItem {
+  sku: string;
+  name: string;
+  priceCents: number;
+  stock: number;
+}
+
+/** Permanent: not enough stock for a line (the step fails for good and the order is compensated). */
+export class OutOfStockError extends Error {
+  override readonly name = 'OutOfStockError';
+  readonly code = 'OUT_OF_STOCK';
+  readonly permanent = true;
+  constructor(
+    readonly sku: string,
+    readonly requested: number,
+    readonly available: number,
+  ) {
+    super(`not enough stock for ${sku}: ${requested} requested, ${available} available`);
+  }
+}
+
+export class UnknownSkuError extends Error {
+  override readonly name = 'UnknownSkuError';
+  readonly code = 'UNKNOWN_SKU';
+  readonly permanent = true;
+  constructor(readonly sku: string) {
+    super(`unknown SKU ${sku}`);
+  }
+}
+
+const STOCK_ROW = 'stock';
+const MAX_CONFLICT_RETRIES = 20;
+
+function reservationRow(orderId: string): string {
+  return `res-${orderId}`;
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { statusCode?: number }).statusCode;
+}
+
+/** A transaction failed because a row changed (412) or already existed (409). */
+function isConflict(error: unknown): boolean {
+  const status = statusOf(error);
+  return status === 409 || status === 412;
+}
+
+/**
+ * Stock per SKU, and each order's reservation of it, in the SKU's own partition: a reservation is one entity group
+ * transaction that decrements the stock row (ETag-conditional) and inserts the order's reservation row. Inserting
+ * the row twice fails, so reserving twice never decrements twice, whatever the retries; releasing flips the row and
+ * restores the stock in one transaction, so it happens once too.
+ */
+export class InventoryStore {
+  constructor(private readonly table: TableClient) {}
+
+  async ensureTable(): Promise<void> {
+    try {
+      await this.table.createTable();
+    } catch (error) {
+      if (statusOf(error) !== 409) throw error;
+    }
+  }
+
+  async setItem(item: CatalogueItem): Promise<void> {
+    await this.table.upsertEntity(
+      { partitionKey: item.sku, rowKey: STOCK_ROW, name: item.name, priceCents: item.priceCents, stock: item.stock },
+      'Merge',
+    );
+  }
+
+  async getItem(sku: string): Promise<CatalogueItem | undefined> {
+    try {
+      const row = await this.table.getEntity<{ name: string; priceCents: number; stock: number }>(sku, STOCK_ROW);
+      return { sku, name: row.name, priceCents: row.priceCents, stock: row.stock };
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** True when the catalogue has no item yet (the demo catalogue is seeded then). */
+  async isEmpty(): Promise<boolean> {
+    try {
+      const page = await this.table
+        .listEntities({ queryOptions: { filter: odata`RowKey eq ${STOCK_ROW}`, select: ['PartitionKey'] } })
+        .byPage({ maxPageSize: 1 })
+        .next();
+      return page.done === true || page.value.length === 0;
+    } catch (error) {
+      if (statusOf(error) === 404) return true;
+      throw error;
+    }
+  }
+
+  /** Reserves every line for the order; on a shortage, releases what this order holds and throws OutOfStockError. */
+  async reserve(orderId: string, lines: readonly OrderLine[]): Promise<void> {
+    try {
+      for (const line of lines) await this.#reserveLine(orderId, line);
+    } catch (error) {
+      if (error instanceof OutOfStockError || error instanceof UnknownSkuError) await this.release(orderId, lines);
+      throw error;
+    }
+  }
+
+  async #reserveLine(orderId: string, line: OrderLine): Promise<void> {
+    for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
+      const existing = await this.#reservation(orderId, line.sku);
+      if (existing) return; // reserved before (or released by a cancellation, which must not be undone here)
+      let stock;
+      try {
+        stock = await this.table.getEntity<{ stock: number }>(line.sku, STOCK_ROW);
+      } catch (error) {
+        if (statusOf(error) === 404) throw new UnknownSkuError(line.sku);
+        throw error;
+      }
+      if (stock.stock < line.quantity) throw new OutOfStockError(line.sku, line.quantity, stock.stock);
+      const actions: TransactionAction[] = [
+        [
+          'update',
+          { partitionKey: line.sku, rowKey: STOCK_ROW, stock: stock.stock - line.quantity },
+          'Merge',
+          { etag: stock.etag },
+        ],
+        [
+          'create',
+          {
+            partitionKey: line.sku,
+            rowKey: reservationRow(orderId),
+            quantity: line.quantity,
+            state: 'reserved',
+            reservedAt: new Date().toISOString(),
+          },
+        ],
+      ];
+      try {
+        await this.table.submitTransaction(actions);
+        return;
+      } catch (error) {
+        if (!isConflict(error)) throw error;
+        // Someone else changed the stock, or this reservation already landed: read again.
+      }
+    }
+    throw new Error(`reserving ${line.sku} for ${orderId} kept conflicting`);
+  }
+
+  /** Returns the order's reserved stock; safe to call any number of times. Returns how many lines were released. */
+  async release(orderId: string, lines: readonly OrderLine[]): Promise<number> {
+    let released = 0;
+    for (const line of lines) {
+      for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
+        const reservation = await this.#reservation(orderId, line.sku);
+        if (!reservation || reservation.state !== 'reserved') break;
+        const stock = await this.table.getEntity<{ stock: number }>(line.sku, STOCK_ROW);
+        try {
+          await this.table.submitTransaction([
+            [
+              'update',
+              { partitionKey: line.sku, rowKey: STOCK_ROW, stock: stock.stock + reservation.quantity },
+              'Merge',
+              { etag: stock.etag },
+            ],
+            [
+              'update',
+              {
+                partitionKey: line.sku,
+                rowKey: reservationRow(orderId),
+                state: 'released',
+                releasedAt: new Date().toISOString(),
+              },
+              'Merge',
+              { etag: reservation.etag },
+            ],
+          ]);
+          released++;
+          break;
+        } catch (error) {
+          if (!isConflict(error)) throw error;
+        }
+      }
+    }
+    return released;
+  }
+
+  async #reservation(
+    orderId: string,
+    sku: string,
+  ): Promise<{ quantity: number; state: string; etag: string } | undefined> {
+    try {
+      const row = await this.table.getEntity<{ quantity: number; state: string }>(sku, reservationRow(orderId));
+      return { quantity: row.quantity, state: row.state, etag: row.etag };
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** The order's reservation rows by state (tests and the consistency check count them). */
+  async reservationsOf(
+    orderId: string,
+    skus: readonly string[],
+  ): Promise<{ sku: string; quantity: number; state: string }[]> {
+    const rows = [];
+    for (const sku of skus) {
+      const row = await this.#reservation(orderId, sku);
+      if (row) rows.push({ sku, quantity: row.quantity, state: row.state });
+    }
+    return rows;
+  }
+}

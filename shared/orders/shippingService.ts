@@ -1,0 +1,83 @@
+import { createHash } from 'node:crypto';
+
+import type { TableClient } from '@azure/data-tables';
+
+export interface Shipment {
+  orderId: string;
+  trackingNumber: string;
+  carrier: string;
+  createdAt: string;
+  state: 'created' | 'voided';
+}
+
+/** What a real carrier client would implement. */
+export interface ShippingService {
+  /** Creates the order's shipment once; a repeat returns the same shipment. */
+  createShipment(orderId: string, address: Record<string, string>): Promise<Shipment>;
+  /** Voids the shipment (before it leaves the warehouse); no-op without one. */
+  voidShipment(orderId: string): Promise<void>;
+  get(orderId: string): Promise<Shipment | undefined>;
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { statusCode?: number }).statusCode;
+}
+
+/** The sandbox carrier: one shipment entity per order, written insert-if-absent; tracking numbers derive from it. */
+export class SandboxShippingService implements ShippingService {
+  constructor(private readonly table: TableClient) {}
+
+  async ensureTable(): Promise<void> {
+    try {
+      await this.table.createTable();
+    } catch (error) {
+      if (statusOf(error) !== 409) throw error;
+    }
+  }
+
+  async createShipment(orderId: string, address: Record<string, string>): Promise<Shipment> {
+    const existing = await this.get(orderId);
+    if (existing) return existing;
+    const shipment: Shipment = {
+      orderId,
+      trackingNumber: `SBX${createHash('sha256').update(orderId).digest('hex').slice(0, 12).toUpperCase()}`,
+      carrier: 'sandbox-post',
+      createdAt: new Date().toISOString(),
+      state: 'created',
+    };
+    try {
+      await this.table.createEntity({
+        partitionKey: orderId,
+        rowKey: 'shipment',
+        ...shipment,
+        country: address['country'] ?? '',
+      });
+      return shipment;
+    } catch (error) {
+      if (statusOf(error) !== 409) throw error;
+      return (await this.get(orderId)) ?? shipment;
+    }
+  }
+
+  async voidShipment(orderId: string): Promise<void> {
+    const existing = await this.get(orderId);
+    if (!existing || existing.state === 'voided') return;
+    await this.table.updateEntity({ partitionKey: orderId, rowKey: 'shipment', state: 'voided' }, 'Merge');
+  }
+
+  async get(orderId: string): Promise<Shipment | undefined> {
+    try {
+      const row = await this.table.getEntity<Record<string, unknown>>(orderId, 'shipment');
+      return {
+        orderId,
+        trackingNumber: String(row['trackingNumber']),
+        carrier: String(row['carrier']),
+        createdAt: String(row['createdAt']),
+        state: row['state'] === 'voided' ? 'voided' : 'created',
+      };
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+}

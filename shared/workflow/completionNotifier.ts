@@ -1,0 +1,72 @@
+import type { QueueClient } from '@azure/storage-queue';
+
+import type { JobStore } from '../jobs/jobStore';
+import { isTerminal, type Job } from '../jobs/jobTypes';
+import { enqueueWebhook } from '../notify/webhookQueue';
+import type { QueueSender } from './queueSender';
+
+export interface CompletionServices {
+  jobs: JobStore;
+  sender: QueueSender;
+  webhooks: QueueClient;
+}
+
+/** A progress milestone for a caller that gave a webhook URL (each step done). */
+export async function notifyProgress(services: CompletionServices, job: Job): Promise<void> {
+  const url = job.correlation.callbackUrl;
+  if (!url) return;
+  await services.webhooks.createIfNotExists();
+  await enqueueWebhook(services.webhooks, {
+    jobId: job.id,
+    url,
+    event: 'job.progress',
+    payload: { jobId: job.id, type: job.type, status: job.status, progress: { ...job.progress } },
+  });
+}
+
+/** What a reply queue receives when a job ends. */
+export interface ReplyMessage {
+  correlationId: string;
+  jobId: string;
+  status: string;
+  result?: Record<string, unknown>;
+  error?: { code: string; message: string };
+}
+
+/**
+ * Tells the caller that a job ended, the ways it asked for: a message on its reply queue (with its correlation id)
+ * and a webhook (queued, delivered with retries by the webhook function). Marked on the job so it happens once; a
+ * crash between sending and marking can repeat it, and receivers dedupe on the job id.
+ */
+export async function notifyCompletion(services: CompletionServices, job: Job): Promise<void> {
+  if (!isTerminal(job.status) || job.data['notified'] === job.status) return;
+  const { replyTo, callbackUrl, idempotencyKey } = job.correlation;
+  if (replyTo) {
+    const reply: ReplyMessage = {
+      correlationId: idempotencyKey ?? job.id,
+      jobId: job.id,
+      status: job.status,
+      ...(job.result ? { result: job.result } : {}),
+      ...(job.error ? { error: job.error } : {}),
+    };
+    await services.sender.send(replyTo, reply);
+  }
+  if (callbackUrl) {
+    await services.webhooks.createIfNotExists();
+    await enqueueWebhook(services.webhooks, {
+      jobId: job.id,
+      url: callbackUrl,
+      event: `job.${job.status}`,
+      payload: { jobId: job.id, type: job.type, status: job.status, error: job.error ? { ...job.error } : null },
+    });
+  }
+  await services.jobs.update(job.id, () => ({
+    data: { notified: job.status },
+    event: {
+      kind: 'notified',
+      message:
+        [replyTo ? `reply sent to ${replyTo}` : '', callbackUrl ? 'webhook queued' : ''].filter(Boolean).join(', ') ||
+        'no reply requested',
+    },
+  }));
+}

@@ -1,0 +1,50 @@
+import { z } from 'zod';
+
+/** The order workflow's steps, in order. Each runs from its own queue. */
+export const ORDER_STEPS = ['reserve', 'payment', 'shipment', 'email'] as const;
+export type OrderStep = (typeof ORDER_STEPS)[number];
+export const ORDER_JOB_TYPE = 'order';
+
+/** A step message: which order, which step. Small, and nothing secret. */
+export const stepMessageSchema = z.object({
+  jobId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/),
+  step: z.enum(ORDER_STEPS),
+  /** Why this message exists: the normal hand-on, a supervisor re-drive, a dead-letter replay. */
+  cause: z.enum(['start', 'next', 'redrive', 'replay']).optional(),
+});
+export type StepMessage = z.infer<typeof stepMessageSchema>;
+
+export const compensateMessageSchema = z.object({
+  jobId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/),
+  reason: z.object({ code: z.string().max(100), message: z.string().max(2000) }),
+  cancellation: z.boolean().optional(),
+});
+export type CompensateMessage = z.infer<typeof compensateMessageSchema>;
+
+/** What the order job keeps in its private `data`: the validated request (card tokenized) and the checkpoint. */
+export const orderDataSchema = z.object({
+  customer: z.object({ name: z.string(), email: z.string() }),
+  lines: z.array(z.object({ sku: z.string(), name: z.string(), quantity: z.number(), priceCents: z.number() })),
+  totalCents: z.number(),
+  card: z.object({ token: z.string(), last4: z.string() }),
+  address: z.record(z.string(), z.string()),
+  priority: z.enum(['normal', 'high']),
+  notBefore: z.string().optional(),
+  /** The checkpoint: steps whose effect is done, in order. */
+  done: z.array(z.enum(ORDER_STEPS)).default([]),
+  /** Steps whose effect was undone. */
+  undone: z.array(z.enum(ORDER_STEPS)).default([]),
+  cancelRequested: z.boolean().optional(),
+  redrives: z.number().default(0),
+  notified: z.boolean().optional(),
+});
+export type OrderData = z.infer<typeof orderDataSchema>;
+
+export function stepIndex(step: OrderStep): number {
+  return ORDER_STEPS.indexOf(step);
+}
+
+/** The first step whose effect is not done yet, or undefined when all are. */
+export function nextStep(done: readonly OrderStep[]): OrderStep | undefined {
+  return ORDER_STEPS.find((step) => !done.includes(step));
+}

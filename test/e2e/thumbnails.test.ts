@@ -1,0 +1,267 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import type { ContainerClient } from '@azure/storage-blob';
+import sharp from 'sharp';
+
+import { thumbnailJobIdFor } from '../../shared/thumbnails/thumbnailJob';
+import { getJson, postJson, type PublicJob, waitForJob } from '../support/api';
+import { startApp } from '../support/appHost';
+import type { DevhostProcess } from '../support/devhostProcess';
+import { testImage } from '../support/images';
+import { storageClients } from '../support/storage';
+import { waitFor } from '../support/wait';
+
+const MASTER_KEY = 'test-master-key-thumbnails';
+const admin = { 'x-functions-key': MASTER_KEY };
+const MAX_PIXELS = 1_000_000;
+
+interface DeadLetterView {
+  id: string;
+  jobId?: string;
+  state: string;
+  body: string;
+  error: { code: string; message: string };
+  source: { kind: string; container?: string; blobName?: string };
+}
+
+function sourceName(job: PublicJob): string | undefined {
+  return (job.result?.['source'] as { name?: string } | undefined)?.name;
+}
+
+describe('thumbnail job', () => {
+  let host: DevhostProcess;
+  let prefix: string;
+  let uploads: ContainerClient;
+  let thumbnails: ContainerClient;
+  const env = { DEVHOST_MASTER_KEY: MASTER_KEY, THUMBNAIL_MAX_PIXELS: String(MAX_PIXELS) };
+
+  before(async () => {
+    ({ host, prefix } = await startApp({ env }));
+    uploads = storageClients().blobs.getContainerClient(`${prefix}-uploads`);
+    thumbnails = storageClients().blobs.getContainerClient(`${prefix}-thumbnails`);
+    await waitFor('the uploads container', () => uploads.exists());
+  });
+  after(async () => {
+    assert.equal(await host.stop(), 0);
+  });
+
+  /** The job of the blob's current version: its id is derived from container, name and ETag. */
+  async function jobForBlob(name: string): Promise<PublicJob> {
+    const etag = (await uploads.getBlobClient(name).getProperties()).etag ?? '';
+    return waitForJob(host, thumbnailJobIdFor(uploads.containerName, name, etag));
+  }
+
+  it('writes a thumbnail per width for a blob uploaded straight to storage, upright and without metadata', async () => {
+    const image = await testImage(800, 600, 'jpeg', 6);
+    await uploads
+      .getBlockBlobClient('photo.jpg')
+      .uploadData(image, { blobHTTPHeaders: { blobContentType: 'image/jpeg' } });
+    const job = await jobForBlob('photo.jpg');
+    assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+    assert.equal(job.progress.percent, 100);
+    assert.equal(sourceName(job), 'photo.jpg');
+    for (const width of [128, 256, 512]) {
+      const blob = thumbnails.getBlobClient(`${width}/photo.jpg`);
+      const properties = await blob.getProperties();
+      assert.equal(properties.contentType, 'image/webp');
+      assert.match(properties.cacheControl ?? '', /max-age=\d+/);
+      const meta = await sharp(await blob.downloadToBuffer()).metadata();
+      // EXIF orientation 6: the 800×600 sensor image is shown 600 wide and 800 high.
+      assert.equal(meta.width, width);
+      assert.equal(meta.height, Math.round((width * 800) / 600));
+      assert.equal(meta.exif, undefined, 'metadata stripped');
+      assert.equal(meta.orientation, undefined);
+    }
+    const { status, headers, body } = await getJson<PublicJob>(host, `/api/jobs/${job.id}`);
+    assert.equal(status, 200);
+    assert.equal(headers.get('retry-after'), null, 'no Retry-After once finished');
+    assert.ok(body.completedAt);
+    assert.equal((body as unknown as Record<string, unknown>)['data'], undefined, 'private data is not shown');
+  });
+
+  it('hands out a SAS URL for a direct upload, and the job it created succeeds', async () => {
+    const created = await postJson<{
+      jobId: string;
+      statusUrl: string;
+      upload: { url: string; method: string; headers: Record<string, string> };
+    }>(host, '/api/uploads', { fileName: 'holiday.png', contentType: 'image/png' });
+    assert.equal(created.status, 201);
+    assert.equal(created.headers.get('location'), created.body.statusUrl);
+    const queued = await getJson<PublicJob>(host, `/api/jobs/${created.body.jobId}`);
+    assert.equal(queued.status, 200);
+    assert.equal(queued.headers.get('retry-after'), '2');
+    const put = await fetch(created.body.upload.url, {
+      method: 'PUT',
+      headers: created.body.upload.headers,
+      body: await testImage(300, 200, 'png'),
+    });
+    assert.equal(put.status, 201, await put.text());
+    const job = await waitForJob(host, created.body.jobId);
+    assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+    const thumbnailsOut = job.result?.['thumbnails'] as { width: number; path: string }[];
+    // 300 px wide: 128 and 256 are smaller, 512 is not enlarged.
+    assert.deepEqual(
+      thumbnailsOut.map((t) => t.width),
+      [128, 256, 300],
+    );
+    // The SAS allows exactly this blob: writing a neighbour with it fails.
+    const neighbour = created.body.upload.url.replace('holiday.png', 'other.png');
+    const refused = await fetch(neighbour, { method: 'PUT', headers: created.body.upload.headers, body: 'x' });
+    assert.equal(refused.status, 403);
+  });
+
+  it('refuses a bad upload request with a problem naming the field', async () => {
+    const cases: [unknown, string][] = [
+      [{ fileName: '../escape.png', contentType: 'image/png' }, 'fileName'],
+      [{ fileName: 'a/b.png', contentType: 'image/png' }, 'fileName'],
+      [{ fileName: 'doc.pdf', contentType: 'application/pdf' }, 'contentType'],
+      [{ fileName: 'photo.png', contentType: 'image/jpeg' }, 'fileName'],
+      [{ contentType: 'image/png' }, 'fileName'],
+    ];
+    for (const [body, field] of cases) {
+      const response = await fetch(host.url('/api/uploads'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      assert.equal(response.status, 400, JSON.stringify(body));
+      assert.equal(response.headers.get('content-type'), 'application/problem+json');
+      const problem = (await response.json()) as { errors: { field: string }[] };
+      assert.ok(
+        problem.errors.some((e) => e.field === field),
+        `${JSON.stringify(body)} names ${field}`,
+      );
+    }
+    const notJson = await fetch(host.url('/api/uploads'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{',
+    });
+    assert.equal(notJson.status, 400);
+  });
+
+  it('fails bad input for good, with its code on the job and a dead letter', async () => {
+    const jpeg = await testImage(400, 300, 'jpeg');
+    const inputs: [string, Buffer, string][] = [
+      ['empty.png', Buffer.alloc(0), 'EMPTY_BLOB'],
+      ['text.png', Buffer.from('this is not an image at all, just words'), 'NOT_AN_IMAGE'],
+      ['truncated.jpg', jpeg.subarray(0, Math.floor(jpeg.length / 2)), 'CORRUPT_IMAGE'],
+      ['huge.png', await testImage(2000, 1000, 'png'), 'TOO_MANY_PIXELS'],
+    ];
+    await Promise.all(inputs.map(([name, bytes]) => uploads.getBlockBlobClient(name).uploadData(bytes)));
+    const { body: letters } = await waitFor('four dead letters', async () => {
+      const page = await getJson<{ deadLetters: DeadLetterView[] }>(host, '/api/deadletters?limit=100', {
+        headers: admin,
+      });
+      const ours = page.body.deadLetters.filter((d) => inputs.some(([name]) => d.source.blobName === name));
+      return ours.length === inputs.length ? { body: ours } : undefined;
+    });
+    for (const [name, , code] of inputs) {
+      const letter = letters.find((d) => d.source.blobName === name);
+      assert.ok(letter, name);
+      assert.equal(letter.error.code, code, name);
+      assert.equal(letter.state, 'open');
+      assert.ok(letter.jobId);
+      const job = await waitForJob(host, letter.jobId);
+      assert.equal(job.status, 'failed');
+      assert.equal(job.error?.code, code);
+      assert.equal(job.attempts, 1, `${name}: a permanent failure is not retried`);
+    }
+    const anonymous = await fetch(host.url('/api/deadletters'));
+    assert.equal(anonymous.status, 200, 'keys are not enforced unless asked, as Core Tools');
+  });
+
+  it('does not create a second job when the trigger is delivered again for the same blob version', async () => {
+    await uploads.getBlockBlobClient('again.png').uploadData(await testImage(200, 200, 'png'));
+    const job = await jobForBlob('again.png');
+    assert.equal(job.status, 'succeeded');
+    const before = (await thumbnails.getBlobClient('128/again.png').getProperties()).etag;
+    const run = await fetch(host.url('/admin/functions/thumbnail'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...admin },
+      body: JSON.stringify({ input: `${prefix}-uploads/again.png` }),
+    });
+    assert.equal(run.status, 202);
+    await host.waitForLine(new RegExp(`thumbnail job ${job.id} for again.png: already-done`));
+    const after = await getJson<PublicJob>(host, `/api/jobs/${job.id}`);
+    assert.equal(after.body.attempts, job.attempts);
+    assert.equal((await thumbnails.getBlobClient('128/again.png').getProperties()).etag, before);
+    const all = (await getJson<{ jobs: PublicJob[] }>(host, '/api/jobs?type=thumbnail&limit=100')).body.jobs;
+    assert.equal(all.filter((j) => sourceName(j) === 'again.png').length, 1);
+  });
+
+  it('gives every one of 20 concurrent uploads its thumbnails', async () => {
+    const image = await testImage(640, 480, 'jpeg');
+    const names = Array.from({ length: 20 }, (_, i) => `batch-${i}.jpg`);
+    await Promise.all(names.map((name) => uploads.getBlockBlobClient(name).uploadData(image)));
+    await waitFor(
+      'all thumbnails',
+      async () => {
+        const found = await Promise.all(names.map((name) => thumbnails.getBlobClient(`512/${name}`).exists()));
+        return found.every(Boolean) || undefined;
+      },
+      90_000,
+      500,
+    );
+    const jobs = (await getJson<{ jobs: PublicJob[] }>(host, '/api/jobs?type=thumbnail&status=succeeded&limit=100'))
+      .body.jobs;
+    for (const name of names) assert.equal(jobs.filter((j) => sourceName(j) === name).length, 1, name);
+  });
+
+  it('answers 404 problem+json for an unknown job and pages the job list', async () => {
+    const missing = await fetch(host.url('/api/jobs/job_doesnotexist00000000000'));
+    assert.equal(missing.status, 404);
+    assert.equal(missing.headers.get('content-type'), 'application/problem+json');
+    const seen = new Set<string>();
+    let token: string | undefined;
+    let pages = 0;
+    do {
+      const query = `/api/jobs?type=thumbnail&limit=5${token ? `&continuationToken=${encodeURIComponent(token)}` : ''}`;
+      const page = await getJson<{ jobs: PublicJob[]; continuationToken?: string }>(host, query);
+      assert.equal(page.status, 200);
+      assert.ok(page.body.jobs.length <= 5);
+      for (const job of page.body.jobs) {
+        assert.ok(!seen.has(job.id), 'no job twice across pages');
+        seen.add(job.id);
+      }
+      token = page.body.continuationToken;
+      pages++;
+    } while (token && pages < 50);
+    assert.ok(pages >= 2 && seen.size >= 10, `${seen.size} jobs on ${pages} pages`);
+    const bad = await fetch(host.url('/api/jobs?limit=1000'));
+    assert.equal(bad.status, 400);
+  });
+});
+
+describe('thumbnail dead letter replay', () => {
+  it('completes a dead-lettered upload when it is replayed after the cause is fixed', async () => {
+    const env = { DEVHOST_MASTER_KEY: MASTER_KEY, THUMBNAIL_MAX_PIXELS: String(MAX_PIXELS) };
+    const first = await startApp({ env });
+    const uploads = storageClients().blobs.getContainerClient(`${first.prefix}-uploads`);
+    await waitFor('the uploads container', () => uploads.exists());
+    await uploads.getBlockBlobClient('large.png').uploadData(await testImage(1500, 1000, 'png'));
+    const letter = await waitFor('the dead letter', async () => {
+      const page = await getJson<{ deadLetters: DeadLetterView[] }>(first.host, '/api/deadletters', { headers: admin });
+      return page.body.deadLetters.find((d) => d.source.blobName === 'large.png');
+    });
+    assert.equal(letter.error.code, 'TOO_MANY_PIXELS');
+    assert.equal(await first.host.stop(), 0);
+
+    // The fix: a higher pixel limit. Same prefix, so the same data.
+    const second = await startApp({ prefix: first.prefix, env: { ...env, THUMBNAIL_MAX_PIXELS: '5000000' } });
+    try {
+      const replay = await postJson<{ jobId: string }>(second.host, `/api/deadletters/${letter.id}/replay`, {}, admin);
+      assert.equal(replay.status, 202);
+      assert.equal(replay.body.jobId, letter.jobId);
+      const job = await waitForJob(second.host, letter.jobId ?? '', 'succeeded');
+      assert.equal(job.error, undefined);
+      const again = await postJson(second.host, `/api/deadletters/${letter.id}/replay`, {}, admin);
+      assert.equal(again.status, 409, 'a replayed dead letter is not replayed twice');
+      const events = await getJson<{ events: { kind: string }[] }>(second.host, `/api/jobs/${job.id}/events`);
+      assert.ok(events.body.events.some((e) => e.kind === 'replayed'));
+    } finally {
+      assert.equal(await second.host.stop(), 0);
+    }
+  });
+});
