@@ -10,6 +10,7 @@ import { fieldProblems } from '../shared/http/requestBody';
 import { asText } from '../shared/storage/entityValues';
 import { BLOB_TRIGGER_POISON_QUEUE } from '../shared/storage/resourceNames';
 import { resolveThumbnailJobId } from '../shared/thumbnails/thumbnailJob';
+import { ORDER_JOB_TYPE, orderDataSchema, restartOrderData } from '../shared/workflow/orderModel';
 
 const { names } = appServices();
 /** The host's blobs.poisonBlobThreshold in host.json: how often a blob was tried before it was poisoned. */
@@ -135,10 +136,13 @@ app.http('replayDeadLetter', {
     if (!letter) return notFound(`no dead letter ${id}`);
     try {
       if (letter.jobId) {
-        await services.jobs.update(letter.jobId, () => ({
+        await services.jobs.update(letter.jobId, (job) => ({
           status: 'queued',
           reopen: true,
           error: null,
+          // An order replays from its first step, with fresh idempotency keys (its effects were compensated).
+          ...(job.type === ORDER_JOB_TYPE ? { data: restartOrderData(orderDataSchema.parse(job.data)) } : {}),
+          progress: { index: 0, percent: 0, step: 'queued', message: 'replayed' },
           event: { kind: 'replayed', message: `dead letter ${id} replayed`, data: { deadLetterId: id } },
         }));
       }

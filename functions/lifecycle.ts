@@ -1,7 +1,7 @@
 import { app } from '@azure/functions';
 
-import { orderServices } from '../shared/orderServices';
 import { seedDemoCatalogue } from '../shared/orders/demoCatalogue';
+import { orderServices } from '../shared/orderServices';
 
 /**
  * At start: create the tables, queues' targets and containers the jobs use (so uploads have somewhere to land before

@@ -38,6 +38,7 @@ export async function recordPoisonedMessage(
   source: DeadLetterSource,
   jobId: string | undefined,
   dequeueCount: number,
+  options: { failJob?: boolean } = {},
 ): Promise<DeadLetter> {
   let error: JobError = {
     code: 'POISONED',
@@ -54,7 +55,7 @@ export async function recordPoisonedMessage(
     ...(job ? { jobId: job.id } : {}),
     deadLetteredAt: new Date().toISOString(),
   });
-  if (job) {
+  if (job && options.failJob !== false) {
     await services.jobs.update(job.id, (current) =>
       current.status === 'failed'
         ? undefined

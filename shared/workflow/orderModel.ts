@@ -36,9 +36,21 @@ export const orderDataSchema = z.object({
   undone: z.array(z.enum(ORDER_STEPS)).default([]),
   cancelRequested: z.boolean().optional(),
   redrives: z.number().default(0),
-  notified: z.boolean().optional(),
+  notified: z.string().optional(),
+  /** Bumped when a dead-lettered order is replayed from the start: its effects get fresh idempotency keys. */
+  generation: z.number().default(0),
 });
 export type OrderData = z.infer<typeof orderDataSchema>;
+
+/** The idempotency key of an order's effects (reservation, charge, shipment, email) in its current generation. */
+export function effectKey(jobId: string, data: OrderData): string {
+  return data.generation > 0 ? `${jobId}.${data.generation}` : jobId;
+}
+
+/** The data changes that restart a dead-lettered order from its first step. */
+export function restartOrderData(data: OrderData): Partial<OrderData> {
+  return { done: [], undone: [], cancelRequested: false, redrives: 0, generation: data.generation + 1 };
+}
 
 export function stepIndex(step: OrderStep): number {
   return ORDER_STEPS.indexOf(step);

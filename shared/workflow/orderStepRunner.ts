@@ -6,6 +6,7 @@ import type { PaymentGateway } from '../orders/paymentGateway';
 import type { ShippingService } from '../orders/shippingService';
 import {
   type CompensateMessage,
+  effectKey,
   nextStep,
   ORDER_STEPS,
   type OrderData,
@@ -76,22 +77,23 @@ async function runEffect(
   data: OrderData,
   step: OrderStep,
 ): Promise<Record<string, unknown>> {
+  const key = effectKey(job.id, data);
   switch (step) {
     case 'reserve':
-      await services.inventory.reserve(job.id, data.lines);
+      await services.inventory.reserve(key, data.lines);
       return { reserved: data.lines.map((l) => ({ sku: l.sku, quantity: l.quantity })) };
     case 'payment': {
-      const charge = await services.payments.charge(job.id, data.totalCents, data.card);
+      const charge = await services.payments.charge(key, data.totalCents, data.card);
       return { charge: { chargeId: charge.chargeId, amountCents: charge.amountCents, cardLast4: charge.cardLast4 } };
     }
     case 'shipment': {
-      const shipment = await services.shipping.createShipment(job.id, data.address);
+      const shipment = await services.shipping.createShipment(key, data.address);
       return { shipment: { trackingNumber: shipment.trackingNumber, carrier: shipment.carrier } };
     }
     case 'email': {
-      const shipment = await services.shipping.get(job.id);
+      const shipment = await services.shipping.get(key);
       const outcome = await services.email.send({
-        orderId: job.id,
+        orderId: key,
         to: data.customer,
         lines: data.lines,
         totalCents: data.totalCents,
@@ -113,15 +115,16 @@ async function undoEffect(
   step: OrderStep,
   reason: string,
 ): Promise<void> {
+  const key = effectKey(job.id, data);
   switch (step) {
     case 'reserve':
-      await services.inventory.release(job.id, data.lines);
+      await services.inventory.release(key, data.lines);
       return;
     case 'payment':
-      await services.payments.refund(job.id, reason);
+      await services.payments.refund(key, reason);
       return;
     case 'shipment':
-      await services.shipping.voidShipment(job.id);
+      await services.shipping.voidShipment(key);
       return;
     case 'email':
       return; // a sent email cannot be unsent; the cancellation status tells the caller
@@ -171,7 +174,14 @@ export async function runOrderStep(services: OrderServices, message: StepMessage
     return 'already-done';
   }
   const previous = ORDER_STEPS[index - 1];
-  if (previous && !data.done.includes(previous)) return 'out-of-order';
+  if (previous && !data.done.includes(previous)) {
+    // Normally the earlier step hands on. A job reset to `queued` (a replay) has none in flight: start it again.
+    const pending = nextStep(data.done);
+    if (job.status === 'queued' && pending) {
+      await services.sender.send(services.queues.step[pending], { jobId: job.id, step: pending, cause: 'replay' });
+    }
+    return 'out-of-order';
+  }
 
   await services.jobs.update(job.id, () => ({
     status: 'running',
