@@ -2,6 +2,15 @@ import { createHash } from 'node:crypto';
 
 import type { TableClient } from '@azure/data-tables';
 
+/** Sandbox rule: the carrier never answers for this postal code, so the shipment step fails every time. */
+export const UNREACHABLE_POSTAL_CODE = '00000';
+
+export class CarrierUnavailableError extends Error {
+  override readonly name = 'CarrierUnavailableError';
+  readonly code = 'CARRIER_UNAVAILABLE';
+  readonly permanent = false;
+}
+
 export interface Shipment {
   orderId: string;
   trackingNumber: string;
@@ -38,6 +47,9 @@ export class SandboxShippingService implements ShippingService {
   async createShipment(orderId: string, address: Record<string, string>): Promise<Shipment> {
     const existing = await this.get(orderId);
     if (existing) return existing;
+    if (address['postalCode'] === UNREACHABLE_POSTAL_CODE) {
+      throw new CarrierUnavailableError('the carrier did not answer');
+    }
     const shipment: Shipment = {
       orderId,
       trackingNumber: `SBX${createHash('sha256').update(orderId).digest('hex').slice(0, 12).toUpperCase()}`,
