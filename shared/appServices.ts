@@ -1,3 +1,4 @@
+import { SalesFacts } from './batch/salesFacts';
 import { type AppConfig, appConfig } from './config/appConfig';
 import { DeadLetterStore } from './deadletters/deadLetterStore';
 import { JobStore } from './jobs/jobStore';
@@ -11,6 +12,7 @@ export interface AppServices {
   storage: StorageClients;
   jobs: JobStore;
   deadLetters: DeadLetterStore;
+  sales: SalesFacts;
   /** Creates the tables and containers on first use; cheap afterwards. */
   ready: () => Promise<void>;
 }
@@ -24,11 +26,13 @@ export function appServices(): AppServices {
   const storage = storageClients(config.storageConnectionString);
   const jobs = new JobStore(storage.table(names.tables.jobs));
   const deadLetters = new DeadLetterStore(storage.table(names.tables.deadLetters));
+  const sales = new SalesFacts(storage.table(names.tables.sales));
   let readiness: Promise<void> | undefined;
   const ready = () => {
     readiness ??= Promise.all([
       jobs.ensureTable(),
       deadLetters.ensureTable(),
+      sales.ensureTable(),
       storage.blobs.getContainerClient(names.containers.uploads).createIfNotExists(),
       storage.blobs.getContainerClient(names.containers.thumbnails).createIfNotExists(),
     ]).then(
@@ -40,6 +44,6 @@ export function appServices(): AppServices {
     );
     return readiness;
   };
-  services = { config, names, storage, jobs, deadLetters, ready };
+  services = { config, names, storage, jobs, deadLetters, sales, ready };
   return services;
 }

@@ -52,7 +52,11 @@ export function orderServices(log: (message: string) => void = () => undefined):
       reserveHigh: names.queues.orderReserveHigh,
       compensate: names.queues.orderCompensate,
     },
-    notifyCompletion: (job) => notifyCompletion(completion, job),
+    notifyCompletion: async (job) => {
+      // The nightly report reads finished orders from the sales ledger, one day-partition at a time.
+      await app.sales.record(job);
+      await notifyCompletion(completion, job);
+    },
     notifyProgress: (job) => notifyProgress(completion, job),
     log,
     ready() {

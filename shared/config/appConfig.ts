@@ -61,6 +61,12 @@ const settingsSchema = z.object({
     .string()
     .optional()
     .transform((value) => value ?? '0 */1 * * * *'),
+  NIGHTLY_SCHEDULE: z
+    .string()
+    .optional()
+    .transform((value) => value ?? '0 0 2 * * *'),
+  NIGHTLY_MAX_CATCHUP_DAYS: integer(3, 1, 31),
+  NIGHTLY_LEASE_SECONDS: integer(120, 1, 3600),
   SEED_DEMO_CATALOGUE: z
     .enum(['true', 'false'])
     .optional()
@@ -89,6 +95,12 @@ export interface AppConfig {
     supervisorSchedule: string;
     seedDemoCatalogue: boolean;
   };
+  nightly: {
+    schedule: string;
+    maxCatchUpDays: number;
+    /** A run whose heartbeat is older than this is taken over (its instance died), in milliseconds. */
+    leaseMs: number;
+  };
 }
 
 /** Parses and validates the app settings; throws one ConfigError naming every bad setting. */
@@ -112,6 +124,11 @@ export function parseAppConfig(env: NodeJS.ProcessEnv): AppConfig {
       maxRedrives: s.ORDER_MAX_REDRIVES,
       supervisorSchedule: s.ORDER_SUPERVISOR_SCHEDULE,
       seedDemoCatalogue: s.SEED_DEMO_CATALOGUE,
+    },
+    nightly: {
+      schedule: s.NIGHTLY_SCHEDULE,
+      maxCatchUpDays: s.NIGHTLY_MAX_CATCHUP_DAYS,
+      leaseMs: s.NIGHTLY_LEASE_SECONDS * 1000,
     },
   };
 }

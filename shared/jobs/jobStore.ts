@@ -178,8 +178,10 @@ export class JobStore {
     data?: Record<string, unknown>;
     correlation?: Job['correlation'];
     event?: string;
+    /** Defaults to now; set by imports and tests that need old records. */
+    createdAt?: string;
   }): Promise<{ job: Job; created: boolean }> {
-    const now = new Date().toISOString();
+    const now = input.createdAt ?? new Date().toISOString();
     const job: Job = {
       id: input.id,
       type: input.type,
@@ -329,6 +331,23 @@ export class JobStore {
     const jobs = found.filter((job): job is Job => job !== undefined && (!query.status || job.status === query.status));
     const token = page.value.continuationToken;
     return { jobs, ...(token ? { continuationToken: token } : {}) };
+  }
+
+  /** Ids of jobs created before `cutoff`, oldest last, at most `limit` (retention deletes them page by page). */
+  async idsCreatedBefore(cutoff: Date, limit: number): Promise<string[]> {
+    const boundary = `${(NEWEST_FIRST_BASE - cutoff.getTime()).toString().padStart(13, '0')}-`;
+    const pages = this.table
+      .listEntities<Record<string, unknown>>({
+        queryOptions: { filter: odata`PartitionKey eq ${INDEX_ALL} and RowKey gt ${boundary}`, select: ['jobId'] },
+      })
+      .byPage({ maxPageSize: limit });
+    try {
+      const page = await pages.next();
+      return page.done ? [] : page.value.map((row) => String(row['jobId']));
+    } catch (error) {
+      if (statusOf(error) === 404) return [];
+      throw error;
+    }
   }
 
   /** Deletes a job, its events and its index rows; returns how many entities went. */

@@ -12,6 +12,8 @@ export interface ResourceNames {
     shipments: string;
     emails: string;
     idempotency: string;
+    batchRuns: string;
+    sales: string;
   };
   queues: {
     orderReserve: string;
@@ -21,6 +23,7 @@ export interface ResourceNames {
     orderEmail: string;
     orderCompensate: string;
     webhooks: string;
+    nightlyRun: string;
   };
   containers: { uploads: string; thumbnails: string; outbox: string; reports: string };
   /** Every queue this app triggers on: the health check and dashboard report their depths and poison counts. */
@@ -41,6 +44,7 @@ export function resourceNames(prefix: string): ResourceNames {
     orderEmail: dashed('order-email'),
     orderCompensate: dashed('order-compensate'),
     webhooks: dashed('webhooks'),
+    nightlyRun: dashed('nightly-run'),
   };
   return {
     tables: {
@@ -51,6 +55,8 @@ export function resourceNames(prefix: string): ResourceNames {
       shipments: table('shipments'),
       emails: table('emails'),
       idempotency: table('idempotency'),
+      batchRuns: table('batchruns'),
+      sales: table('sales'),
     },
     queues,
     containers: {

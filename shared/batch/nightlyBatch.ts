@@ -1,0 +1,185 @@
+import type { TableClient } from '@azure/data-tables';
+import type { ContainerClient } from '@azure/storage-blob';
+
+import type { DeadLetterStore } from '../deadletters/deadLetterStore';
+import type { JobStore } from '../jobs/jobStore';
+import type { InventoryStore } from '../orders/inventoryStore';
+import { type BatchCheckpoint, type BatchRun, type BatchRunStore } from './batchRunStore';
+import { releaseOrphanedReservations } from './consistencyCheck';
+import { aggregate, emptyAggregate, renderReportCsv, renderReportJson } from './dailyReport';
+import { purgeDeadLetters, purgeJobsPage, purgeOrphanThumbnails } from './retention';
+import type { SalesFacts } from './salesFacts';
+
+export const NIGHTLY_JOB_TYPE = 'nightly';
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export interface NightlyServices {
+  jobs: JobStore;
+  runs: BatchRunStore;
+  sales: SalesFacts;
+  deadLetters: DeadLetterStore;
+  inventory: InventoryStore;
+  inventoryTable: TableClient;
+  reports: ContainerClient;
+  uploads: ContainerClient;
+  thumbnails: ContainerClient;
+  retention: { jobMs: number; deadLetterMs: number };
+  /** Hands orders stuck in flight to the supervisor; returns how many it re-drove or gave up on. */
+  superviseStuckOrders(): Promise<number>;
+  log(message: string): void;
+}
+
+export function nightlyJobId(date: string): string {
+  return `nightly_${date.replace(/-/g, '')}`;
+}
+
+/** The UTC day before `now`, as YYYY-MM-DD: what a run at 02:00 reports on. */
+export function previousUtcDate(now: Date): string {
+  return new Date(now.getTime() - DAY_MS).toISOString().slice(0, 10);
+}
+
+export function isValidDate(date: string): boolean {
+  return /^\d{4}-\d{2}-\d{2}$/.test(date) && new Date(`${date}T00:00:00Z`).toISOString().startsWith(date);
+}
+
+function initialCheckpoint(): BatchCheckpoint {
+  return { phase: 'report', aggregate: emptyAggregate(), itemsDone: 0, findings: {} };
+}
+
+export type NightlyOutcome = 'succeeded' | 'already-done' | 'in-flight' | 'lost';
+
+/**
+ * One night's batch for `date`: the daily sales report, retention, and the consistency check, checkpointed after
+ * every page so a killed run resumes where it stopped and produces the same report. Claimed per date, so a scheduled,
+ * caught-up and manual run never both do the work.
+ */
+export async function runNightly(
+  services: NightlyServices,
+  date: string,
+  options: { force?: boolean } = {},
+): Promise<NightlyOutcome> {
+  const jobId = nightlyJobId(date);
+  const { job } = await services.jobs.create({
+    id: jobId,
+    type: NIGHTLY_JOB_TYPE,
+    data: { date },
+    progress: { step: 'report', index: 0, total: 4, percent: 0, message: `nightly batch for ${date}` },
+    event: `nightly batch for ${date}`,
+  });
+  const claim = await services.runs.claim(date, jobId, initialCheckpoint(), options.force === true);
+  if (claim.kind === 'completed') return 'already-done';
+  if (claim.kind === 'in-flight') return 'in-flight';
+  let run: BatchRun = claim.run;
+  await services.jobs.update(job.id, () => ({
+    status: 'running',
+    reopen: true,
+    error: null,
+    attemptsIncrement: 1,
+    event: {
+      kind: 'run-started',
+      message: claim.resumed
+        ? `resumed at ${run.checkpoint.phase} after ${run.checkpoint.itemsDone} items`
+        : `run ${run.attempt} started`,
+    },
+  }));
+  const startedAt = Date.now();
+  let checkpoint = run.checkpoint;
+  const save = async (next: BatchCheckpoint, message: string, index: number) => {
+    run = await services.runs.checkpoint(run, next);
+    checkpoint = next;
+    await services.jobs.update(job.id, () => ({
+      progress: { step: next.phase, index, total: 4, percent: Math.round((index / 4) * 100), message },
+    }));
+  };
+  try {
+    if (checkpoint.phase === 'report') {
+      for (;;) {
+        const page = await services.sales.page(date, checkpoint.continuationToken);
+        const next: BatchCheckpoint = {
+          ...checkpoint,
+          aggregate: aggregate(checkpoint.aggregate, page.facts),
+          itemsDone: checkpoint.itemsDone + page.facts.length,
+        };
+        if (page.continuationToken) next.continuationToken = page.continuationToken;
+        else delete next.continuationToken;
+        await save(next, `${next.itemsDone} orders counted`, 0);
+        if (!page.continuationToken) break;
+      }
+      await services.reports.createIfNotExists();
+      const json = renderReportJson(date, checkpoint.aggregate);
+      const csv = renderReportCsv(date, checkpoint.aggregate);
+      await services.reports
+        .getBlockBlobClient(`daily/${date}.json`)
+        .upload(json, Buffer.byteLength(json), { blobHTTPHeaders: { blobContentType: 'application/json' } });
+      await services.reports
+        .getBlockBlobClient(`daily/${date}.csv`)
+        .upload(csv, Buffer.byteLength(csv), { blobHTTPHeaders: { blobContentType: 'text/csv' } });
+      await save({ ...checkpoint, phase: 'retention', findings: { ...checkpoint.findings } }, 'report written', 1);
+    }
+    if (checkpoint.phase === 'retention') {
+      const now = Date.now();
+      const protectedIds = new Set([job.id]);
+      for (;;) {
+        const deleted = await purgeJobsPage(services.jobs, new Date(now - services.retention.jobMs), protectedIds);
+        if (deleted === 0) break;
+        const findings = { ...checkpoint.findings, jobsDeleted: (checkpoint.findings['jobsDeleted'] ?? 0) + deleted };
+        await save({ ...checkpoint, findings }, `${findings['jobsDeleted']} old jobs deleted`, 1);
+      }
+      const deadLettersDeleted = await purgeDeadLetters(
+        services.deadLetters,
+        new Date(now - services.retention.deadLetterMs),
+      );
+      const thumbnailsDeleted = await purgeOrphanThumbnails(services.thumbnails, services.uploads);
+      const findings = {
+        ...checkpoint.findings,
+        jobsDeleted: checkpoint.findings['jobsDeleted'] ?? 0,
+        deadLettersDeleted: (checkpoint.findings['deadLettersDeleted'] ?? 0) + deadLettersDeleted,
+        thumbnailsDeleted: (checkpoint.findings['thumbnailsDeleted'] ?? 0) + thumbnailsDeleted,
+      };
+      await save({ ...checkpoint, phase: 'consistency', findings }, 'retention done', 2);
+    }
+    if (checkpoint.phase === 'consistency') {
+      const released = await releaseOrphanedReservations(services.inventoryTable, services.inventory, services.jobs);
+      const handed = await services.superviseStuckOrders();
+      const findings = {
+        ...checkpoint.findings,
+        reservationsReleased: (checkpoint.findings['reservationsReleased'] ?? 0) + released.length,
+        stuckOrdersHandedToSupervisor: handed,
+      };
+      for (const orphan of released) {
+        await services.jobs.appendEvent(job.id, {
+          kind: 'reservation-released',
+          message: `${orphan.quantity} × ${orphan.sku} held by ${orphan.orderKey}: ${orphan.reason}`,
+        });
+      }
+      await save({ ...checkpoint, phase: 'done', findings }, 'consistency checked', 3);
+    }
+    run = await services.runs.checkpoint(run, checkpoint, 'succeeded');
+    await services.jobs.update(job.id, () => ({
+      status: 'succeeded',
+      progress: { step: 'done', index: 4, total: 4, percent: 100, message: 'done' },
+      result: {
+        date,
+        report: {
+          json: `${services.reports.containerName}/daily/${date}.json`,
+          csv: `${services.reports.containerName}/daily/${date}.csv`,
+        },
+        summary: { orders: checkpoint.aggregate.orders, revenueCents: checkpoint.aggregate.revenueCents },
+        findings: checkpoint.findings,
+        durationMs: Date.now() - startedAt,
+        attempt: run.attempt,
+      },
+      event: { kind: 'succeeded', message: `nightly batch for ${date} done` },
+    }));
+    return 'succeeded';
+  } catch (error) {
+    if ((error as { code?: string }).code === 'BATCH_RUN_LOST') return 'lost';
+    // Release the claim at once (keeping the checkpoint), so the retry resumes without waiting for the lease.
+    await services.runs.checkpoint(run, checkpoint, 'failed').catch(() => undefined);
+    await services.jobs.update(job.id, () => ({
+      error: { code: 'BATCH_FAILED', message: (error as Error).message.split('\n')[0] ?? 'failed' },
+      event: { kind: 'attempt-failed', message: (error as Error).message.split('\n')[0] ?? 'failed' },
+    }));
+    throw error;
+  }
+}

@@ -1,0 +1,46 @@
+import type { ContainerClient } from '@azure/storage-blob';
+
+import type { DeadLetterStore } from '../deadletters/deadLetterStore';
+import type { JobStore } from '../jobs/jobStore';
+
+export const RETENTION_PAGE = 100;
+
+/**
+ * Deletes one page of jobs created before `cutoff` (status, events and index rows; events go in entity-group
+ * batches of up to 100 per partition). Returns the number of jobs deleted; 0 means done. Deleting as it goes, it
+ * needs no continuation token: a resumed run simply asks again.
+ */
+export async function purgeJobsPage(jobs: JobStore, cutoff: Date, protectedIds: ReadonlySet<string>): Promise<number> {
+  const ids = (await jobs.idsCreatedBefore(cutoff, RETENTION_PAGE)).filter((id) => !protectedIds.has(id));
+  for (const id of ids) await jobs.delete(id);
+  return ids.length;
+}
+
+export async function purgeDeadLetters(deadLetters: DeadLetterStore, cutoff: Date): Promise<number> {
+  return deadLetters.purgeOlderThan(cutoff);
+}
+
+/** Deletes thumbnails (`{width}/{name}`) whose upload `{name}` no longer exists. */
+export async function purgeOrphanThumbnails(thumbnails: ContainerClient, uploads: ContainerClient): Promise<number> {
+  const exists = new Map<string, boolean>();
+  let deleted = 0;
+  try {
+    for await (const blob of thumbnails.listBlobsFlat()) {
+      const slash = blob.name.indexOf('/');
+      if (slash < 0) continue;
+      const source = blob.name.slice(slash + 1);
+      let present = exists.get(source);
+      if (present === undefined) {
+        present = await uploads.getBlobClient(source).exists();
+        exists.set(source, present);
+      }
+      if (!present) {
+        await thumbnails.getBlobClient(blob.name).deleteIfExists();
+        deleted++;
+      }
+    }
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+  }
+  return deleted;
+}
