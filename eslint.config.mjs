@@ -31,7 +31,25 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's browser script.
+    files: ['shared/dashboard/assets/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        fetch: 'readonly',
+        sessionStorage: 'readonly',
+        URLSearchParams: 'readonly',
+        FormData: 'readonly',
+        Node: 'readonly',
+        setInterval: 'readonly',
+      },
+    },
+  },
+  {
     files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
+    ignores: ['shared/dashboard/assets/**'],
     languageOptions: {
       sourceType: 'commonjs',
       globals: {

@@ -1,13 +1,18 @@
 import { app } from '@azure/functions';
 
+import { BatchRunStore } from '../shared/batch/batchRunStore';
 import { appConfig } from '../shared/config/appConfig';
 import { healthReport } from '../shared/health/healthReport';
 import { json } from '../shared/http/problem';
-import { resourceNames } from '../shared/storage/resourceNames';
+import { BLOB_TRIGGER_POISON_QUEUE, resourceNames } from '../shared/storage/resourceNames';
 import { storageClients } from '../shared/storage/storageClients';
 
 const config = appConfig();
 const names = resourceNames(config.resourcePrefix);
+const runs = new BatchRunStore(
+  storageClients(config.storageConnectionString).table(names.tables.batchRuns),
+  config.nightly.leaseMs,
+);
 
 app.http('health', {
   route: 'health',
@@ -17,8 +22,12 @@ app.http('health', {
     const report = await healthReport(
       storageClients(config.storageConnectionString),
       names.tables.jobs,
-      names.triggerQueues.map((queue) => ({ queue, poisonQueue: `${queue}-poison` })),
+      [
+        ...names.triggerQueues.map((queue) => ({ queue, poisonQueue: `${queue}-poison` })),
+        { queue: BLOB_TRIGGER_POISON_QUEUE },
+      ],
       config.health,
+      () => runs.lastSucceededDate(),
     );
     return json(report.status === 'healthy' ? 200 : 503, report);
   },

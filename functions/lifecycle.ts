@@ -11,4 +11,23 @@ app.hook.appStart(async () => {
   const services = orderServices();
   await services.ready();
   if (services.app.config.orders.seedDemoCatalogue) await seedDemoCatalogue(services.inventory);
+  const origins = services.app.config.uploads.allowedOrigins;
+  if (origins.length > 0) {
+    // Browsers upload straight to storage with the SAS URL: the blob service must allow their origin.
+    const blobs = services.app.storage.blobs;
+    const properties = await blobs.getProperties();
+    const others = (properties.cors ?? []).filter((rule) => !rule.allowedMethods.includes('PUT'));
+    await blobs.setProperties({
+      cors: [
+        ...others,
+        {
+          allowedOrigins: origins.join(','),
+          allowedMethods: 'PUT,OPTIONS',
+          allowedHeaders: 'content-type,x-ms-blob-type,x-ms-version,x-ms-client-request-id',
+          exposedHeaders: 'etag',
+          maxAgeInSeconds: 600,
+        },
+      ],
+    });
+  }
 });

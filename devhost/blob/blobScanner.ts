@@ -35,6 +35,7 @@ export class BlobScanner {
   #wake: (() => void) | undefined;
   #wakeRequested = false;
   #outage: string | undefined;
+  #scanAbort = new AbortController();
 
   constructor(logger: HostLogger, intervalMs = SCAN_INTERVAL_MS) {
     this.#logger = logger;
@@ -66,6 +67,7 @@ export class BlobScanner {
     if (!this.#running) return;
     this.#running = false;
     this.#wake?.();
+    this.#scanAbort.abort();
     await this.#loop;
   }
 
@@ -78,6 +80,7 @@ export class BlobScanner {
           await this.#scan(watched);
           this.#recovered(watched.client.containerName);
         } catch (error) {
+          if (!this.#running) break;
           this.#reportOutage(watched.client.containerName, error);
         }
       }
@@ -97,7 +100,7 @@ export class BlobScanner {
   async #scan(watched: WatchedContainer): Promise<void> {
     const seen = new Map<string, string>();
     try {
-      for await (const blob of watched.client.listBlobsFlat()) {
+      for await (const blob of watched.client.listBlobsFlat({ abortSignal: this.#scanAbort.signal })) {
         if (!this.#running) return;
         // Listings give the ETag bare, GetProperties quoted; the host's receipts use the quoted HTTP form.
         const etag = `"${(blob.properties.etag ?? '').replace(/"/g, '')}"`;

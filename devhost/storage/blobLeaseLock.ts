@@ -11,6 +11,8 @@ function isTransient(error: unknown): boolean {
   return status === undefined || status >= 500 || status === 408 || status === 429;
 }
 
+const RELEASE_TIMEOUT_MS = 2_000;
+
 /** Blob leases last 15 to 60 seconds; the host's lock periods are validated to that range. */
 export function leaseSeconds(periodMs: number): number {
   return Math.min(60, Math.max(15, Math.round(periodMs / 1000)));
@@ -78,7 +80,8 @@ export class BlobLeaseLock {
     this.#renewal = undefined;
     if (!this.#held) return;
     this.#held = false;
-    await this.#lease.releaseLease().catch((error: unknown) => {
+    // Bounded: on stop with storage down, the lease simply expires by itself.
+    await this.#lease.releaseLease({ abortSignal: AbortSignal.timeout(RELEASE_TIMEOUT_MS) }).catch((error: unknown) => {
       this.#logger.debug(`Releasing lock '${this.name}' failed: ${(error as Error).message.split('\n')[0] ?? ''}`);
     });
   }

@@ -97,6 +97,8 @@ export class QueueListener {
   #unsubscribe: (() => void) | undefined;
   #queueExists = false;
   #outage: string | undefined;
+  /** Aborts a poll in flight on stop: the SDK would otherwise retry a dead endpoint for many seconds. */
+  #pollAbort = new AbortController();
 
   constructor(options: QueueListenerOptions) {
     this.#options = options;
@@ -109,6 +111,7 @@ export class QueueListener {
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    this.#pollAbort = new AbortController();
     this.#unsubscribe = this.#options.onWake?.(() => this.#wake?.());
     this.#loop = this.#run();
   }
@@ -119,6 +122,7 @@ export class QueueListener {
     this.#running = false;
     this.#unsubscribe?.();
     this.#wake?.();
+    this.#pollAbort.abort();
     await this.#loop;
     await Promise.all([...this.#inFlight]);
   }
@@ -131,6 +135,7 @@ export class QueueListener {
         found = await this.#poll();
         this.#recovered();
       } catch (error) {
+        if (!this.#running) break; // stopped while polling
         this.#reportOutage(error);
         this.#queueExists = false;
       }
@@ -149,7 +154,7 @@ export class QueueListener {
     const { queue, batchSize } = this.#options;
     if (!this.#queueExists) {
       // The trigger does not create its queue; it waits for someone to.
-      this.#queueExists = await queue.exists();
+      this.#queueExists = await queue.exists({ abortSignal: this.#pollAbort.signal });
       if (!this.#queueExists) return 0;
     }
     let messages: DequeuedMessageItem[];
@@ -157,6 +162,7 @@ export class QueueListener {
       const response = await queue.receiveMessages({
         numberOfMessages: batchSize,
         visibilityTimeout: Math.round((this.#options.receiveVisibilityMs ?? RECEIVE_VISIBILITY_MS) / 1000),
+        abortSignal: this.#pollAbort.signal,
       });
       messages = response.receivedMessageItems;
     } catch (error) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import type { TableClient } from '@azure/data-tables';
+import { odata, type TableClient } from '@azure/data-tables';
 
 import type { ReportAggregate } from './dailyReport';
 
@@ -84,6 +84,22 @@ export class BatchRunStore {
       if (statusOf(error) === 404) return undefined;
       throw error;
     }
+  }
+
+  /** The newest date whose run succeeded (dates sort as text), or undefined. */
+  async lastSucceededDate(): Promise<string | undefined> {
+    let last: string | undefined;
+    try {
+      for await (const row of this.table.listEntities<Record<string, unknown>>({
+        queryOptions: { filter: odata`PartitionKey eq ${PARTITION} and state eq ${'succeeded'}`, select: ['RowKey'] },
+      })) {
+        const date = String(row.rowKey);
+        if (!last || date > last) last = date;
+      }
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+    }
+    return last;
   }
 
   isStale(run: BatchRun, now = Date.now()): boolean {

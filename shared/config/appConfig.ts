@@ -67,6 +67,7 @@ const settingsSchema = z.object({
     .transform((value) => value ?? '0 0 2 * * *'),
   NIGHTLY_MAX_CATCHUP_DAYS: integer(3, 1, 31),
   NIGHTLY_LEASE_SECONDS: integer(120, 1, 3600),
+  UPLOAD_ALLOWED_ORIGINS: z.string().optional(),
   SEED_DEMO_CATALOGUE: z
     .enum(['true', 'false'])
     .optional()
@@ -84,7 +85,12 @@ export interface AppConfig {
     /** Largest image accepted, in pixels (width × height), checked before decoding: decompression bombs fail. */
     maxPixels: number;
   };
-  uploads: { maxBytes: number; sasLifetimeMs: number };
+  uploads: {
+    maxBytes: number;
+    sasLifetimeMs: number;
+    /** Browser origins allowed to PUT to the SAS URL (blob service CORS); empty leaves CORS as it is. */
+    allowedOrigins: string[];
+  };
   retention: { jobMs: number; deadLetterMs: number };
   health: { queueDepthWarn: number; poisonWarn: number };
   email: { smtpUrl: string | undefined; from: string };
@@ -115,7 +121,14 @@ export function parseAppConfig(env: NodeJS.ProcessEnv): AppConfig {
     storageConnectionString: s.AzureWebJobsStorage,
     resourcePrefix: s.RESOURCE_PREFIX ?? '',
     thumbnails: { widths: s.THUMBNAIL_WIDTHS, format: s.THUMBNAIL_FORMAT, maxPixels: s.THUMBNAIL_MAX_PIXELS },
-    uploads: { maxBytes: s.UPLOAD_MAX_BYTES, sasLifetimeMs: s.UPLOAD_SAS_MINUTES * 60_000 },
+    uploads: {
+      maxBytes: s.UPLOAD_MAX_BYTES,
+      sasLifetimeMs: s.UPLOAD_SAS_MINUTES * 60_000,
+      allowedOrigins: (s.UPLOAD_ALLOWED_ORIGINS ?? '')
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter(Boolean),
+    },
     retention: { jobMs: s.JOB_RETENTION_DAYS * DAY_MS, deadLetterMs: s.DEADLETTER_RETENTION_DAYS * DAY_MS },
     health: { queueDepthWarn: s.HEALTH_QUEUE_DEPTH_WARN, poisonWarn: s.HEALTH_POISON_WARN },
     email: { smtpUrl: s.SMTP_URL, from: s.EMAIL_FROM },

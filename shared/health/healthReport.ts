@@ -16,12 +16,33 @@ export interface QueueDepth {
   poison?: number;
 }
 
+export interface NightlyHealth {
+  lastSucceededDate: string | null;
+  expectedDate: string;
+  overdue: boolean;
+}
+
 export interface HealthReport {
   status: 'healthy' | 'unhealthy';
   checkedAt: string;
   storage: { queue: DependencyCheck; blob: DependencyCheck; table: DependencyCheck };
   queues: QueueDepth[];
+  nightly?: NightlyHealth;
   reasons: string[];
+}
+
+/**
+ * The nightly batch is overdue when the newest date it completed is older than the date the last 02:00 run (plus an
+ * hour's grace) should have covered. A deployment that never ran it is reported, not failed.
+ */
+export function nightlyHealth(lastSucceededDate: string | undefined, now: Date): NightlyHealth {
+  const graceMs = 3 * 60 * 60 * 1000;
+  const expectedDate = new Date(now.getTime() - graceMs - 24 * 60 * 60 * 1000).toISOString().slice(0, 10);
+  return {
+    lastSucceededDate: lastSucceededDate ?? null,
+    expectedDate,
+    overdue: lastSucceededDate !== undefined && lastSucceededDate < expectedDate,
+  };
 }
 
 export interface HealthThresholds {
@@ -76,6 +97,7 @@ export async function healthReport(
   probeTable: string,
   queues: { queue: string; poisonQueue?: string }[],
   thresholds: HealthThresholds,
+  lastNightly?: () => Promise<string | undefined>,
 ): Promise<HealthReport> {
   const [queue, blob, table] = await Promise.all([
     timed(() => clients.queues.getProperties()),
@@ -113,11 +135,25 @@ export async function healthReport(
       }
     }
   }
+  let nightly: NightlyHealth | undefined;
+  if (lastNightly && table.ok) {
+    try {
+      nightly = nightlyHealth(await lastNightly(), new Date());
+      if (nightly.overdue) {
+        reasons.push(
+          `the nightly batch is overdue: last completed ${nightly.lastSucceededDate ?? 'never'}, expected ${nightly.expectedDate}`,
+        );
+      }
+    } catch (error) {
+      reasons.push(`the nightly batch runs could not be read (${(error as Error).message.split('\n')[0] ?? ''})`);
+    }
+  }
   return {
     status: reasons.length === 0 ? 'healthy' : 'unhealthy',
     checkedAt: new Date().toISOString(),
     storage: { queue, blob, table },
     queues: depths,
+    ...(nightly ? { nightly } : {}),
     reasons,
   };
 }

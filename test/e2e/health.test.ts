@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 
 import { startAzurite } from '../../devhost/azurite';
 import { startApp } from '../support/appHost';
+import { storageClients } from '../support/storage';
 
 interface Report {
   status: string;
@@ -49,6 +50,35 @@ describe('GET /api/health', () => {
     } finally {
       await host.stop();
       await azurite.stop();
+    }
+  });
+
+  it('answers 503 naming a poison queue that holds messages and an overdue nightly batch', async () => {
+    // Only the health function runs, so nothing drains the poison queue.
+    const { host, prefix } = await startApp({ args: ['--functions', 'health'] });
+    try {
+      const poison = storageClients().queues.getQueueClient(`${prefix}-order-payment-poison`);
+      await poison.create();
+      await poison.sendMessage(Buffer.from('{}').toString('base64'));
+      const runs = storageClients().table(`${prefix}batchruns`);
+      await runs.createTable();
+      const stale = new Date(Date.now() - 5 * 86_400_000).toISOString().slice(0, 10);
+      await runs.createEntity({ partitionKey: 'nightly', rowKey: stale, state: 'succeeded' });
+      const response = await fetch(host.url('/api/health'));
+      assert.equal(response.status, 503);
+      const report = (await response.json()) as Report & { nightly: { overdue: boolean; lastSucceededDate: string } };
+      assert.ok(
+        report.reasons.some((r) => r.includes(`${prefix}-order-payment-poison`)),
+        report.reasons.join('; '),
+      );
+      assert.ok(
+        report.reasons.some((r) => r.includes('nightly batch is overdue')),
+        report.reasons.join('; '),
+      );
+      assert.equal(report.nightly.overdue, true);
+      assert.equal(report.nightly.lastSucceededDate, stale);
+    } finally {
+      assert.equal(await host.stop(), 0);
     }
   });
 });
