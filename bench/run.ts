@@ -9,10 +9,12 @@ import path from 'node:path';
 
 import { startAzurite } from '../devhost/azurite';
 import type { Benchmark, BenchResult } from './benchContext';
+import { nightlyBench } from './nightly.bench';
 import { queueThroughputBench } from './queueThroughput.bench';
 
 const BENCHMARKS: Record<string, Benchmark> = {
   queue: queueThroughputBench,
+  nightly: nightlyBench,
 };
 
 async function main(): Promise<void> {
