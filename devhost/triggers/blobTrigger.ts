@@ -11,7 +11,7 @@ import type { FunctionDefinition } from '../core/functionDefinition';
 import type { StorageAccount } from '../storage/account';
 import type { ListenerFactory, ListenerServices, TriggerListener } from './listener';
 import { Notifier } from './notifier';
-import { QueueListener, type QueueMessageContext } from './queueListener';
+import { QueueListener, type QueueMessageContext, receiveVisibilityFrom } from './queueListener';
 
 /** The internal queue message (`BlobTriggerQueueWriter`), and what `webjobs-blobtrigger-poison` receives. */
 export interface BlobTriggerMessage {
@@ -171,6 +171,7 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
   // The host derives the internal queue's options from `extensions.blobs`: at most maxDegreeOfParallelism blob
   // invocations at once, across every blob function of the app.
   const batchSize = Math.min(32, Math.floor(blobs.maxDegreeOfParallelism / 2) + 1);
+  const visibility = receiveVisibilityFrom(services.env);
   const queueListener = new QueueListener({
     queue,
     poisonQueue: hostAccount.queue(BLOB_POISON_QUEUE),
@@ -181,6 +182,7 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
     maxDequeueCount: blobs.poisonBlobThreshold,
     messageEncoding: queues.messageEncoding,
     logger: services.logger,
+    ...(visibility ? { receiveVisibilityMs: visibility } : {}),
     process: execute,
     onWake: (wake) => services.queueWrites.subscribe(queueKey, wake),
     onPoisoned: (poisonName) => services.queueWrites.notify(Notifier.key(services.hostConnectionString, poisonName)),

@@ -43,6 +43,20 @@ export interface QueueListenerOptions {
 
 /** The host's fixed receive visibility (`QueueListener._visibilityTimeout`). */
 export const RECEIVE_VISIBILITY_MS = 10 * 60_000;
+
+/**
+ * devhost only: `DEVHOST_RECEIVE_VISIBILITY_SECONDS` shortens the 10-minute receive visibility, so crash tests see
+ * the messages of a killed host again in seconds rather than minutes. The real host has no such setting.
+ */
+export function receiveVisibilityFrom(env: NodeJS.ProcessEnv): number | undefined {
+  const text = env['DEVHOST_RECEIVE_VISIBILITY_SECONDS'];
+  if (!text) return undefined;
+  const seconds = Number(text);
+  if (!Number.isInteger(seconds) || seconds < 2 || seconds > 600) {
+    throw new Error('DEVHOST_RECEIVE_VISIBILITY_SECONDS must be a whole number of seconds from 2 to 600');
+  }
+  return seconds * 1000;
+}
 const MIN_POLLING_MS = 100;
 const MAX_QUEUE_NAME = 63;
 

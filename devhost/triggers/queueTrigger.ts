@@ -5,7 +5,7 @@ import type { FunctionDefinition } from '../core/functionDefinition';
 import type { TriggerEvent } from '../core/invoker';
 import type { ListenerFactory, ListenerServices, TriggerListener } from './listener';
 import { Notifier } from './notifier';
-import { poisonQueueNameFor, QueueListener, type QueueMessageContext } from './queueListener';
+import { poisonQueueNameFor, QueueListener, type QueueMessageContext, receiveVisibilityFrom } from './queueListener';
 
 /** Azure queue name rules: 3–63 characters, lower-case letters, digits and single dashes inside. */
 export function validateQueueName(name: string): string | undefined {
@@ -69,6 +69,7 @@ function createListener(fn: FunctionDefinition, services: ListenerServices): Tri
     );
   }
   const { queues } = services.options;
+  const visibility = receiveVisibilityFrom(services.env);
   const listener = new QueueListener({
     queue: account.queue(queueName),
     poisonQueue: poisonName ? account.queue(poisonName) : undefined,
@@ -79,6 +80,7 @@ function createListener(fn: FunctionDefinition, services: ListenerServices): Tri
     maxDequeueCount: queues.maxDequeueCount,
     messageEncoding: queues.messageEncoding,
     logger: services.logger,
+    ...(visibility ? { receiveVisibilityMs: visibility } : {}),
     process: async (message) => {
       const outcome = await services.invoker.invoke(fn, triggerEvent(queueName, message), policy);
       return outcome.status === 'succeeded';
