@@ -170,4 +170,25 @@ describe('devhost queue trigger across instances', () => {
     );
     assert.deepEqual(remaining, [late.messageId], 'the finished message was deleted; the unstarted one is still there');
   });
+
+  it('keeps renewing the visibility of a message whose work outlasts it, so it is not run twice', async () => {
+    const names = newNames();
+    const queues = await createQueues(names);
+    // Receive visibility 2 s (renewed every second) against 5 s of work: without renewal it would reappear and run again.
+    const host = await DevhostProcess.start({
+      app: 'test/apps/queue-basic-app',
+      env: { ...names, DEVHOST_RECEIVE_VISIBILITY_SECONDS: '2' },
+    });
+    try {
+      const slow = await queues.input.sendMessage(b64(JSON.stringify({ slowMs: 5000 })));
+      await host.waitForLine(/Executed 'Functions.inspect' \(Succeeded/, 20_000);
+      const marker = await queues.input.sendMessage(b64(JSON.stringify({ after: true })));
+      await host.waitForLine(new RegExp(`SEEN ${marker.messageId}`));
+      assert.equal(host.lines(new RegExp(`SEEN ${slow.messageId}`)).length, 1, 'the slow message ran once');
+      const left = await queues.input.peekMessages({ numberOfMessages: 32 });
+      assert.ok(!left.peekedMessageItems.some((m) => m.messageId === slow.messageId), 'and was deleted');
+    } finally {
+      assert.equal(await host.stop(), 0);
+    }
+  });
 });
