@@ -10,11 +10,15 @@ import path from 'node:path';
 import { startAzurite } from '../devhost/azurite';
 import type { Benchmark, BenchResult } from './benchContext';
 import { nightlyBench } from './nightly.bench';
+import { orderThroughputBench } from './orderThroughput.bench';
 import { queueThroughputBench } from './queueThroughput.bench';
+import { thumbnailPipelineBench } from './thumbnailPipeline.bench';
 
 const BENCHMARKS: Record<string, Benchmark> = {
   queue: queueThroughputBench,
   nightly: nightlyBench,
+  thumbnails: thumbnailPipelineBench,
+  orders: orderThroughputBench,
 };
 
 async function main(): Promise<void> {

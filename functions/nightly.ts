@@ -10,10 +10,12 @@ import {
   type NightlyServices,
   runNightly,
 } from '../shared/batch/nightlyBatch';
+import { recordPoisonedMessage } from '../shared/deadletters/poisonMessages';
 import { jobStatusUrl } from '../shared/http/apiRoutes';
 import { json, problem } from '../shared/http/problem';
 import { parseJsonBody } from '../shared/http/requestBody';
 import { orderServices } from '../shared/orderServices';
+import { asText } from '../shared/storage/entityValues';
 import { superviseOrders } from '../shared/workflow/orderSupervisor';
 
 const services = orderServices();
@@ -142,5 +144,30 @@ app.http('runNightlyBatch', {
     await services.sender.send(names.queues.nightlyRun, { date, ...(body.value.force ? { force: true } : {}) });
     const statusUrl = jobStatusUrl(request, jobId);
     return json(202, { jobId, date, statusUrl }, { location: statusUrl, 'retry-after': '2' });
+  },
+});
+
+/** A nightly run message that failed every time: recorded as a dead letter (the run itself can be re-run on demand). */
+app.storageQueue('nightlyRunPoison', {
+  queueName: `${names.queues.nightlyRun}-poison`,
+  connection: 'AzureWebJobsStorage',
+  handler: async (message, context) => {
+    await services.ready();
+    const metadata = context.triggerMetadata ?? {};
+    const body = typeof message === 'object' && message !== null ? (message as Record<string, unknown>) : {};
+    const date = typeof body['date'] === 'string' && isValidDate(body['date']) ? body['date'] : undefined;
+    const letter = await recordPoisonedMessage(
+      services.app,
+      {
+        poisonQueue: `${names.queues.nightlyRun}-poison`,
+        messageId: asText(metadata['id'], context.invocationId),
+        insertedAt: new Date(asText(metadata['insertionTime'], new Date().toISOString())),
+        text: asText(metadata['queueTrigger'], JSON.stringify(message)),
+      },
+      { kind: 'queue', queue: names.queues.nightlyRun },
+      date ? nightlyJobId(date) : undefined,
+      5,
+    );
+    context.warn(`nightly run message dead-lettered as ${letter.id}`);
   },
 });

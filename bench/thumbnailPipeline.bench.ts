@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+
+import { BlobServiceClient } from '@azure/storage-blob';
+import { Jimp } from 'jimp';
+import sharp from 'sharp';
+
+import { renderThumbnails } from '../shared/thumbnails/renderThumbnails';
+import type { BenchContext, BenchResult } from './benchContext';
+import { DevhostChild } from './devhostChild';
+import { round } from './stats';
+
+const IMAGES = 40;
+const JIMP_IMAGES = 8;
+const WIDTHS = [128, 256, 512];
+const CONCURRENCY = 4;
+const REPO = path.resolve(__dirname, '..', '..');
+
+async function images(count: number): Promise<Buffer[]> {
+  return Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      sharp({ create: { width: 1600, height: 1200, channels: 3, background: { r: (i * 37) % 255, g: 90, b: 160 } } })
+        .jpeg({ quality: 85 })
+        .toBuffer(),
+    ),
+  );
+}
+
+async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) {
+        const item = items[next++];
+        if (item !== undefined) await work(item);
+      }
+    }),
+  );
+}
+
+/** The whole pipeline: upload to the uploads container → blob trigger → three thumbnails written, through devhost. */
+async function pipeline(context: BenchContext, inputs: Buffer[], threadPool: number): Promise<number> {
+  const prefix = `b${randomBytes(4).toString('hex')}`;
+  const host = new DevhostChild(REPO, {
+    AzureWebJobsStorage: context.connectionString,
+    RESOURCE_PREFIX: prefix,
+    AzureFunctionsWebHost__hostid: `bench-${prefix}`,
+    SEED_DEMO_CATALOGUE: 'false',
+    UV_THREADPOOL_SIZE: String(threadPool),
+  });
+  try {
+    await host.waitFor('start', () => host.count(/Host started/) > 0, 60_000);
+    const uploads = BlobServiceClient.fromConnectionString(context.connectionString).getContainerClient(
+      `${prefix}-uploads`,
+    );
+    await uploads.createIfNotExists();
+    const started = Date.now();
+    await pool(
+      inputs.map((bytes, i) => ({ bytes, i })),
+      8,
+      async ({ bytes, i }) => {
+        await uploads.getBlockBlobClient(`img-${i}.jpg`).uploadData(bytes);
+      },
+    );
+    const done = /thumbnail job \S+ for img-\d+\.jpg: succeeded/;
+    await host.waitFor(`${inputs.length} thumbnail jobs`, () => host.count(done) >= inputs.length, 300_000);
+    const finished = Math.max(...host.timestamps(done));
+    return inputs.length / ((finished - started) / 1000);
+  } finally {
+    await host.stop();
+  }
+}
+
+async function bareSharp(inputs: Buffer[]): Promise<number> {
+  const started = performance.now();
+  await pool(inputs, CONCURRENCY, async (input) => {
+    await renderThumbnails(input, { widths: WIDTHS, format: 'webp', maxInputPixels: 50_000_000, timeoutSeconds: 30 });
+  });
+  return inputs.length / ((performance.now() - started) / 1000);
+}
+
+async function jimp(inputs: Buffer[]): Promise<number> {
+  const started = performance.now();
+  await pool(inputs, CONCURRENCY, async (input) => {
+    const image = await Jimp.read(input);
+    for (const width of WIDTHS) await image.clone().resize({ w: width }).getBuffer('image/jpeg');
+  });
+  return inputs.length / ((performance.now() - started) / 1000);
+}
+
+/** Thumbnails per second through the whole pipeline, against sharp alone and jimp doing the same resizes. */
+export async function thumbnailPipelineBench(context: BenchContext): Promise<BenchResult> {
+  const inputs = await images(IMAGES);
+  const sharpRate = await bareSharp(inputs);
+  context.log(`bare sharp: ${round(sharpRate)} images/s`);
+  const pipelineRate = await pipeline(context, inputs, 4);
+  context.log(`pipeline (UV_THREADPOOL_SIZE=4): ${round(pipelineRate)} images/s`);
+  const pipelineRate8 = await pipeline(context, inputs, 8);
+  context.log(`pipeline (UV_THREADPOOL_SIZE=8): ${round(pipelineRate8)} images/s`);
+  const sharpAgain = await bareSharp(inputs);
+  const jimpRate = await jimp(inputs.slice(0, JIMP_IMAGES));
+  context.log(`jimp: ${round(jimpRate)} images/s`);
+  const sharpMedian = (sharpRate + sharpAgain) / 2;
+  const markdown = [
+    `${IMAGES} JPEGs of 1600×1200, three widths (${WIDTHS.join(', ')}) each, ${CONCURRENCY} at a time; the pipeline is the real app in devhost (upload → blob trigger → thumbnails written, WebP), timed from the first upload to the last job's success in the host log. Bare sharp ran before and after the pipeline (mean of both); jimp (pure JS, JPEG out, no WebP encoder) on ${JIMP_IMAGES} images.`,
+    '',
+    '| measure | images/s |',
+    '| --- | --- |',
+    `| bare sharp (same resizes, in-process) | ${round(sharpMedian)} |`,
+    `| pipeline, UV_THREADPOOL_SIZE=4 (default) | ${round(pipelineRate)} |`,
+    `| pipeline, UV_THREADPOOL_SIZE=8 | ${round(pipelineRate8)} |`,
+    `| jimp | ${round(jimpRate)} |`,
+    `| **ratio pipeline / bare sharp** (goal ≥ 0.8) | **${round(pipelineRate / sharpMedian)}** |`,
+    `| **ratio sharp / jimp** | **${round(sharpMedian / jimpRate)}** |`,
+    '',
+    `Bare sharp runs: ${round(sharpRate)}, ${round(sharpAgain)} images/s.`,
+  ].join('\n');
+  return { title: 'Thumbnails: the whole pipeline against sharp alone and jimp', markdown };
+}
