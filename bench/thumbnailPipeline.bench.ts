@@ -10,7 +10,7 @@ import type { BenchContext, BenchResult } from './benchContext';
 import { DevhostChild } from './devhostChild';
 import { round } from './stats';
 
-const IMAGES = 40;
+const IMAGES = 100;
 const JIMP_IMAGES = 8;
 const WIDTHS = [128, 256, 512];
 const CONCURRENCY = 4;

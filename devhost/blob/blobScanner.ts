@@ -19,6 +19,8 @@ interface WatchedContainer {
 }
 
 export const SCAN_INTERVAL_MS = 2_000;
+/** Blob versions handed on at once during one scan. */
+const HAND_ON_CONCURRENCY = 8;
 
 /**
  * The emulator scan strategy (`ScanContainersStrategy`): every two seconds, and at once when this host wrote to a
@@ -99,29 +101,15 @@ export class BlobScanner {
 
   async #scan(watched: WatchedContainer): Promise<void> {
     const seen = new Map<string, string>();
+    const candidates: { name: string; etag: string; known: string | undefined }[] = [];
     try {
       for await (const blob of watched.client.listBlobsFlat({ abortSignal: this.#scanAbort.signal })) {
         if (!this.#running) return;
         // Listings give the ETag bare, GetProperties quoted; the host's receipts use the quoted HTTP form.
         const etag = `"${(blob.properties.etag ?? '').replace(/"/g, '')}"`;
         const known = watched.handled.get(blob.name);
-        if (known === etag) {
-          seen.set(blob.name, etag);
-          continue;
-        }
-        let allHandled = true;
-        for (const handler of watched.handlers) {
-          try {
-            if (!(await handler({ name: blob.name, etag }))) allHandled = false;
-          } catch (error) {
-            allHandled = false;
-            this.#logger.warn(
-              `Blob '${watched.client.containerName}/${blob.name}' could not be queued: ${(error as Error).message.split('\n')[0] ?? ''}`,
-            );
-          }
-        }
-        if (allHandled) seen.set(blob.name, etag);
-        else if (known !== undefined) seen.set(blob.name, known);
+        if (known === etag) seen.set(blob.name, etag);
+        else candidates.push({ name: blob.name, etag, known });
       }
     } catch (error) {
       if ((error as { statusCode?: number }).statusCode === 404) {
@@ -130,6 +118,29 @@ export class BlobScanner {
       }
       throw error;
     }
+    // Candidates are handed on several at a time: each is a few storage round trips (receipt, lease, enqueue), and
+    // the receipts keep every blob version once-only whatever the order.
+    let next = 0;
+    const worker = async () => {
+      while (next < candidates.length && this.#running) {
+        const candidate = candidates[next++];
+        if (!candidate) continue;
+        let allHandled = true;
+        for (const handler of watched.handlers) {
+          try {
+            if (!(await handler({ name: candidate.name, etag: candidate.etag }))) allHandled = false;
+          } catch (error) {
+            allHandled = false;
+            this.#logger.warn(
+              `Blob '${watched.client.containerName}/${candidate.name}' could not be queued: ${(error as Error).message.split('\n')[0] ?? ''}`,
+            );
+          }
+        }
+        if (allHandled) seen.set(candidate.name, candidate.etag);
+        else if (candidate.known !== undefined) seen.set(candidate.name, candidate.known);
+      }
+    };
+    await Promise.all(Array.from({ length: HAND_ON_CONCURRENCY }, worker));
     watched.handled.clear();
     for (const [name, etag] of seen) watched.handled.set(name, etag);
   }

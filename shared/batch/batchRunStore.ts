@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 import { odata, type TableClient } from '@azure/data-tables';
 
+import { ensureTable, statusOf } from '../storage/tableErrors';
 import type { ReportAggregate } from './dailyReport';
 
 export type BatchPhase = 'report' | 'retention' | 'consistency' | 'done';
@@ -39,10 +40,6 @@ export class BatchRunLostError extends Error {
 
 const PARTITION = 'nightly';
 
-function statusOf(error: unknown): number | undefined {
-  return (error as { statusCode?: number }).statusCode;
-}
-
 function fromEntity(row: Record<string, unknown> & { etag: string }): BatchRun {
   return {
     date: String(row['rowKey']),
@@ -70,11 +67,7 @@ export class BatchRunStore {
   ) {}
 
   async ensureTable(): Promise<void> {
-    try {
-      await this.table.createTable();
-    } catch (error) {
-      if (statusOf(error) !== 409) throw error;
-    }
+    await ensureTable(this.table);
   }
 
   async get(date: string): Promise<BatchRun | undefined> {

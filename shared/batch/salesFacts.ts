@@ -1,6 +1,7 @@
 import { odata, type TableClient } from '@azure/data-tables';
 
 import type { Job } from '../jobs/jobTypes';
+import { ensureTable, statusOf } from '../storage/tableErrors';
 
 /** One finished order as the daily report counts it, kept in the partition of the UTC day it finished. */
 export interface SalesFact {
@@ -12,10 +13,6 @@ export interface SalesFact {
 }
 
 export const SALES_PAGE_SIZE = 1000;
-
-function statusOf(error: unknown): number | undefined {
-  return (error as { statusCode?: number }).statusCode;
-}
 
 export function utcDate(iso: string): string {
   return iso.slice(0, 10);
@@ -29,11 +26,7 @@ export class SalesFacts {
   constructor(private readonly table: TableClient) {}
 
   async ensureTable(): Promise<void> {
-    try {
-      await this.table.createTable();
-    } catch (error) {
-      if (statusOf(error) !== 409) throw error;
-    }
+    await ensureTable(this.table);
   }
 
   async record(job: Job): Promise<void> {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 
 import { asText } from '../storage/entityValues';
+import { ensureTable, statusOf } from '../storage/tableErrors';
 
 /** Where a dead letter came from: a queue (replay re-sends the body) or a blob (replay re-triggers the blob). */
 export type DeadLetterSource =
@@ -100,10 +101,6 @@ function fromEntity(entity: Record<string, unknown>): DeadLetter {
   };
 }
 
-function statusOf(error: unknown): number | undefined {
-  return (error as { statusCode?: number }).statusCode;
-}
-
 /**
  * Dead letters in Table Storage: a poison queue alone loses data (messages expire after seven days), so every
  * poisoned message is copied here with its body, source and error, and stays until it is replayed or discarded.
@@ -112,11 +109,7 @@ export class DeadLetterStore {
   constructor(private readonly table: TableClient) {}
 
   async ensureTable(): Promise<void> {
-    try {
-      await this.table.createTable();
-    } catch (error) {
-      if (statusOf(error) !== 409) throw error;
-    }
+    await ensureTable(this.table);
   }
 
   /** Records a dead letter once; a second call with the same id returns the first record. */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 
+import { ensureTable, statusOf } from '../storage/tableErrors';
 import {
   isTerminal,
   type Job,
@@ -23,10 +24,6 @@ const DEFAULT_UPDATE_ATTEMPTS = 10;
 const INDEX_ALL = 'idx-all';
 
 type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
-
-function statusOf(error: unknown): number | undefined {
-  return (error as { statusCode?: number }).statusCode;
-}
 
 function indexRowKey(createdAt: string, id: string): string {
   return `${(NEWEST_FIRST_BASE - Date.parse(createdAt)).toString().padStart(13, '0')}-${id}`;
@@ -163,11 +160,7 @@ export class JobStore {
   }
 
   async ensureTable(): Promise<void> {
-    try {
-      await this.table.createTable();
-    } catch (error) {
-      if (statusOf(error) !== 409) throw error;
-    }
+    await ensureTable(this.table);
   }
 
   async create(input: {

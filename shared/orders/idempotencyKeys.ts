@@ -2,12 +2,10 @@ import { createHash } from 'node:crypto';
 
 import type { TableClient } from '@azure/data-tables';
 
+import { ensureTable, statusOf } from '../storage/tableErrors';
+
 export type IdempotencyOutcome =
   { kind: 'new'; jobId: string } | { kind: 'repeat'; jobId: string } | { kind: 'mismatch'; jobId: string };
-
-function statusOf(error: unknown): number | undefined {
-  return (error as { statusCode?: number }).statusCode;
-}
 
 export function bodyFingerprint(body: unknown): string {
   return createHash('sha256').update(JSON.stringify(body)).digest('base64url');
@@ -21,11 +19,7 @@ export class IdempotencyKeys {
   constructor(private readonly table: TableClient) {}
 
   async ensureTable(): Promise<void> {
-    try {
-      await this.table.createTable();
-    } catch (error) {
-      if (statusOf(error) !== 409) throw error;
-    }
+    await ensureTable(this.table);
   }
 
   async claim(key: string, fingerprint: string, proposedJobId: string): Promise<IdempotencyOutcome> {

@@ -1,5 +1,7 @@
 import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
 
+import { ensureTable, statusOf } from '../storage/tableErrors';
+
 /** One line of an order. */
 export interface OrderLine {
   sku: string;
@@ -43,10 +45,6 @@ function reservationRow(orderId: string): string {
   return `res-${orderId}`;
 }
 
-function statusOf(error: unknown): number | undefined {
-  return (error as { statusCode?: number }).statusCode;
-}
-
 /** A transaction failed because a row changed (412) or already existed (409). */
 function isConflict(error: unknown): boolean {
   const status = statusOf(error);
@@ -63,11 +61,7 @@ export class InventoryStore {
   constructor(private readonly table: TableClient) {}
 
   async ensureTable(): Promise<void> {
-    try {
-      await this.table.createTable();
-    } catch (error) {
-      if (statusOf(error) !== 409) throw error;
-    }
+    await ensureTable(this.table);
   }
 
   async setItem(item: CatalogueItem): Promise<void> {

@@ -2,6 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 
 import type { TableClient } from '@azure/data-tables';
 
+import { ensureTable, statusOf } from '../storage/tableErrors';
+
 /** Sandbox test cards, as payment providers publish them. */
 export const TEST_CARDS = {
   succeeds: '4242424242424242',
@@ -65,10 +67,6 @@ export interface PaymentGateway {
   refund(orderId: string, reason: string): Promise<boolean>;
 }
 
-function statusOf(error: unknown): number | undefined {
-  return (error as { statusCode?: number }).statusCode;
-}
-
 /**
  * The sandbox gateway: a ledger table keyed by order id. The charge entity is written insert-if-absent, exactly as a
  * provider's idempotency key behaves, so retries and duplicate deliveries never charge twice. Card numbers are
@@ -78,11 +76,7 @@ export class SandboxPaymentGateway implements PaymentGateway {
   constructor(private readonly ledger: TableClient) {}
 
   async ensureTable(): Promise<void> {
-    try {
-      await this.ledger.createTable();
-    } catch (error) {
-      if (statusOf(error) !== 409) throw error;
-    }
+    await ensureTable(this.ledger);
   }
 
   async charge(orderId: string, amountCents: number, card: CardToken): Promise<Charge> {

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 
 import type { TableClient } from '@azure/data-tables';
 
+import { ensureTable, statusOf } from '../storage/tableErrors';
+
 /** Sandbox rule: the carrier never answers for this postal code, so the shipment step fails every time. */
 export const UNREACHABLE_POSTAL_CODE = '00000';
 
@@ -28,20 +30,12 @@ export interface ShippingService {
   get(orderId: string): Promise<Shipment | undefined>;
 }
 
-function statusOf(error: unknown): number | undefined {
-  return (error as { statusCode?: number }).statusCode;
-}
-
 /** The sandbox carrier: one shipment entity per order, written insert-if-absent; tracking numbers derive from it. */
 export class SandboxShippingService implements ShippingService {
   constructor(private readonly table: TableClient) {}
 
   async ensureTable(): Promise<void> {
-    try {
-      await this.table.createTable();
-    } catch (error) {
-      if (statusOf(error) !== 409) throw error;
-    }
+    await ensureTable(this.table);
   }
 
   async createShipment(orderId: string, address: Record<string, string>): Promise<Shipment> {
