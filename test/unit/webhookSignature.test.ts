@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 
+import { deliverWebhook } from '../../shared/notify/webhookDelivery';
 import { signWebhook, verifyWebhookSignature } from '../../shared/notify/webhookSignature';
 import { assertWebhookTargetAllowed, type WebhookTargetPolicy } from '../../shared/notify/webhookTarget';
 
@@ -49,5 +52,51 @@ describe('webhook targets', () => {
     assert.equal(target.address, '93.184.216.34');
     const local = await assertWebhookTargetAllowed('http://127.0.0.1:8080/x', policy, resolveTo('127.0.0.1'));
     assert.equal(local.explicitlyAllowed, true);
+  });
+});
+
+describe('webhook delivery', () => {
+  const policy: WebhookTargetPolicy = { allowedHosts: ['127.0.0.1'], allowPrivateNetworks: false };
+
+  async function server(
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+  ): Promise<{ url: string; close: () => Promise<void> }> {
+    const srv = createServer(handler);
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const { port } = srv.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}/hook`,
+      close: () => new Promise<void>((resolve) => srv.close(() => resolve())),
+    };
+  }
+
+  it('signs what it sends, and does not follow a redirect to an internal address', async () => {
+    const received: Record<string, string | string[] | undefined>[] = [];
+    const ok = await server((req, res) => {
+      received.push(req.headers);
+      req.resume();
+      res.writeHead(204).end();
+    });
+    const redirect = await server((req, res) => {
+      req.resume();
+      res.writeHead(307, { location: 'http://169.254.169.254/latest/meta-data' }).end();
+    });
+    try {
+      const delivered = await deliverWebhook(
+        { url: ok.url, webhookId: 'wh_1', body: BODY },
+        { policy, signingSecret: SECRET },
+      );
+      assert.equal(delivered.statusCode, 204);
+      const headers: Record<string, string> = {};
+      for (const [key, value] of Object.entries(received[0] ?? {})) if (typeof value === 'string') headers[key] = value;
+      assert.equal(verifyWebhookSignature(SECRET, headers, BODY).ok, true, 'the receiver can verify it');
+      await assert.rejects(
+        deliverWebhook({ url: redirect.url, webhookId: 'wh_2', body: BODY }, { policy, signingSecret: SECRET }),
+        /169\.254|link-local|metadata|not allowed|refused/i,
+      );
+    } finally {
+      await ok.close();
+      await redirect.close();
+    }
   });
 });
