@@ -16,18 +16,22 @@ app.hook.appStart(async () => {
     // Browsers upload straight to storage with the SAS URL: the blob service must allow their origin.
     const blobs = services.app.storage.blobs;
     const properties = await blobs.getProperties();
-    const others = (properties.cors ?? []).filter((rule) => !rule.allowedMethods.includes('PUT'));
-    await blobs.setProperties({
-      cors: [
-        ...others,
-        {
-          allowedOrigins: origins.join(','),
-          allowedMethods: 'PUT,OPTIONS',
-          allowedHeaders: 'content-type,x-ms-blob-type,x-ms-version,x-ms-client-request-id',
-          exposedHeaders: 'etag',
-          maxAgeInSeconds: 600,
-        },
-      ],
-    });
+    const rules = properties.cors ?? [];
+    const allowedOrigins = origins.join(',');
+    // Add our rule unless one like it is there; keep everyone else's (Azure allows five rules per service).
+    if (!rules.some((rule) => rule.allowedOrigins === allowedOrigins && rule.allowedMethods.includes('PUT'))) {
+      await blobs.setProperties({
+        cors: [
+          ...rules.slice(-4),
+          {
+            allowedOrigins,
+            allowedMethods: 'PUT,OPTIONS',
+            allowedHeaders: 'content-type,x-ms-blob-type,x-ms-version,x-ms-client-request-id',
+            exposedHeaders: 'etag',
+            maxAgeInSeconds: 600,
+          },
+        ],
+      });
+    }
   }
 });

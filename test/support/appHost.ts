@@ -11,7 +11,13 @@ export async function startApp(
   const prefix = options.prefix ?? uniqueName('t').replace(/-/g, '').slice(0, 12);
   const host = await DevhostProcess.start({
     app: '.',
-    env: { RESOURCE_PREFIX: prefix, AzureFunctionsWebHost__hostid: `host-${prefix}`, ...options.env },
+    // Blob CORS is account-wide: only the browser test asks for it, so parallel test apps never rewrite it.
+    env: {
+      RESOURCE_PREFIX: prefix,
+      AzureFunctionsWebHost__hostid: `host-${prefix}`,
+      UPLOAD_ALLOWED_ORIGINS: '',
+      ...options.env,
+    },
     args: options.args ?? [],
   });
   return { host, prefix };
