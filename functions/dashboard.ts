@@ -1,12 +1,13 @@
 import { app, type HttpResponseInit } from '@azure/functions';
 
 import { appServices } from '../shared/appServices';
-import { DASHBOARD_CSP, dashboardAsset } from '../shared/dashboard/dashboardAssets';
+import { dashboardAsset, dashboardCsp } from '../shared/dashboard/dashboardAssets';
 import { healthReport } from '../shared/health/healthReport';
 import { json, notFound, validationProblem } from '../shared/http/problem';
 import { BLOB_TRIGGER_POISON_QUEUE } from '../shared/storage/resourceNames';
 
-const { names } = appServices();
+const { names, storage } = appServices();
+const csp = dashboardCsp(storage.blobs.url);
 
 async function asset(name: string): Promise<HttpResponseInit> {
   const found = await dashboardAsset(name);
@@ -15,7 +16,7 @@ async function asset(name: string): Promise<HttpResponseInit> {
     status: 200,
     headers: {
       'content-type': found.contentType,
-      'content-security-policy': DASHBOARD_CSP,
+      'content-security-policy': csp,
       'x-content-type-options': 'nosniff',
       'cache-control': 'no-cache',
     },

@@ -24,6 +24,11 @@ export async function dashboardAsset(name: string): Promise<{ body: Buffer; cont
   return { body, contentType };
 }
 
-/** Only the app's own origin: no inline script, no third-party anything. */
-export const DASHBOARD_CSP =
-  "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self' http: https:; frame-ancestors 'none'";
+/**
+ * Only the app's own origin, plus the storage account's blob endpoint for the direct SAS upload: no inline script,
+ * no third-party anything.
+ */
+export function dashboardCsp(blobEndpoint: string): string {
+  const storage = new URL(blobEndpoint).origin;
+  return `default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self' ${storage}; frame-ancestors 'none'`;
+}
