@@ -75,6 +75,25 @@ function csvOrderIds(csv: string): string[] {
   return lines.slice(1, -1).map((line) => line.split(',')[1] ?? '');
 }
 
+/** Orders per day in the crash test: three pages of the ledger a day, nine in all, so the kill lands mid-run. */
+const PER_DAY = 3000;
+/** Entity-group batches written at once while seeding (Azurite is the bottleneck; one at a time is slow). */
+const SEED_CONCURRENCY = 8;
+
+async function seed(ledger: SalesFacts, days: string[], facts: SalesFact[][]): Promise<void> {
+  const batches = days.flatMap((date, i) => {
+    const all = facts[i] ?? [];
+    return Array.from({ length: Math.ceil(all.length / 100) }, (_, b) => ({
+      date,
+      facts: all.slice(b * 100, b * 100 + 100),
+    }));
+  });
+  const workers = Array.from({ length: SEED_CONCURRENCY }, async () => {
+    for (let batch = batches.shift(); batch; batch = batches.shift()) await ledger.recordMany(batch.date, batch.facts);
+  });
+  await Promise.all(workers);
+}
+
 async function sendRaw(prefix: string, text: string): Promise<void> {
   const queue = storageClients().queues.getQueueClient(`${prefix}-exports`);
   await queue.createIfNotExists();
@@ -217,10 +236,10 @@ describe('order export, crashes and failures', () => {
     let host = first.host;
     try {
       const days = [day(-4), day(-3), day(-2)];
-      const facts = days.map((date) => syntheticFacts(date, 7000));
+      const facts = days.map((date) => syntheticFacts(date, PER_DAY));
       const ledger = new SalesFacts(storageClients().table(`${prefix}sales`));
-      await Promise.all(days.map((date, i) => ledger.recordMany(date, facts[i] ?? [])));
-      const total = 3 * 7000;
+      await seed(ledger, days, facts);
+      const total = 3 * PER_DAY;
 
       const started = await requestExport(host, { from: days[0], to: days[2], format: 'csv' });
       assert.equal(started.status, 202);
