@@ -1,48 +1,35 @@
 import { app, type InvocationContext } from '@azure/functions';
 
 import { appServices } from '../shared/appServices';
-import { deadLetterId } from '../shared/deadletters/deadLetterStore';
-import { recordPoisonedMessage } from '../shared/deadletters/poisonMessages';
 import { downloadExport } from '../shared/exports/exportDownload';
-import {
-  EXPORT_JOB_ID_PREFIX,
-  exportMessageSchema,
-  type ExportServices,
-  processExportMessage,
-  startExport,
-} from '../shared/exports/exportJob';
+import { defineExportJob, EXPORT_JOB_ID_PREFIX, exportMessageSchema, startExport } from '../shared/exports/exportJob';
 import { exportRequestSchema } from '../shared/exports/exportRequest';
 import { ledgerOrderPages } from '../shared/exports/orderPages';
 import { jobStatusUrl, RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
 import { json, notFound } from '../shared/http/problem';
 import { parseJsonBody } from '../shared/http/requestBody';
+import { MALFORMED_MESSAGE_CODE, PermanentJobError } from '../shared/jobs/jobErrors';
+import { decodeMessage } from '../shared/jobs/jobMessages';
 import { isValidJobId, JobStore } from '../shared/jobs/jobStore';
 import { asText } from '../shared/storage/entityValues';
 import { queueSender } from '../shared/workflow/queueSender';
 
-const shared = appServices();
-const { names, storage } = shared;
+const { names, storage, runtime, sales, ready } = appServices();
 /** host.json extensions.queues.maxDequeueCount: deliveries before a message is poisoned. */
 const MAX_DEQUEUE_COUNT = 5;
-const container = storage.blobs.getContainerClient(names.containers.exports);
-let containerReady: Promise<unknown> | undefined;
+const queue = names.queues.exports;
+const exportsContainer = storage.blobs.getContainerClient(names.containers.exports);
+const exportJob = defineExportJob({ runtime, orders: ledgerOrderPages(sales), exports: exportsContainer, queue });
+const sender = queueSender(storage.queues);
+let exportsReady: Promise<unknown> | undefined;
 
-async function services(log?: (line: string) => void): Promise<ExportServices> {
-  await shared.ready();
-  containerReady ??= container.createIfNotExists().catch((error: unknown) => {
-    containerReady = undefined;
+async function servicesReady(): Promise<void> {
+  await ready();
+  exportsReady ??= exportsContainer.createIfNotExists().catch((error: unknown) => {
+    exportsReady = undefined;
     throw error;
   });
-  await containerReady;
-  return {
-    jobs: shared.jobs,
-    deadLetters: shared.deadLetters,
-    orders: ledgerOrderPages(shared.sales),
-    exports: container,
-    sender: queueSender(storage.queues),
-    queue: names.queues.exports,
-    ...(log ? { log } : {}),
-  };
+  await exportsReady;
 }
 
 function delivery(context: InvocationContext, message: unknown) {
@@ -63,53 +50,43 @@ app.http('createExport', {
   handler: async (request) => {
     const parsed = await parseJsonBody(request, exportRequestSchema());
     if (!parsed.ok) return parsed.response;
+    await servicesReady();
     const jobId = JobStore.newJobId(EXPORT_JOB_ID_PREFIX);
-    await startExport(await services(), parsed.value, jobId, new URL(request.url).origin);
+    await startExport({ runtime, job: exportJob, sender, queue }, parsed.value, jobId, new URL(request.url).origin);
     const statusUrl = jobStatusUrl(request, jobId);
     return json(202, { jobId, statusUrl }, { location: statusUrl, 'retry-after': String(RETRY_AFTER_SECONDS) });
   },
 });
 
 app.storageQueue('exportRun', {
-  queueName: names.queues.exports,
+  queueName: queue,
   connection: 'AzureWebJobsStorage',
   handler: async (message, context) => {
-    const exports = await services((line) => context.log(line));
-    const parsed = exportMessageSchema.safeParse(message);
-    if (!parsed.success) {
-      // No retry can fix a message that does not parse: straight to the dead letters.
-      const received = delivery(context, message);
-      const { deadLetter } = await exports.deadLetters.record({
-        id: deadLetterId(received.messageId, received.insertedAt, names.queues.exports),
-        source: { kind: 'queue', queue: names.queues.exports },
-        body: received.text,
-        dequeueCount: received.dequeueCount,
-        error: {
-          code: 'MALFORMED_MESSAGE',
-          message: `not an export message: ${parsed.error.issues[0]?.message ?? ''}`,
-        },
-        deadLetteredAt: new Date().toISOString(),
-      });
-      context.warn(`malformed message on ${names.queues.exports} recorded as dead letter ${deadLetter.id}`);
+    await servicesReady();
+    let jobId: string;
+    try {
+      ({ jobId } = decodeMessage(exportMessageSchema, message, 'an export message'));
+    } catch (error) {
+      if (!(error instanceof PermanentJobError) || error.code !== MALFORMED_MESSAGE_CODE) throw error;
+      const letter = await runtime.recordMalformed({ ...delivery(context, message), queue }, error.message);
+      context.warn(`malformed message on ${queue} recorded as dead letter ${letter.id}`);
       return;
     }
-    const outcome = await processExportMessage(exports, parsed.data);
-    context.log(`export ${parsed.data.jobId}: ${outcome}`);
+    const { outcome } = await runtime.execute(exportJob, jobId);
+    context.log(`export ${jobId}: ${outcome}`);
   },
 });
 
-/** An export message that failed every delivery: a dead letter, and the job failed (replay resumes it). */
+/** An export message that failed every delivery: a dead letter, and the job failed (a replay resumes it). */
 app.storageQueue('exportRunPoison', {
-  queueName: `${names.queues.exports}-poison`,
+  queueName: `${queue}-poison`,
   connection: 'AzureWebJobsStorage',
   handler: async (message, context) => {
-    const exports = await services();
-    const received = delivery(context, message);
+    await servicesReady();
     const parsed = exportMessageSchema.safeParse(message);
-    const letter = await recordPoisonedMessage(
-      exports,
-      { poisonQueue: `${names.queues.exports}-poison`, ...received },
-      { kind: 'queue', queue: names.queues.exports },
+    const letter = await runtime.recordPoison(
+      { poisonQueue: `${queue}-poison`, ...delivery(context, message) },
+      { kind: 'queue', queue },
       parsed.success ? parsed.data.jobId : undefined,
       MAX_DEQUEUE_COUNT,
     );
@@ -117,7 +94,7 @@ app.storageQueue('exportRunPoison', {
   },
 });
 
-/** The finished file, for admins only; anyone else, or a job that is not a finished export, gets 401/404. */
+/** The finished file, for admins only (`authLevel: 'admin'`: the master key). */
 app.http('downloadExport', {
   route: 'exports/{id}/file',
   methods: ['GET'],
@@ -125,6 +102,7 @@ app.http('downloadExport', {
   handler: async (request) => {
     const id = request.params['id'] ?? '';
     if (!isValidJobId(id)) return notFound(`no export ${JSON.stringify(id.slice(0, 100))}`);
-    return downloadExport(await services(), id);
+    await servicesReady();
+    return downloadExport({ runtime, job: exportJob, exports: exportsContainer }, id);
   },
 });

@@ -1,26 +1,28 @@
 import { Readable } from 'node:stream';
 
 import type { HttpResponseInit } from '@azure/functions';
+import type { ContainerClient } from '@azure/storage-blob';
 
 import { RETRY_AFTER_SECONDS } from '../http/apiRoutes';
 import { notFound, problem } from '../http/problem';
+import type { JobRuntime } from '../jobs/jobRuntime';
 import { isTerminal } from '../jobs/jobTypes';
 import { exportBlobName } from './exportBlob';
 import { contentTypeOf } from './exportFormats';
-import { EXPORT_JOB_TYPE, exportJobDataSchema, type ExportServices } from './exportJob';
+import type { ExportJob } from './exportJob';
 
 /**
  * The response for `GET /api/exports/{id}/file`: the finished file, streamed from storage (the worker buffers it
  * unless HTTP streaming is on; the period's bound keeps it modest); 409 while the export runs or after it failed.
- * The route is admin-only; nothing here hands out storage URLs, so the job's public status never carries a key.
+ * The route is admin-only and no storage URL is handed out: the job's status (anonymous, listed) never carries a
+ * key to the file.
  */
 export async function downloadExport(
-  services: Pick<ExportServices, 'jobs' | 'exports'>,
+  services: { runtime: JobRuntime; job: ExportJob; exports: ContainerClient },
   jobId: string,
 ): Promise<HttpResponseInit> {
-  const job = await services.jobs.get(jobId);
-  const data = job?.type === EXPORT_JOB_TYPE ? exportJobDataSchema.safeParse(job.data) : undefined;
-  if (!job || !data?.success) return notFound(`no export ${jobId}`);
+  const job = await services.runtime.read(services.job, jobId).catch(() => undefined);
+  if (!job) return notFound(`no export ${jobId}`);
   if (job.status !== 'succeeded') {
     const running = !isTerminal(job.status);
     const refusal = problem(
@@ -34,13 +36,13 @@ export async function downloadExport(
       ? { ...refusal, headers: { ...refusal.headers, 'retry-after': String(RETRY_AFTER_SECONDS) } }
       : refusal;
   }
-  const name = exportBlobName(job.id, data.data.format);
+  const name = exportBlobName(job.id, job.data.format);
   const download = await services.exports.getBlobClient(name).download();
   if (!download.readableStreamBody) return notFound(`no export file for ${jobId}`);
   return {
     status: 200,
     headers: {
-      'content-type': contentTypeOf(data.data.format),
+      'content-type': contentTypeOf(job.data.format),
       'content-disposition': `attachment; filename="${name}"`,
       'cache-control': 'private, no-store',
       'x-content-type-options': 'nosniff',

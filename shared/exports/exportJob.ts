@@ -1,16 +1,15 @@
 import type { ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
 
-import { deadLetterId, type DeadLetterStore } from '../deadletters/deadLetterStore';
-import type { JobStore } from '../jobs/jobStore';
-import { isTerminal, type Job } from '../jobs/jobTypes';
+import { defineJob, type JobDefinition } from '../jobs/jobDefinition';
+import type { JobRuntime } from '../jobs/jobRuntime';
+import type { Job } from '../jobs/jobTypes';
 import type { QueueSender } from '../workflow/queueSender';
 import { exportFile } from './exportBlob';
 import { type ExportCheckpoint, exportCheckpointSchema } from './exportCheckpoint';
-import { ExportError } from './exportErrors';
 import { daysOf, EXPORT_FORMATS, type ExportRequest } from './exportRequest';
 import type { OrderPages } from './orderPages';
-import { type ExportFileResult, type ExportProgress, runExport } from './runExport';
+import { type CheckpointSave, EXPORT_CANCELLED, type ExportProgress, runExport } from './runExport';
 
 export const EXPORT_JOB_TYPE = 'export';
 export const EXPORT_JOB_ID_PREFIX = 'exp';
@@ -25,25 +24,34 @@ export const exportJobDataSchema = z.object({
 });
 export type ExportJobData = z.infer<typeof exportJobDataSchema>;
 
+/** The job's result: the file, and how to download it (admin only: it holds customers' orders). */
+export const exportJobResultSchema = z.object({
+  format: z.enum(EXPORT_FORMATS),
+  from: z.string(),
+  to: z.string(),
+  orders: z.number(),
+  pages: z.number(),
+  bytes: z.number(),
+  file: z.string(),
+  contentType: z.string(),
+  download: z.object({ url: z.string(), method: z.literal('GET'), authLevel: z.literal('admin') }),
+});
+export type ExportJobResult = z.infer<typeof exportJobResultSchema>;
+
 /** The queue message: only the job id; everything else is in the job. */
 export const exportMessageSchema = z.object({ jobId: z.string().regex(/^exp_[A-Za-z0-9_-]{22}$/) }).strict();
 export type ExportMessage = z.infer<typeof exportMessageSchema>;
 
-/** The job's result: the file, and how to download it (admin only: it holds customers' orders). */
-export interface ExportJobResult extends ExportFileResult {
-  download: { url: string; method: 'GET'; authLevel: 'admin' };
-}
+export type ExportJob = JobDefinition<ExportJobData, ExportJobResult>;
 
-export interface ExportServices {
-  jobs: JobStore;
-  deadLetters: DeadLetterStore;
+export interface ExportJobServices {
+  runtime: JobRuntime;
+  /** The finished orders, day by day: the sales ledger. */
   orders: OrderPages;
   /** The `exports` container (with `RESOURCE_PREFIX`). */
   exports: ContainerClient;
-  sender: QueueSender;
-  /** The export queue's name. */
+  /** The export queue's name: where a dead letter of this job is replayed to. */
   queue: string;
-  log?: (line: string) => void;
 }
 
 /** `GET /api/exports/{jobId}/file` under the API's origin. */
@@ -51,29 +59,10 @@ export function exportDownloadUrl(origin: string, jobId: string): string {
   return new URL(`/api/exports/${encodeURIComponent(jobId)}/file`, origin).toString();
 }
 
-/** Creates the export job and queues it. The job exists before the message, so its status URL answers at once. */
-export async function startExport(
-  services: Pick<ExportServices, 'jobs' | 'sender' | 'queue'>,
-  request: ExportRequest,
-  jobId: string,
-  apiOrigin: string,
-): Promise<Job> {
-  const data: ExportJobData = { ...request, downloadUrl: exportDownloadUrl(apiOrigin, jobId) };
-  const { job, created } = await services.jobs.create({
-    id: jobId,
-    type: EXPORT_JOB_TYPE,
-    data,
-    progress: { step: 'queued', index: 0, total: 1, percent: 0, message: 'queued' },
-    event: `${request.format} export of the orders finished ${request.from} to ${request.to}`,
-  });
-  if (created) await services.sender.send(services.queue, { jobId } satisfies ExportMessage);
-  return job;
-}
-
-function progressUpdate(progress: ExportProgress) {
-  // The last percent is for the commit: a job shows 100 only once its file is there.
+function progressOf(progress: ExportProgress) {
+  // 100 % is for the runtime to set when the file is committed and the job succeeded.
   const percent = Math.min(99, Math.floor((100 * progress.daysDone) / progress.days));
-  const at = progress.day ? `, reading ${progress.day}` : ', writing the file';
+  const at = progress.day ? `, reading ${progress.day}` : ', committing the file';
   return {
     step: 'export',
     index: progress.daysDone,
@@ -87,110 +76,86 @@ function sameCheckpoint(a: ExportCheckpoint | undefined, b: ExportCheckpoint | u
   return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 }
 
-export type ExportRunOutcome = 'succeeded' | 'failed' | 'already-done' | 'superseded' | 'cancelled' | 'no-job';
-
 /**
- * Runs one delivery of an export message. Safe under duplicate delivery: a finished job is not run again, a run
- * resumes from the checkpoint, and a delivery that loses the checkpoint to a concurrent one stops. A permanent
- * failure fails the job and records a dead letter at once; anything else is thrown for the queue to retry.
+ * The order export on the job runtime. `run` is one attempt: it goes on from the job's checkpoint (a killed host,
+ * a redelivered message, a replayed dead letter) and returns the result, which the runtime stores as the job
+ * succeeds. A checkpoint write is compare-and-swap on the job record, so two deliveries running at once never both
+ * extend the file. Permanent failures (too many pages, cancelled) fail the job at once and, unless cancelled, leave
+ * a dead letter that a replay resumes from the checkpoint; anything else is retried by the queue and then poisoned.
+ * Cancelling ends the job at once; the run stops at its next page.
  */
-export async function processExportMessage(
-  services: ExportServices,
-  message: ExportMessage,
-): Promise<ExportRunOutcome> {
-  const found = await services.jobs.get(message.jobId);
-  if (!found || found.type !== EXPORT_JOB_TYPE) return 'no-job';
-  if (isTerminal(found.status)) return 'already-done';
-  const parsed = exportJobDataSchema.safeParse(found.data);
-  if (!parsed.success) {
-    await failForGood(services, found, new ExportError('EXPORT_INVALID', 'the job holds no valid export request'));
-    return 'failed';
-  }
-  const data = parsed.data;
-  const resumeFrom = data.checkpoint;
-  let job = await services.jobs.update(found.id, () => ({
-    status: 'running',
-    attemptsIncrement: 1,
-    event: resumeFrom
-      ? {
-          kind: 'resumed',
-          message: `resumed at day ${resumeFrom.dayIndex + 1} after ${resumeFrom.orders} orders (${resumeFrom.pages} pages)`,
-        }
-      : { kind: 'started', message: `exporting ${data.from} to ${data.to} as ${data.format}` },
-  }));
-  try {
-    const outcome = await runExport(
-      data,
-      {
-        orders: services.orders,
-        file: exportFile(services.exports, job.id, data.format),
-        ...(services.log ? { log: services.log } : {}),
-        async saveCheckpoint(expected, next, progress) {
-          let verdict: 'saved' | 'superseded' | 'cancelled' = 'saved';
-          await services.jobs.update(job.id, (current) => {
-            verdict = 'saved';
-            if (current.status === 'cancelled') verdict = 'cancelled';
-            else if (!sameCheckpoint(current.data['checkpoint'] as ExportCheckpoint | undefined, expected))
-              verdict = 'superseded';
-            if (verdict !== 'saved') return undefined;
-            return { data: { checkpoint: next }, progress: progressUpdate(progress) };
-          });
-          return verdict;
+export function defineExportJob(services: ExportJobServices): ExportJob {
+  const definition: ExportJob = defineJob<ExportJobData, ExportJobResult>({
+    type: EXPORT_JOB_TYPE,
+    data: exportJobDataSchema,
+    result: exportJobResultSchema,
+    cancel: {},
+    async run(job, context) {
+      const resumeFrom = job.data.checkpoint;
+      if (resumeFrom) {
+        await context.event(
+          'resumed',
+          `resumed at day ${resumeFrom.dayIndex + 1} after ${resumeFrom.orders} orders (${resumeFrom.pages} pages)`,
+        );
+      }
+      let basis: Job<ExportJobData, ExportJobResult> | undefined;
+      const file = await runExport(
+        job.data,
+        {
+          orders: services.orders,
+          file: exportFile(services.exports, job.id, job.data.format),
+          async saveCheckpoint(expected, next, progress) {
+            let saved: CheckpointSave = { kind: 'saved' };
+            basis = await services.runtime.update(
+              definition,
+              job.id,
+              (current) => {
+                if (current.status === 'cancelled') saved = { kind: 'cancelled' };
+                else if (!sameCheckpoint(current.data.checkpoint, expected))
+                  saved = { kind: 'moved', stored: current.data.checkpoint };
+                else saved = { kind: 'saved' };
+                return saved.kind === 'saved'
+                  ? { data: { checkpoint: next }, progress: progressOf(progress) }
+                  : undefined;
+              },
+              basis,
+            );
+            return saved;
+          },
         },
-      },
-      resumeFrom,
-    );
-    if (outcome.kind !== 'completed') return outcome.kind;
-    const days = daysOf(data.from, data.to).length;
-    const result: ExportJobResult = {
-      ...outcome.result,
-      download: { url: data.downloadUrl, method: 'GET', authLevel: 'admin' },
-    };
-    job = await services.jobs.update(job.id, () => ({
-      status: 'succeeded',
-      error: null,
-      result: { ...result },
-      progress: {
-        step: 'done',
-        index: days,
-        total: days,
-        percent: 100,
-        message: `${result.orders} orders, ${result.bytes} bytes`,
-      },
-      event: { kind: 'succeeded', message: `${result.orders} orders written to ${result.file}` },
-    }));
-    return 'succeeded';
-  } catch (error) {
-    if (error instanceof ExportError) {
-      await failForGood(services, job, error);
-      return 'failed';
-    }
-    const reason = (error as Error).message.split('\n')[0] ?? 'failed';
-    // Transient: recorded on the job, then thrown for the queue to retry; the poison handler takes it from there.
-    await services.jobs
-      .update(job.id, () => ({
-        error: { code: 'TRANSIENT', message: reason },
-        event: { kind: 'attempt-failed', message: reason },
-      }))
-      .catch(() => undefined);
-    throw error;
-  }
+        resumeFrom,
+      );
+      return { ...file, download: { url: job.data.downloadUrl, method: 'GET', authLevel: 'admin' } };
+    },
+    async onPermanentFailure(job, error) {
+      if (error.code === EXPORT_CANCELLED) return;
+      // A dead letter to replay once the cause is fixed; the replay resumes from the checkpoint.
+      await services.runtime.recordFailureAsDeadLetter({
+        job,
+        source: { kind: 'queue', queue: services.queue },
+        body: JSON.stringify({ jobId: job.id } satisfies ExportMessage),
+        sourceName: services.queue,
+        key: `${job.id}\n${job.attempts}`,
+        error,
+      });
+    },
+  });
+  return definition;
 }
 
-async function failForGood(services: ExportServices, job: Job, error: ExportError): Promise<void> {
-  const failure = { code: error.code, message: error.message };
-  await services.jobs.update(job.id, () => ({
-    status: 'failed',
-    error: failure,
-    event: { kind: 'failed', message: `${error.code}: ${error.message}` },
-  }));
-  await services.deadLetters.record({
-    id: deadLetterId(job.id, new Date(job.createdAt), services.queue),
-    source: { kind: 'queue', queue: services.queue },
-    body: JSON.stringify({ jobId: job.id } satisfies ExportMessage),
-    dequeueCount: job.attempts,
-    error: failure,
-    jobId: job.id,
-    deadLetteredAt: new Date().toISOString(),
+/** Creates the export job and queues it. The job exists before the message, so its status URL answers at once. */
+export async function startExport(
+  services: { runtime: JobRuntime; job: ExportJob; sender: QueueSender; queue: string },
+  request: ExportRequest,
+  jobId: string,
+  apiOrigin: string,
+): Promise<Job<ExportJobData, ExportJobResult>> {
+  const { job, created } = await services.runtime.create(services.job, {
+    id: jobId,
+    data: { ...request, downloadUrl: exportDownloadUrl(apiOrigin, jobId) },
+    progress: { step: 'queued', index: 0, total: daysOf(request.from, request.to).length, percent: 0 },
+    event: `${request.format} export of the orders finished ${request.from} to ${request.to}`,
   });
+  if (created) await services.sender.send(services.queue, { jobId } satisfies ExportMessage);
+  return job;
 }

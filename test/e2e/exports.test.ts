@@ -207,7 +207,7 @@ describe('order export', () => {
     const blob = storageClients().blobs.getContainerClient(`${prefix}-exports`).getBlobClient(`${job.id}.csv`);
     const etag = (await blob.getProperties()).etag;
     await sendRaw(prefix, JSON.stringify({ jobId: job.id }));
-    await host.waitForLine(new RegExp(`export ${job.id}: already-done`));
+    await host.waitForLine(new RegExp(`export ${job.id}: already-finished`));
     assert.equal((await blob.getProperties()).etag, etag);
     assert.equal((await getJson<PublicJob>(host, `/api/jobs/${job.id}`)).body.attempts, job.attempts);
 

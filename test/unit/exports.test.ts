@@ -2,12 +2,20 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import type { ExportFile } from '../../shared/exports/exportBlob';
-import type { ExportCheckpoint } from '../../shared/exports/exportCheckpoint';
+import { type ExportCheckpoint, MAX_EXPORT_BLOCKS } from '../../shared/exports/exportCheckpoint';
 import { type ExportedOrder, renderFooter, renderHeader, renderOrders } from '../../shared/exports/exportFormats';
 import { csvField } from '../../shared/exports/exportFormats';
 import { exportRequestSchema, MAX_EXPORT_DAYS } from '../../shared/exports/exportRequest';
 import type { OrderPages } from '../../shared/exports/orderPages';
-import { type ExportRunPorts, type ExportSpec, runExport } from '../../shared/exports/runExport';
+import {
+  type CheckpointSave,
+  EXPORT_CANCELLED,
+  EXPORT_TOO_LARGE,
+  type ExportRunPorts,
+  type ExportSpec,
+  runExport,
+} from '../../shared/exports/runExport';
+import { PermanentJobError } from '../../shared/jobs/jobErrors';
 
 const NOW = () => new Date('2026-03-15T10:00:00.000Z');
 
@@ -101,10 +109,14 @@ function memoryPages(byDay: Record<string, ExportedOrder[]>, pageSize: number): 
   };
 }
 
-/** A block blob in memory: staged blocks by id, the committed list, and a switch to fail the nth staging. */
+/**
+ * A block blob in memory, with the service's rules: staged blocks are invisible until a commit; a commit takes each
+ * id from the uncommitted blocks, else from the committed ones ("Latest"), and discards every other uncommitted block.
+ */
 class MemoryFile implements ExportFile {
   readonly path = 'exports/test.csv';
-  readonly staged = new Map<string, string>();
+  readonly uncommitted = new Map<string, string>();
+  committedBlocks = new Map<string, string>();
   committed: string | undefined;
   stagings = 0;
   failAtStaging: number | undefined;
@@ -112,14 +124,17 @@ class MemoryFile implements ExportFile {
   stageBlock(id: string, content: string): Promise<void> {
     this.stagings++;
     if (this.stagings === this.failAtStaging) return Promise.reject(new Error('host killed'));
-    this.staged.set(id, content);
+    this.uncommitted.set(id, content);
     return Promise.resolve();
   }
 
   commit(ids: readonly string[]): Promise<{ bytes: number }> {
-    const missing = ids.filter((id) => !this.staged.has(id));
+    const blocks = ids.map((id) => [id, this.uncommitted.get(id) ?? this.committedBlocks.get(id)] as const);
+    const missing = blocks.filter(([, content]) => content === undefined);
     if (missing.length > 0) return Promise.reject(new Error(`InvalidBlockList: ${missing.length} missing`));
-    this.committed = ids.map((id) => this.staged.get(id)).join('');
+    this.committedBlocks = new Map(blocks.map(([id, content]) => [id, content ?? '']));
+    this.uncommitted.clear();
+    this.committed = blocks.map(([, content]) => content).join('');
     return Promise.resolve({ bytes: Buffer.byteLength(this.committed) });
   }
 }
@@ -130,13 +145,19 @@ class MemoryCheckpoints {
   saves = 0;
   failAtSave: number | undefined;
 
-  save = (expected: ExportCheckpoint | undefined, next: ExportCheckpoint) => {
+  cancelled = false;
+  moved = 0;
+
+  save = (expected: ExportCheckpoint | undefined, next: ExportCheckpoint): Promise<CheckpointSave> => {
     this.saves++;
     if (this.saves === this.failAtSave) return Promise.reject(new Error('host killed'));
-    if (JSON.stringify(this.stored ?? null) !== JSON.stringify(expected ?? null))
-      return Promise.resolve('superseded' as const);
+    if (this.cancelled) return Promise.resolve({ kind: 'cancelled' });
+    if (JSON.stringify(this.stored ?? null) !== JSON.stringify(expected ?? null)) {
+      this.moved++;
+      return Promise.resolve({ kind: 'moved', stored: structuredClone(this.stored) });
+    }
     this.stored = structuredClone(next);
-    return Promise.resolve('saved' as const);
+    return Promise.resolve({ kind: 'saved' });
   };
 }
 
@@ -158,14 +179,11 @@ describe('export run', () => {
 
     it(`writes every order once, in ledger order (${format})`, async () => {
       const file = new MemoryFile();
-      const outcome = await runExport(spec, ports(memoryPages(byDay, 5), file, new MemoryCheckpoints()), undefined);
-      assert.equal(outcome.kind, 'completed');
+      const result = await runExport(spec, ports(memoryPages(byDay, 5), file, new MemoryCheckpoints()), undefined);
       assert.equal(file.committed, expected);
-      if (outcome.kind === 'completed') {
-        assert.equal(outcome.result.orders, 33);
-        assert.equal(outcome.result.pages, 7);
-        assert.equal(outcome.result.bytes, Buffer.byteLength(expected));
-      }
+      assert.equal(result.orders, 33);
+      assert.equal(result.pages, 7);
+      assert.equal(result.bytes, Buffer.byteLength(expected));
     });
 
     it(`resumes after a crash at any point to the same file, whatever the page size (${format})`, async () => {
@@ -177,24 +195,63 @@ describe('export run', () => {
         else checkpoints.failAtSave = crash / 2;
         await assert.rejects(runExport(spec, ports(memoryPages(byDay, 5), file, checkpoints), undefined));
         const resumed = await runExport(spec, ports(memoryPages(byDay, 4), file, checkpoints), checkpoints.stored);
-        assert.equal(resumed.kind, 'completed', `crash ${crash}`);
+        assert.equal(resumed.orders, all.length, `crash ${crash}`);
         assert.equal(file.committed, expected, `crash ${crash}`);
       }
     });
   }
 
-  it('a duplicate delivery running at the same time loses the checkpoint and stops; the file is still whole', async () => {
+  for (const format of ['csv', 'json'] as const) {
+    it(`duplicate deliveries running at once never both extend the file; each commits it whole (${format})`, async () => {
+      const spec: ExportSpec = { ...PERIOD, format };
+      const expected = renderHeader(format, spec) + renderOrders(format, all, 0) + renderFooter(format, all.length);
+      const file = new MemoryFile();
+      const checkpoints = new MemoryCheckpoints();
+      // Different page sizes: the storage service may page two readers differently.
+      const results = await Promise.all([
+        runExport(spec, ports(memoryPages(byDay, 3), file, checkpoints), undefined),
+        runExport(spec, ports(memoryPages(byDay, 7), file, checkpoints), undefined),
+        runExport(spec, ports(memoryPages(byDay, 5), file, checkpoints), undefined),
+      ]);
+      assert.ok(checkpoints.moved > 0, 'they did race');
+      assert.deepEqual(
+        results.map((r) => r.orders),
+        [33, 33, 33],
+      );
+      assert.equal(file.committed, expected);
+    });
+  }
+
+  it('stops at the next page when the job is cancelled, committing nothing', async () => {
     const spec: ExportSpec = { ...PERIOD, format: 'csv' };
-    const expected = renderHeader('csv', spec) + renderOrders('csv', all, 0);
     const file = new MemoryFile();
     const checkpoints = new MemoryCheckpoints();
-    // Different page sizes: the storage service may page two readers differently.
-    const [a, b] = await Promise.all([
-      runExport(spec, ports(memoryPages(byDay, 3), file, checkpoints), undefined),
-      runExport(spec, ports(memoryPages(byDay, 7), file, checkpoints), undefined),
-    ]);
-    assert.deepEqual([a.kind, b.kind].sort(), ['completed', 'superseded']);
-    assert.equal(file.committed, expected);
+    const pages = memoryPages(byDay, 5);
+    let read = 0;
+    const cancelling: OrderPages = {
+      page: (day, token) => {
+        if (++read === 2) checkpoints.cancelled = true;
+        return pages.page(day, token);
+      },
+    };
+    await assert.rejects(runExport(spec, ports(cancelling, file, checkpoints), undefined), (error: unknown) => {
+      assert.ok(error instanceof PermanentJobError);
+      assert.equal(error.code, EXPORT_CANCELLED);
+      return true;
+    });
+    assert.equal(file.committed, undefined);
+    assert.equal(checkpoints.stored?.pages, 1);
+  });
+
+  it('fails for good (EXPORT_TOO_LARGE) rather than write more blocks than a blob can hold', async () => {
+    const spec: ExportSpec = { from: '2026-03-01', to: '2026-03-01', format: 'csv' };
+    const huge = { '2026-03-01': syntheticOrders('2026-03-01', MAX_EXPORT_BLOCKS) };
+    const file = new MemoryFile();
+    await assert.rejects(
+      runExport(spec, ports(memoryPages(huge, 1), file, new MemoryCheckpoints()), undefined),
+      (error: unknown) => error instanceof PermanentJobError && error.code === EXPORT_TOO_LARGE,
+    );
+    assert.equal(file.committed, undefined);
   });
 
   it('a delivery that finds the final checkpoint commits the same file again', async () => {
@@ -203,8 +260,7 @@ describe('export run', () => {
     const checkpoints = new MemoryCheckpoints();
     await runExport(spec, ports(memoryPages(byDay, 5), file, checkpoints), undefined);
     const first = file.committed;
-    const again = await runExport(spec, ports(memoryPages(byDay, 5), file, checkpoints), checkpoints.stored);
-    assert.equal(again.kind, 'completed');
+    await runExport(spec, ports(memoryPages(byDay, 5), file, checkpoints), checkpoints.stored);
     assert.equal(file.committed, first);
   });
 });
