@@ -10,7 +10,7 @@ import { storageClients } from '../shared/storage/storageClients';
 const config = appConfig();
 const names = resourceNames(config.resourcePrefix);
 const runs = new BatchRunStore(
-  storageClients(config.storageConnectionString).table(names.tables.batchRuns),
+  storageClients(config.storageConnection).table(names.tables.batchRuns),
   config.nightly.leaseMs,
 );
 
@@ -20,7 +20,7 @@ app.http('health', {
   authLevel: 'anonymous',
   handler: async () => {
     const report = await healthReport(
-      storageClients(config.storageConnectionString),
+      storageClients(config.storageConnection),
       names.tables.jobs,
       [
         ...names.triggerQueues.map((queue) => ({ queue, poisonQueue: `${queue}-poison` })),

@@ -7,6 +7,7 @@ import { jobStatusUrl, RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
 import { json } from '../shared/http/problem';
 import { parseJsonBody } from '../shared/http/requestBody';
 import { JobStore } from '../shared/jobs/jobStore';
+import { blobSasUrl } from '../shared/storage/uploadSas';
 import { THUMBNAIL_JOB_TYPE } from '../shared/thumbnails/thumbnailJob';
 
 const EXTENSIONS: Record<string, readonly string[]> = {
@@ -64,7 +65,7 @@ app.http('createUpload', {
     const blobName = `${jobId}/${parsed.value.fileName}`;
     const blob = storage.blobs.getContainerClient(names.containers.uploads).getBlockBlobClient(blobName);
     const expiresOn = new Date(Date.now() + config.uploads.sasLifetimeMs);
-    const uploadUrl = await blob.generateSasUrl({
+    const uploadUrl = await blobSasUrl(blob, storage.blobs, {
       permissions: BlobSASPermissions.parse('cw'),
       startsOn: new Date(Date.now() - 60_000), // tolerate clock skew between client and storage
       expiresOn,
