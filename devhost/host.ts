@@ -229,7 +229,7 @@ export class Devhost {
       },
     });
     try {
-      webhooks.listeningOn(`http://127.0.0.1:${await httpServer.listen()}`);
+      webhooks.listeningOn(await httpServer.listen());
     } catch (error) {
       throw new StartupError(
         `Port ${options.port ?? settingsPort ?? DEFAULT_PORT} is unavailable: ${(error as Error).message}`,
