@@ -234,7 +234,8 @@ export class Devhost {
       },
     });
     try {
-      webhooks.listeningOn(await httpServer.listen());
+      await httpServer.listen();
+      webhooks.listeningOn(httpServer.baseUrl);
     } catch (error) {
       const address = options.host ?? DEFAULT_LISTEN_ADDRESS;
       throw new StartupError(

@@ -142,7 +142,7 @@ export class BlobEventSource {
   /** One subscription's delivery, retried with backoff as Event Grid retries a failing endpoint. */
   async #deliver(functionName: string, blob: CreatedBlob): Promise<void> {
     const { webhooks } = this.options;
-    const url = `${webhooks.urlOf('blobs', { loopback: true })}?functionName=${encodeURIComponent(`Host.Functions.${functionName}`)}`;
+    const url = `${webhooks.urlOf('blobs')}?functionName=${encodeURIComponent(`Host.Functions.${functionName}`)}`;
     const key = webhooks.systemKey('blobs');
     const body = JSON.stringify([blobCreatedEvent(blob)]);
     let lastError: unknown;

@@ -61,7 +61,7 @@ export function systemKeySetting(extensionName: string): string {
 export class RuntimeWebhooks {
   readonly #handlers = new Map<string, ExtensionWebhook>();
   readonly #systemKeys = new Map<string, { value: string; fromSettings: boolean }>();
-  #port: number | undefined;
+  #baseUrl: string | undefined;
 
   constructor(
     private readonly keys: HostKeys | undefined,
@@ -90,19 +90,18 @@ export class RuntimeWebhooks {
     return this.#systemKeys.get(extensionName.toLowerCase());
   }
 
-  /** Called once the HTTP server listens. */
-  listeningOn(port: number): void {
-    this.#port = port;
+  /** Called once the HTTP server listens, with its base URL (`http://localhost:{port}` unless `--host`). */
+  listeningOn(baseUrl: string): void {
+    this.#baseUrl = baseUrl.replace(/\/+$/, '');
   }
 
   /**
    * `http://localhost:{port}/runtime/webhooks/{name}` (without a key), as the host's `DefaultScriptWebHookProvider`
-   * gives it locally; `loopback` gives the address devhost itself posts to.
+   * gives it locally; devhost's own event source posts there too.
    */
-  urlOf(extensionName: string, options: { loopback?: boolean } = {}): string {
-    if (this.#port === undefined) throw new Error('the HTTP server is not listening yet');
-    const host = options.loopback ? '127.0.0.1' : 'localhost';
-    return `http://${host}:${this.#port}/runtime/webhooks/${extensionName.toLowerCase()}`;
+  urlOf(extensionName: string): string {
+    if (this.#baseUrl === undefined) throw new Error('the HTTP server is not listening yet');
+    return `${this.#baseUrl}/runtime/webhooks/${extensionName.toLowerCase()}`;
   }
 
   #authorized(extensionName: string, req: http.IncomingMessage, url: URL): boolean {
