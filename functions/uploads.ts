@@ -7,6 +7,7 @@ import { jobStatusUrl, RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
 import { json } from '../shared/http/problem';
 import { parseJsonBody } from '../shared/http/requestBody';
 import { JobStore } from '../shared/jobs/jobStore';
+import { sasProtocolFor } from '../shared/storage/sasProtocol';
 import { blobSasUrl } from '../shared/storage/uploadSas';
 import { THUMBNAIL_JOB_TYPE } from '../shared/thumbnails/thumbnailJob';
 
@@ -70,6 +71,7 @@ app.http('createUpload', {
       startsOn: new Date(Date.now() - 60_000), // tolerate clock skew between client and storage
       expiresOn,
       contentType: parsed.value.contentType,
+      protocol: sasProtocolFor(blob.url),
     });
     await jobs.create({
       id: jobId,
@@ -78,7 +80,7 @@ app.http('createUpload', {
       progress: { step: 'awaiting-upload', index: 0, total: 1, percent: 0, message: 'waiting for the upload' },
       event: `upload of ${parsed.value.fileName} authorised until ${expiresOn.toISOString()}`,
     });
-    const statusUrl = jobStatusUrl(request, jobId);
+    const statusUrl = jobStatusUrl(jobId);
     return json(
       201,
       {
