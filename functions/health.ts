@@ -10,7 +10,7 @@ import { storageClients } from '../shared/storage/storageClients';
 
 const config = appConfig();
 const names = resourceNames(config.resourcePrefix);
-const deadLetters = new DeadLetterStore(storageClients(config.storageConnectionString).table(names.tables.deadLetters));
+const deadLetters = new DeadLetterStore(storageClients(config.storageConnection).table(names.tables.deadLetters));
 const runs = new BatchRunStore(
   storageClients(config.storageConnection).table(names.tables.batchRuns),
   config.nightly.leaseMs,
