@@ -2,10 +2,16 @@ import { app, type InvocationContext } from '@azure/functions';
 
 import { appServices } from '../shared/appServices';
 import { downloadExport } from '../shared/exports/exportDownload';
-import { defineExportJob, EXPORT_JOB_ID_PREFIX, exportMessageSchema, startExport } from '../shared/exports/exportJob';
+import {
+  defineExportJob,
+  EXPORT_JOB_ID_PREFIX,
+  exportDownloadPath,
+  exportMessageSchema,
+  startExport,
+} from '../shared/exports/exportJob';
 import { exportRequestSchema } from '../shared/exports/exportRequest';
 import { ledgerOrderPages } from '../shared/exports/orderPages';
-import { jobStatusUrl, RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
+import { jobStatusUrl, publicApiUrl, RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
 import { json, notFound } from '../shared/http/problem';
 import { parseJsonBody } from '../shared/http/requestBody';
 import { MALFORMED_MESSAGE_CODE, PermanentJobError } from '../shared/jobs/jobErrors';
@@ -19,7 +25,13 @@ const { names, storage, runtime, sales, ready } = appServices();
 const MAX_DEQUEUE_COUNT = 5;
 const queue = names.queues.exports;
 const exportsContainer = storage.blobs.getContainerClient(names.containers.exports);
-const exportJob = defineExportJob({ runtime, orders: ledgerOrderPages(sales), exports: exportsContainer, queue });
+const exportJob = defineExportJob({
+  runtime,
+  orders: ledgerOrderPages(sales),
+  exports: exportsContainer,
+  queue,
+  downloadUrl: (jobId) => publicApiUrl(exportDownloadPath(jobId)),
+});
 const sender = queueSender(storage.queues);
 let exportsReady: Promise<unknown> | undefined;
 
@@ -52,8 +64,8 @@ app.http('createExport', {
     if (!parsed.ok) return parsed.response;
     await servicesReady();
     const jobId = JobStore.newJobId(EXPORT_JOB_ID_PREFIX);
-    await startExport({ runtime, job: exportJob, sender, queue }, parsed.value, jobId, new URL(request.url).origin);
-    const statusUrl = jobStatusUrl(request, jobId);
+    await startExport({ runtime, job: exportJob, sender, queue }, parsed.value, jobId);
+    const statusUrl = jobStatusUrl(jobId);
     return json(202, { jobId, statusUrl }, { location: statusUrl, 'retry-after': String(RETRY_AFTER_SECONDS) });
   },
 });

@@ -14,12 +14,11 @@ import { type CheckpointSave, EXPORT_CANCELLED, type ExportProgress, runExport }
 export const EXPORT_JOB_TYPE = 'export';
 export const EXPORT_JOB_ID_PREFIX = 'exp';
 
-/** The job's private data: the validated request, where the file will be downloaded, and the checkpoint. */
+/** The job's private data: the validated request and the checkpoint. */
 export const exportJobDataSchema = z.object({
   from: z.string(),
   to: z.string(),
   format: z.enum(EXPORT_FORMATS),
-  downloadUrl: z.string(),
   checkpoint: exportCheckpointSchema.optional(),
 });
 export type ExportJobData = z.infer<typeof exportJobDataSchema>;
@@ -52,11 +51,13 @@ export interface ExportJobServices {
   exports: ContainerClient;
   /** The export queue's name: where a dead letter of this job is replayed to. */
   queue: string;
+  /** The URL callers download a finished export from (`/api/exports/{jobId}/file`, see `exportDownloadPath`). */
+  downloadUrl: (jobId: string) => string;
 }
 
-/** `GET /api/exports/{jobId}/file` under the API's origin. */
-export function exportDownloadUrl(origin: string, jobId: string): string {
-  return new URL(`/api/exports/${encodeURIComponent(jobId)}/file`, origin).toString();
+/** The download route below `/api/`: `exports/{jobId}/file`. */
+export function exportDownloadPath(jobId: string): string {
+  return `exports/${encodeURIComponent(jobId)}/file`;
 }
 
 function progressOf(progress: ExportProgress) {
@@ -125,7 +126,7 @@ export function defineExportJob(services: ExportJobServices): ExportJob {
         },
         resumeFrom,
       );
-      return { ...file, download: { url: job.data.downloadUrl, method: 'GET', authLevel: 'admin' } };
+      return { ...file, download: { url: services.downloadUrl(job.id), method: 'GET', authLevel: 'admin' } };
     },
     async onPermanentFailure(job, error) {
       if (error.code === EXPORT_CANCELLED) return;
@@ -148,11 +149,10 @@ export async function startExport(
   services: { runtime: JobRuntime; job: ExportJob; sender: QueueSender; queue: string },
   request: ExportRequest,
   jobId: string,
-  apiOrigin: string,
 ): Promise<Job<ExportJobData, ExportJobResult>> {
   const { job, created } = await services.runtime.create(services.job, {
     id: jobId,
-    data: { ...request, downloadUrl: exportDownloadUrl(apiOrigin, jobId) },
+    data: request,
     progress: { step: 'queued', index: 0, total: daysOf(request.from, request.to).length, percent: 0 },
     event: `${request.format} export of the orders finished ${request.from} to ${request.to}`,
   });

@@ -59,11 +59,11 @@ async function download(url: string, headers: Record<string, string> = admin) {
   return { status: response.status, headers: response.headers, text: await response.text() };
 }
 
-/** The job's download link on `host`: a restarted devhost listens on another port than the one that took the request. */
+/** The job's download link (relative: no PUBLIC_BASE_URL in tests) on `host`. */
 async function downloadFrom(host: DevhostProcess, job: PublicJob) {
-  const url = new URL((job.result as unknown as ExportResult).download.url);
-  assert.equal(url.pathname, `/api/exports/${job.id}/file`);
-  const response = await fetch(host.url(url.pathname), { headers: admin });
+  const link = (job.result as unknown as ExportResult).download.url;
+  assert.equal(link, `/api/exports/${job.id}/file`);
+  const response = await fetch(host.url(link), { headers: admin });
   return { status: response.status, headers: response.headers, text: await response.text() };
 }
 
@@ -164,10 +164,10 @@ describe('order export', () => {
     const result = job.result as unknown as ExportResult;
     assert.equal(result.orders, 5);
     assert.equal(result.file, `${prefix}-exports/${job.id}.csv`);
-    assert.equal(result.download.url, host.url(`/api/exports/${job.id}/file`));
+    assert.deepEqual(result.download, { url: `/api/exports/${job.id}/file`, method: 'GET', authLevel: 'admin' });
 
-    assert.equal((await download(result.download.url, {})).status, 401, 'the file needs the master key');
-    const csv = await download(result.download.url);
+    assert.equal((await download(host.url(result.download.url), {})).status, 401, 'the file needs the master key');
+    const csv = await downloadFrom(host, job);
     assert.equal(csv.status, 200);
     assert.equal(csv.headers.get('content-type'), 'text/csv; charset=utf-8');
     assert.match(csv.headers.get('content-disposition') ?? '', /attachment; filename=".+\.csv"/);
@@ -182,7 +182,7 @@ describe('order export', () => {
       host,
       (await requestExport(host, { from: day(-1), to: day(0), format: 'json' })).body.jobId,
     );
-    const json = await download((jsonJob.result as unknown as ExportResult).download.url);
+    const json = await downloadFrom(host, jsonJob);
     assert.equal(json.headers.get('content-type'), 'application/json; charset=utf-8');
     const document = JSON.parse(json.text) as {
       from: string;
@@ -201,7 +201,7 @@ describe('order export', () => {
       (await requestExport(host, { from: day(-1), to: day(0), format: 'csv' })).body.jobId,
     );
     assert.notEqual(again.id, job.id);
-    assert.equal((await download((again.result as unknown as ExportResult).download.url)).text, csv.text, 'same bytes');
+    assert.equal((await downloadFrom(host, again)).text, csv.text, 'same bytes');
 
     // A duplicate delivery of a finished export changes nothing.
     const blob = storageClients().blobs.getContainerClient(`${prefix}-exports`).getBlobClient(`${job.id}.csv`);
@@ -211,8 +211,8 @@ describe('order export', () => {
     assert.equal((await blob.getProperties()).etag, etag);
     assert.equal((await getJson<PublicJob>(host, `/api/jobs/${job.id}`)).body.attempts, job.attempts);
 
-    const running = await download(host.url(`/api/exports/${JobStore.newJobId('exp')}/file`));
-    assert.equal(running.status, 404, 'an unknown export');
+    const unknown = await download(host.url(`/api/exports/${JobStore.newJobId('exp')}/file`));
+    assert.equal(unknown.status, 404, 'an unknown export');
     assert.equal((await download(host.url(`/api/exports/${placed[0] ?? ''}/file`))).status, 404, 'not an export');
   });
 
@@ -265,8 +265,11 @@ describe('order export, crashes and failures', () => {
       ({ host } = await startApp({ env: ENV, args: ARGS, prefix }));
       const job = await waitForJob(host, jobId, undefined, 90_000);
       assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
-      const events = (await getJson<{ events: { kind: string; message: string }[] }>(host, `/api/jobs/${jobId}/events`))
-        .body.events;
+      const events = (
+        await getJson<{ events: { kind: string; message: string }[] }>(host, `/api/jobs/${jobId}/events`, {
+          headers: admin,
+        })
+      ).body.events;
       assert.ok(
         events.some((e) => e.kind === 'resumed' && /after \d+ orders/.test(e.message)),
         `resumed from the checkpoint: ${JSON.stringify(events.map((e) => e.message))}`,
@@ -315,6 +318,7 @@ describe('order export, crashes and failures', () => {
         await getJson<{ events: { kind: string; data?: { deadLetterId?: string } }[] }>(
           host,
           `/api/jobs/${jobId}/events`,
+          { headers: admin },
         )
       ).body.events;
       const deadLetterId = events.find((e) => e.kind === 'dead-lettered')?.data?.deadLetterId;
