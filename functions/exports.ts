@@ -12,7 +12,7 @@ import {
 import { exportRequestSchema } from '../shared/exports/exportRequest';
 import { ledgerOrderPages } from '../shared/exports/orderPages';
 import { jobStatusUrl, publicApiUrl, RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
-import { json, notFound } from '../shared/http/problem';
+import { json, notFound, problem } from '../shared/http/problem';
 import { parseJsonBody } from '../shared/http/requestBody';
 import { MALFORMED_MESSAGE_CODE, PermanentJobError } from '../shared/jobs/jobErrors';
 import { decodeMessage } from '../shared/jobs/jobMessages';
@@ -116,5 +116,35 @@ app.http('downloadExport', {
     if (!isValidJobId(id)) return notFound(`no export ${JSON.stringify(id.slice(0, 100))}`);
     await servicesReady();
     return downloadExport({ runtime, job: exportJob, exports: exportsContainer }, id);
+  },
+});
+
+/** Stops an export: it ends `cancelled` at once; a run in progress stops at its next page and commits nothing. */
+app.http('cancelExport', {
+  route: 'exports/{id}/cancel',
+  methods: ['POST'],
+  authLevel: 'admin',
+  handler: async (request) => {
+    const id = request.params['id'] ?? '';
+    if (!isValidJobId(id)) return notFound(`no export ${JSON.stringify(id.slice(0, 100))}`);
+    await servicesReady();
+    const cancelled = await runtime.cancel(exportJob, id);
+    switch (cancelled.outcome) {
+      case 'not-found':
+        return notFound(`no export ${id}`);
+      case 'refused':
+        return problem(409, 'not-cancellable', 'Not cancellable', cancelled.reason);
+      case 'requested':
+      case 'cancelled':
+        return json(
+          202,
+          { jobId: id, status: cancelled.job.status, statusUrl: jobStatusUrl(id) },
+          { location: jobStatusUrl(id) },
+        );
+      default: {
+        const unknown: never = cancelled;
+        throw new Error(`unknown cancel outcome ${JSON.stringify(unknown)}`);
+      }
+    }
   },
 });

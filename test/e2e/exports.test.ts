@@ -292,6 +292,38 @@ describe('order export, crashes and failures', () => {
         90_000,
       );
       assert.equal((await downloadFrom(host, clean)).text, csv.text);
+
+      // Cancelled mid-run: the job ends cancelled at once, the run stops at its next page and commits no file.
+      const doomed = await requestExport(host, { from: days[0], to: days[2], format: 'json' });
+      await waitFor(
+        'the first page',
+        async () => {
+          const current = (await getJson<PublicJob>(host, `/api/jobs/${doomed.body.jobId}`)).body;
+          return Number(/in (\d+) pages/.exec(current.progress.message ?? '')?.[1] ?? 0) >= 1 || undefined;
+        },
+        30_000,
+        20,
+      );
+      const cancel = await postJson<{ status: string }>(host, `/api/exports/${doomed.body.jobId}/cancel`, {}, admin);
+      assert.equal(cancel.status, 202, JSON.stringify(cancel.body));
+      assert.equal(cancel.body.status, 'cancelled');
+      await host.waitForLine(new RegExp(`export ${doomed.body.jobId}: failed`), 30_000);
+      const stopped = (await getJson<PublicJob>(host, `/api/jobs/${doomed.body.jobId}`)).body;
+      assert.equal(stopped.status, 'cancelled');
+      assert.equal(stopped.error?.code, 'EXPORT_CANCELLED');
+      assert.equal(
+        await storageClients()
+          .blobs.getContainerClient(`${prefix}-exports`)
+          .getBlobClient(`${doomed.body.jobId}.json`)
+          .exists(),
+        false,
+        'no file',
+      );
+      assert.equal((await postJson(host, `/api/exports/${doomed.body.jobId}/cancel`, {}, admin)).status, 409);
+      const letters = await getJson<{ deadLetters: { jobId?: string }[] }>(host, '/api/deadletters', {
+        headers: admin,
+      });
+      assert.ok(!letters.body.deadLetters.some((l) => l.jobId === doomed.body.jobId), 'a cancel is no dead letter');
     } finally {
       await host.stop();
     }
