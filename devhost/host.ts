@@ -223,8 +223,10 @@ export class Devhost {
     try {
       await httpServer.listen();
     } catch (error) {
+      const port = options.port ?? settingsPort ?? DEFAULT_PORT;
+      const reason = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'is in use' : 'is unavailable';
       throw new StartupError(
-        `Port ${options.port ?? settingsPort ?? DEFAULT_PORT} is unavailable: ${(error as Error).message}`,
+        `HTTP port ${port} ${reason} (${(error as Error).message}): choose another with --port N (or Host.LocalHttpPort in local.settings.json)`,
         { cause: error },
       );
     }
