@@ -78,7 +78,10 @@ describe('devhost ports', () => {
       );
       const errors = host.lines(/^devhost: /);
       assert.equal(errors.length, 1, host.output.join('\n'));
-      assert.match(errors[0] ?? '', new RegExp(`HTTP port ${taken.port} is in use .*: choose another with --port N`));
+      assert.match(
+        errors[0] ?? '',
+        new RegExp(`HTTP port ${taken.port} on 127.0.0.1 is in use .*: choose another with --port N`),
+      );
       // The embedded Azurite went with the failed host: its ports are free again.
       await waitFor(
         'the embedded Azurite to release its ports',
