@@ -139,12 +139,10 @@ describe(
       await page.locator('[data-detail-status="succeeded"]').waitFor({ timeout: 30_000 });
       const preview = page.locator('.thumbs img').first();
       await preview.waitFor();
-      // Browser-side code as text: the test compiles without DOM types. Polled from here with page.evaluate:
-      // waitForFunction polls inside the page with eval, which the dashboard's CSP rightly refuses.
+      // Polled from the test, not with waitForFunction: that evaluates a string in the page, which the dashboard's
+      // CSP (no 'unsafe-eval') rightly refuses.
       await waitFor('the thumbnail preview to load', () =>
-        page.evaluate<boolean>(
-          "(() => { const img = document.querySelector('.thumbs img'); return img !== null && img.complete && img.naturalWidth > 0; })()",
-        ),
+        preview.evaluate((img: { complete: boolean; naturalWidth: number }) => img.complete && img.naturalWidth > 0),
       );
       await page.locator('#job-rows tr', { hasText: 'sunset.png' }).waitFor();
       await page.screenshot({ path: path.join(OUTPUT, 'dashboard-thumbnail.png'), fullPage: true });

@@ -73,8 +73,15 @@ async function refreshJobs() {
   const query = new URLSearchParams({ limit: '25' });
   if (state.filterType) query.set('type', state.filterType);
   if (state.filterStatus) query.set('status', state.filterStatus);
-  const { body } = await api(`jobs?${query}`);
   const rows = document.getElementById('job-rows');
+  let body;
+  try {
+    ({ body } = await api(`jobs?${query}`));
+  } catch {
+    // Listing jobs is an operator's view: it needs the admin key wherever keys are enforced.
+    rows.replaceChildren(emptyRow(6, 'The job list needs the admin key on this host.'));
+    return;
+  }
   if (body.jobs.length === 0) {
     const filtered = state.filterType || state.filterStatus;
     rows.replaceChildren(emptyRow(6, filtered ? 'No job matches these filters.' : 'No jobs yet: start one below.'));
