@@ -50,6 +50,10 @@ describe(
         if (message.type() === 'error') consoleErrors.push(message.text());
       });
       page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.message}`));
+      // The console names only the status of a failed load: record which request it was, so a failure says.
+      page.on('response', (response) => {
+        if (response.status() >= 500) consoleErrors.push(`${response.status()} from ${response.url()}`);
+      });
       page.on('dialog', (dialog) => {
         consoleErrors.push(`unexpected dialog: ${dialog.message()}`);
         void dialog.dismiss();
