@@ -14,11 +14,13 @@ import { type CheckpointSave, EXPORT_CANCELLED, type ExportProgress, runExport }
 export const EXPORT_JOB_TYPE = 'export';
 export const EXPORT_JOB_ID_PREFIX = 'exp';
 
-/** The job's private data: the validated request and the checkpoint. */
+/** The job's private data: the validated request, a label for job lists, and the checkpoint. */
 export const exportJobDataSchema = z.object({
   from: z.string(),
   to: z.string(),
   format: z.enum(EXPORT_FORMATS),
+  /** What the dashboard's job list shows (`jobLabel` reads `data.label` for job types it does not know). */
+  label: z.string().optional(),
   checkpoint: exportCheckpointSchema.optional(),
 });
 export type ExportJobData = z.infer<typeof exportJobDataSchema>;
@@ -152,7 +154,7 @@ export async function startExport(
 ): Promise<Job<ExportJobData, ExportJobResult>> {
   const { job, created } = await services.runtime.create(services.job, {
     id: jobId,
-    data: request,
+    data: { ...request, label: `${request.format} of ${request.from} to ${request.to}` },
     progress: { step: 'queued', index: 0, total: daysOf(request.from, request.to).length, percent: 0 },
     event: `${request.format} export of the orders finished ${request.from} to ${request.to}`,
   });

@@ -214,6 +214,12 @@ describe('order export', () => {
     const unknown = await download(host.url(`/api/exports/${JobStore.newJobId('exp')}/file`));
     assert.equal(unknown.status, 404, 'an unknown export');
     assert.equal((await download(host.url(`/api/exports/${placed[0] ?? ''}/file`))).status, 404, 'not an export');
+    const listed = await getJson<{ jobs: { id: string; label: string }[] }>(host, '/api/jobs?type=export', {
+      headers: admin,
+    });
+    assert.equal(listed.body.jobs.find((j) => j.id === job.id)?.label, `csv of ${day(-1)} to ${day(0)}`);
+    await blob.delete();
+    assert.equal((await downloadFrom(host, job)).status, 404, 'a deleted file');
   });
 
   it('dead-letters a malformed message at once', async () => {
