@@ -57,19 +57,17 @@ export class BlobEventSource {
       subscription.container,
       async (candidate) => {
         if (!subscription.pattern.match(candidate.name)) return true;
-        return this.#publishToAll(
-          {
-            accountName: subscription.accountName,
-            container: subscription.container.containerName,
-            blobName: candidate.name,
-            url: subscription.container.getBlobClient(candidate.name).url,
-            etag: candidate.etag,
-            blobType: blobTypeOf(candidate.blobType),
-            contentType: candidate.contentType,
-            contentLength: candidate.contentLength,
-            api: 'PutBlob',
-          },
-        );
+        return this.#publishToAll({
+          accountName: subscription.accountName,
+          container: subscription.container.containerName,
+          blobName: candidate.name,
+          url: subscription.container.getBlobClient(candidate.name).url,
+          etag: candidate.etag,
+          blobType: blobTypeOf(candidate.blobType),
+          contentType: candidate.contentType,
+          contentLength: candidate.contentLength,
+          api: 'PutBlob',
+        });
       },
       { changesOnly: true },
     );
