@@ -263,9 +263,11 @@ export class Devhost {
       await httpServer.listen();
       webhooks.listeningOn(httpServer.baseUrl);
     } catch (error) {
+      const port = options.port ?? settingsPort ?? DEFAULT_PORT;
       const address = options.host ?? DEFAULT_LISTEN_ADDRESS;
+      const reason = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'is in use' : 'is unavailable';
       throw new StartupError(
-        `Port ${options.port ?? settingsPort ?? DEFAULT_PORT} on ${address} is unavailable: ${(error as Error).message}`,
+        `HTTP port ${port} on ${address} ${reason} (${(error as Error).message}): choose another with --port N (or Host.LocalHttpPort in local.settings.json)`,
         { cause: error },
       );
     }
