@@ -1,6 +1,7 @@
 import path from 'node:path';
 
 import type { BindingServices } from './bindings/bindingContext';
+import { HOSTS_CONTAINER } from './blob/blobReceipts';
 import { accountNameOf, resolveConnectionString } from './config/connections';
 import { StartupError } from './config/errors';
 import { type HostOptions, loadHostOptions } from './config/hostOptions';
@@ -8,7 +9,7 @@ import { applySettings, loadLocalSettings } from './config/localSettings';
 import { loadEntryPoint, resolveEntryPoints } from './core/appLoader';
 import { CoreApiState, installCoreModule } from './core/coreApi';
 import { defineFunction, type FunctionDefinition, type TriggerType } from './core/functionDefinition';
-import { computeHostId } from './core/hostId';
+import { computeHostId, computeInstanceId } from './core/hostId';
 import { Invoker } from './core/invoker';
 import { manualTriggerEvent } from './core/manualTrigger';
 import { retryPolicyFrom } from './core/retryPolicy';
@@ -16,6 +17,7 @@ import { HttpServer } from './http/httpServer';
 import { type HostKeys, loadHostKeys } from './http/keys';
 import { HostLogger } from './log';
 import { StorageAccounts } from './storage/account';
+import { PrimaryHostLock } from './storage/primaryHostLock';
 import { checkStorageReachable } from './storage/probe';
 import { createBlobListeners } from './triggers/blobTrigger';
 import type { ListenerFactory, ListenerServices, TriggerListener } from './triggers/listener';
@@ -57,6 +59,7 @@ function isDisabled(fn: FunctionDefinition, env: NodeJS.ProcessEnv): boolean {
  */
 export class Devhost {
   readonly #listeners: TriggerListener[];
+  #primaryHostLock: PrimaryHostLock | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(
@@ -249,6 +252,16 @@ export class Devhost {
     host.#printListing(functions, env);
     for (const listener of listeners) await listener.start();
     logger.info(`Host started (host id ${hostId}, ${accountNameOf(hostConnectionString)} storage).`);
+    if (hostConnectionString) {
+      // Like the host's PrimaryHostCoordinator, only where the host has a storage account to keep the lease in.
+      host.#primaryHostLock = new PrimaryHostLock(
+        accounts.get(hostConnectionString).container(HOSTS_CONTAINER),
+        hostId,
+        computeInstanceId(env),
+        logger,
+      );
+      host.#primaryHostLock.start();
+    }
     return host;
   }
 
@@ -300,6 +313,7 @@ export class Devhost {
     const result = await Promise.race([drained, grace]);
     clearTimeout(timer);
     this.stopController.abort();
+    await this.#primaryHostLock?.stop();
     if (result === 'timeout') this.logger.warn(`Grace period of ${graceMs}ms ended with invocations still running.`);
     for (const hook of this.core.hooksFor('appTerminate')) {
       try {
