@@ -13,7 +13,8 @@ import { computeHostId, computeInstanceId } from './core/hostId';
 import { Invoker } from './core/invoker';
 import { manualTriggerEvent } from './core/manualTrigger';
 import { retryPolicyFrom } from './core/retryPolicy';
-import { HttpServer } from './http/httpServer';
+import { FrontDoor, hostReadyTimeoutMs } from './http/frontDoor';
+import { HttpServer, maxRequestBodyBytes } from './http/httpServer';
 import { type HostKeys, loadHostKeys } from './http/keys';
 import { HostLogger } from './log';
 import { StorageAccounts } from './storage/account';
@@ -88,6 +89,7 @@ export class Devhost {
     const settings = await loadLocalSettings(appDir);
     applySettings(settings.values, env);
     const hostOptions = await loadHostOptions(appDir);
+    const door = await Devhost.#openFrontDoor(options, settings.localHttpPort, env);
 
     const core = new CoreApiState((level, _category, message) =>
       logger.log(level === 'information' ? 'debug' : level, message),
@@ -112,12 +114,37 @@ export class Devhost {
         core,
         appHookData,
         capabilities['HttpUri'],
-        settings.localHttpPort,
+        door,
         restoreRequire,
       );
     } catch (error) {
       restoreRequire();
+      await door.close();
       throw error;
+    }
+  }
+
+  /**
+   * Listens before the app loads, as Core Tools starts Kestrel before the script host: a port in use stops the start
+   * with Core Tools' message, and requests during start-up wait for the host.
+   */
+  static async #openFrontDoor(
+    options: DevhostStartOptions,
+    settingsPort: number | undefined,
+    env: NodeJS.ProcessEnv,
+  ): Promise<FrontDoor> {
+    const port = options.port ?? settingsPort ?? DEFAULT_PORT;
+    const address = options.host ?? DEFAULT_LISTEN_ADDRESS;
+    try {
+      return await FrontDoor.open(port, address, hostReadyTimeoutMs(env));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new StartupError(
+          `Port ${port} is unavailable. Close the process using that port, or specify another port using --port [-p].`,
+          { cause: error },
+        );
+      }
+      throw new StartupError(`Cannot listen on ${address}:${port}: ${(error as Error).message}`, { cause: error });
     }
   }
 
@@ -130,7 +157,7 @@ export class Devhost {
     core: CoreApiState,
     appHookData: Record<string, unknown>,
     streamingUri: string | undefined,
-    settingsPort: number | undefined,
+    door: FrontDoor,
     restoreRequire: () => void,
   ): Promise<Devhost> {
     let functions = [...core.functions.values()].map(defineFunction);
@@ -212,9 +239,13 @@ export class Devhost {
 
     const keys = options.enforceKeys ? loadHostKeys(env) : undefined;
     const byName = new Map(functions.map((fn) => [fn.name.toLowerCase(), fn]));
+    const instanceId = computeInstanceId(env);
     const httpServer = new HttpServer({
-      port: options.port ?? settingsPort ?? DEFAULT_PORT,
+      door,
       hostname: options.host ?? DEFAULT_LISTEN_ADDRESS,
+      maxBodyBytes: maxRequestBodyBytes(env),
+      hostId,
+      instanceId,
       routePrefix: hostOptions.routePrefix,
       functions: functions.filter((fn) => fn.trigger.type === 'httpTrigger'),
       allFunctions: byName,
@@ -228,15 +259,6 @@ export class Devhost {
         await invoker.invoke(fn, event, services.retryPolicy(fn));
       },
     });
-    try {
-      await httpServer.listen();
-    } catch (error) {
-      const address = options.host ?? DEFAULT_LISTEN_ADDRESS;
-      throw new StartupError(
-        `Port ${options.port ?? settingsPort ?? DEFAULT_PORT} on ${address} is unavailable: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
     const host = new Devhost(
       functions,
       httpServer,
@@ -251,13 +273,14 @@ export class Devhost {
     );
     host.#printListing(functions, env);
     for (const listener of listeners) await listener.start();
+    httpServer.open();
     logger.info(`Host started (host id ${hostId}, ${accountNameOf(hostConnectionString)} storage).`);
     if (hostConnectionString) {
       // Like the host's PrimaryHostCoordinator, only where the host has a storage account to keep the lease in.
       host.#primaryHostLock = new PrimaryHostLock(
         accounts.get(hostConnectionString).container(HOSTS_CONTAINER),
         hostId,
-        computeInstanceId(env),
+        instanceId,
         logger,
       );
       host.#primaryHostLock.start();
