@@ -69,6 +69,8 @@ export interface HttpServerOptions {
   /** Set when the app enabled HTTP streaming: requests are proxied to the library's own HTTP server. */
   streamingUri: string | undefined;
   isDisabled(fn: FunctionDefinition): boolean;
+  /** `runtime/webhooks/{extension}/...`, handled by the extensions' webhooks (eventgrid/runtimeWebhooks.ts). */
+  runtimeWebhooks?: (req: http.IncomingMessage, res: http.ServerResponse, url: URL, path: string) => Promise<void>;
 }
 
 /** Kestrel's check: a declared length over the limit is refused before a byte of the body is read. */
@@ -241,6 +243,9 @@ export class HttpServer {
     }
     const path = url.pathname.replace(/^\/+|\/+$/g, '');
     if (path === 'admin' || path.startsWith('admin/')) return this.#handleAdmin(req, res, url, path);
+    if (this.#options.runtimeWebhooks && path.toLowerCase().startsWith('runtime/webhooks/')) {
+      return this.#options.runtimeWebhooks(req, res, url, path);
+    }
 
     const prefix = this.#options.routePrefix;
     let routePath: string;

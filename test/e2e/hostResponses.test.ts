@@ -190,21 +190,4 @@ describe('devhost before the host is ready', () => {
       await app.remove();
     }
   });
-
-  it("stops with Core Tools' one line when the port is taken", async () => {
-    const app = await buildTemplateApp();
-    const blocker = net.createServer();
-    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-    const { port } = blocker.address() as net.AddressInfo;
-    try {
-      const host = await DevhostProcess.start({ app: app.dir, args: ['--port', String(port)], waitForStart: false });
-      assert.equal(await host.exited, 1);
-      assert.deepEqual(host.output.filter(Boolean), [
-        `devhost: Port ${port} is unavailable. Close the process using that port, or specify another port using --port [-p].`,
-      ]);
-    } finally {
-      await new Promise((resolve) => blocker.close(resolve));
-      await app.remove();
-    }
-  });
 });
