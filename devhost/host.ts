@@ -13,6 +13,7 @@ import { computeHostId, computeInstanceId } from './core/hostId';
 import { Invoker } from './core/invoker';
 import { manualTriggerEvent } from './core/manualTrigger';
 import { retryPolicyFrom } from './core/retryPolicy';
+import { type BlobFront, startBlobFrontFromSettings } from './eventgrid/blobFront';
 import { LocalEventGrid } from './eventgrid/localEventGrid';
 import { RuntimeWebhooks } from './eventgrid/runtimeWebhooks';
 import { FrontDoor, hostReadyTimeoutMs } from './http/frontDoor';
@@ -105,10 +106,13 @@ export class Devhost {
       env['IDENTITY_ENDPOINT'] = identityEndpoint.endpoint;
       env['IDENTITY_HEADER'] = identityEndpoint.header;
     }
+    // Before the app loads too: the app's blob endpoint may be the front.
+    const blobFront = await startBlobFrontFromSettings(env, logger);
     const restoreModule = installCoreModule(core.createCoreApi());
     const restoreRequire = () => {
       restoreModule();
       void identityEndpoint?.close();
+      void blobFront?.close();
     };
     const appHookData: Record<string, unknown> = {};
     try {
@@ -131,6 +135,7 @@ export class Devhost {
         capabilities['HttpUri'],
         door,
         restoreRequire,
+        blobFront,
       );
     } catch (error) {
       restoreRequire();
@@ -172,6 +177,7 @@ export class Devhost {
     streamingUri: string | undefined,
     door: FrontDoor,
     restoreRequire: () => void,
+    blobFront: BlobFront | undefined,
   ): Promise<Devhost> {
     let functions = [...core.functions.values()].map(defineFunction);
     const only = options.functions ?? hostOptions.functions;
@@ -229,6 +235,13 @@ export class Devhost {
     const hostId = computeHostId(appDir, env);
     const keys = options.enforceKeys ? loadHostKeys(env) : undefined;
     const webhooks = new RuntimeWebhooks(keys, env);
+    const blobEvents = new LocalEventGrid();
+    blobFront?.onCommit((commit) => {
+      if (!blobEvents.watches(commit.accountName, commit.container)) return;
+      blobEvents.blobCreated(commit).catch((error: unknown) => {
+        logger.warn(`BlobCreated for '${commit.container}/${commit.blobName}' failed: ${(error as Error).message}`);
+      });
+    });
     const services: ListenerServices = {
       options: hostOptions,
       invoker,
@@ -244,7 +257,7 @@ export class Devhost {
       queueWrites,
       blobWrites,
       webhooks,
-      blobEvents: new LocalEventGrid(),
+      blobEvents,
     };
     const listeners: TriggerListener[] = [];
     for (const [type, factory] of Object.entries(LISTENER_FACTORIES)) {
