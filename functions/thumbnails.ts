@@ -6,7 +6,7 @@ import { registerBlobReferenceFactory } from '../shared/thumbnails/blobReference
 import { runThumbnailJob, type UploadedBlob } from '../shared/thumbnails/thumbnailJob';
 import { currentUploadEtag, readUploadVersion } from '../shared/thumbnails/uploadVersions';
 
-const { names } = appServices();
+const { names, config } = appServices();
 
 function record(value: unknown): Record<string, unknown> {
   return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
@@ -47,6 +47,8 @@ registerBlobReferenceFactory();
 app.storageBlob('thumbnail', {
   path: `${names.containers.uploads}/{name}`,
   connection: 'AzureWebJobsStorage',
+  // Event Grid by default (Flex Consumption has no polling source); THUMBNAIL_BLOB_SOURCE switches back.
+  source: config.thumbnails.blobSource,
   sdkBinding: true,
   handler: async (_reference: unknown, context) => {
     const services = appServices();
