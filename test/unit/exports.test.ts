@@ -230,7 +230,7 @@ describe('export run', () => {
     let read = 0;
     const cancelling: OrderPages = {
       page: (day, token) => {
-        if (++read === 2) checkpoints.cancelled = true;
+        if (++read === 3) checkpoints.cancelled = true; // with one page read ahead: while the second is saved
         return pages.page(day, token);
       },
     };
