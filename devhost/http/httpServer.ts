@@ -45,6 +45,8 @@ export interface HttpServerOptions {
   isDisabled(fn: FunctionDefinition): boolean;
   /** `runtime/webhooks/{extension}/...`, handled by the extensions' webhooks (eventgrid/runtimeWebhooks.ts). */
   runtimeWebhooks?: (req: http.IncomingMessage, res: http.ServerResponse, url: URL, path: string) => Promise<void>;
+  /** `admin/eventgrid/...` once admin access is granted (eventgrid/blobEventAdmin.ts). */
+  eventGridAdmin?: (req: http.IncomingMessage, res: http.ServerResponse, path: string) => Promise<void>;
 }
 
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
@@ -328,6 +330,9 @@ export class HttpServer {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(body);
       return;
+    }
+    if (this.#options.eventGridAdmin && path.startsWith('admin/eventgrid/')) {
+      return this.#options.eventGridAdmin(req, res, path);
     }
     const match = /^admin\/functions\/([^/]+)$/.exec(path);
     if (!match || method !== 'POST') return sendProblem(res, 404, 'Not Found');
