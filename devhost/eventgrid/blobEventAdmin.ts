@@ -52,7 +52,7 @@ export async function handleBlobEventAdmin(
   }
   const record = body !== null && typeof body === 'object' ? (body as Record<string, unknown>) : {};
   for (const field of ['container', 'name']) {
-    if (typeof record[field] !== 'string' || (record[field]).trim() === '') {
+    if (typeof record[field] !== 'string' || record[field].trim() === '') {
       return send(res, 400, { title: 'Bad Request', detail: `"${field}" is required (a string).`, field }, true);
     }
   }
