@@ -1,6 +1,7 @@
 import path from 'node:path';
 
 import type { BindingServices } from './bindings/bindingContext';
+import { HOSTS_CONTAINER } from './blob/blobReceipts';
 import { resolveConnection, type StorageConnection } from './config/connections';
 import { StartupError } from './config/errors';
 import { type HostOptions, loadHostOptions } from './config/hostOptions';
@@ -8,7 +9,7 @@ import { applySettings, loadLocalSettings } from './config/localSettings';
 import { loadEntryPoint, resolveEntryPoints } from './core/appLoader';
 import { CoreApiState, installCoreModule } from './core/coreApi';
 import { defineFunction, type FunctionDefinition, type TriggerType } from './core/functionDefinition';
-import { computeHostId } from './core/hostId';
+import { computeHostId, computeInstanceId } from './core/hostId';
 import { Invoker } from './core/invoker';
 import { manualTriggerEvent } from './core/manualTrigger';
 import { retryPolicyFrom } from './core/retryPolicy';
@@ -16,11 +17,13 @@ import { handleBlobEventAdmin } from './eventgrid/blobEventAdmin';
 import { type BlobFront, startBlobFrontFromSettings } from './eventgrid/blobFront';
 import { LocalEventGrid } from './eventgrid/localEventGrid';
 import { RuntimeWebhooks } from './eventgrid/runtimeWebhooks';
-import { HttpServer } from './http/httpServer';
+import { FrontDoor, hostReadyTimeoutMs } from './http/frontDoor';
+import { HttpServer, maxRequestBodyBytes } from './http/httpServer';
 import { type HostKeys, loadHostKeys } from './http/keys';
 import { MANAGED_IDENTITY_SETTING, startManagedIdentityEndpoint } from './identity/managedIdentityEndpoint';
 import { HostLogger } from './log';
 import { StorageAccounts } from './storage/account';
+import { PrimaryHostLock } from './storage/primaryHostLock';
 import { checkStorageReachable } from './storage/probe';
 import { createBlobListeners } from './triggers/blobTrigger';
 import type { ListenerFactory, ListenerServices, TriggerListener } from './triggers/listener';
@@ -62,6 +65,7 @@ function isDisabled(fn: FunctionDefinition, env: NodeJS.ProcessEnv): boolean {
  */
 export class Devhost {
   readonly #listeners: TriggerListener[];
+  #primaryHostLock: PrimaryHostLock | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(
@@ -90,6 +94,7 @@ export class Devhost {
     const settings = await loadLocalSettings(appDir);
     applySettings(settings.values, env);
     const hostOptions = await loadHostOptions(appDir);
+    const door = await Devhost.#openFrontDoor(options, settings.localHttpPort, env);
 
     const core = new CoreApiState((level, _category, message) =>
       logger.log(level === 'information' ? 'debug' : level, message),
@@ -129,13 +134,36 @@ export class Devhost {
         core,
         appHookData,
         capabilities['HttpUri'],
-        settings.localHttpPort,
+        door,
         restoreRequire,
         blobFront,
       );
     } catch (error) {
       restoreRequire();
+      await door.close();
       throw error;
+    }
+  }
+
+  /**
+   * Listens before the app loads, as Core Tools starts Kestrel before the script host: a port in use stops the start
+   * at once, and requests during start-up wait for the host.
+   */
+  static async #openFrontDoor(
+    options: DevhostStartOptions,
+    settingsPort: number | undefined,
+    env: NodeJS.ProcessEnv,
+  ): Promise<FrontDoor> {
+    const port = options.port ?? settingsPort ?? DEFAULT_PORT;
+    const address = options.host ?? DEFAULT_LISTEN_ADDRESS;
+    try {
+      return await FrontDoor.open(port, address, hostReadyTimeoutMs(env));
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'is in use' : 'is unavailable';
+      throw new StartupError(
+        `HTTP port ${port} on ${address} ${reason} (${(error as Error).message}): choose another with --port N (or Host.LocalHttpPort in local.settings.json)`,
+        { cause: error },
+      );
     }
   }
 
@@ -148,7 +176,7 @@ export class Devhost {
     core: CoreApiState,
     appHookData: Record<string, unknown>,
     streamingUri: string | undefined,
-    settingsPort: number | undefined,
+    door: FrontDoor,
     restoreRequire: () => void,
     blobFront: BlobFront | undefined,
   ): Promise<Devhost> {
@@ -243,9 +271,13 @@ export class Devhost {
     }
 
     const byName = new Map(functions.map((fn) => [fn.name.toLowerCase(), fn]));
+    const instanceId = computeInstanceId(env);
     const httpServer = new HttpServer({
-      port: options.port ?? settingsPort ?? DEFAULT_PORT,
+      door,
       hostname: options.host ?? DEFAULT_LISTEN_ADDRESS,
+      maxBodyBytes: maxRequestBodyBytes(env),
+      hostId,
+      instanceId,
       routePrefix: hostOptions.routePrefix,
       functions: functions.filter((fn) => fn.trigger.type === 'httpTrigger'),
       allFunctions: byName,
@@ -261,18 +293,7 @@ export class Devhost {
         await invoker.invoke(fn, event, services.retryPolicy(fn));
       },
     });
-    try {
-      await httpServer.listen();
-      webhooks.listeningOn(httpServer.baseUrl);
-    } catch (error) {
-      const port = options.port ?? settingsPort ?? DEFAULT_PORT;
-      const address = options.host ?? DEFAULT_LISTEN_ADDRESS;
-      const reason = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'is in use' : 'is unavailable';
-      throw new StartupError(
-        `HTTP port ${port} on ${address} ${reason} (${(error as Error).message}): choose another with --port N (or Host.LocalHttpPort in local.settings.json)`,
-        { cause: error },
-      );
-    }
+    webhooks.listeningOn(httpServer.baseUrl);
     const host = new Devhost(
       functions,
       httpServer,
@@ -287,7 +308,18 @@ export class Devhost {
     );
     host.#printListing(functions, env, webhooks);
     for (const listener of listeners) await listener.start();
+    httpServer.open();
     logger.info(`Host started (host id ${hostId}, ${hostConnection?.accountName ?? 'no'} storage).`);
+    if (hostConnection) {
+      // Like the host's PrimaryHostCoordinator, only where the host has a storage account to keep the lease in.
+      host.#primaryHostLock = new PrimaryHostLock(
+        accounts.get(hostConnection).container(HOSTS_CONTAINER),
+        hostId,
+        instanceId,
+        logger,
+      );
+      host.#primaryHostLock.start();
+    }
     return host;
   }
 
@@ -345,6 +377,7 @@ export class Devhost {
     const result = await Promise.race([drained, grace]);
     clearTimeout(timer);
     this.stopController.abort();
+    await this.#primaryHostLock?.stop();
     if (result === 'timeout') this.logger.warn(`Grace period of ${graceMs}ms ended with invocations still running.`);
     for (const hook of this.core.hooksFor('appTerminate')) {
       try {
