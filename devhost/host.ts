@@ -125,6 +125,8 @@ export class Devhost {
       }
       const capabilities = (await core.programmingModel?.getCapabilities?.({})) ?? {};
       core.lockRegistration();
+      // Core Tools' line once the worker has loaded the app (scripts wait for it, like for the host lock line).
+      logger.info('Worker process started and initialized.');
       return await Devhost.#startFunctions(
         options,
         env,
