@@ -4,7 +4,7 @@ import { resolveAppSettings } from '../bindings/expressions';
 import { BlobPathError, BlobPathPattern } from '../blob/blobPathPattern';
 import { BlobReceipts, HOSTS_CONTAINER } from '../blob/blobReceipts';
 import { BlobScanner } from '../blob/blobScanner';
-import { blobTriggerEvent } from '../blob/blobTriggerEvent';
+import { blobTriggerEvent, connectionSettingName, supportsDeferredBinding } from '../blob/blobTriggerEvent';
 import {
   BLOB_POISON_QUEUE,
   type BlobTriggerMessage,
@@ -208,6 +208,9 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
       blobName: parsed.BlobName,
       pattern: entry.pattern,
       dataType: entry.fn.trigger.config['dataType'],
+      ...(supportsDeferredBinding(entry.fn.trigger.config)
+        ? { deferredConnection: connectionSettingName(entry.fn.trigger.config) }
+        : {}),
       etag: parsed.ETag,
       reason: `New blob detected(${blobTypeOf(properties.blobType)}): ${parsed.ContainerName}/${parsed.BlobName}`,
       details: (p) =>
