@@ -5,6 +5,7 @@ import { appServices } from '../shared/appServices';
 import { RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
 import { json, notFound, validationProblem } from '../shared/http/problem';
 import { fieldProblems } from '../shared/http/requestBody';
+import { InvalidContinuationTokenError } from '../shared/jobs/jobIndex';
 import { isValidJobId, jobToPublic } from '../shared/jobs/jobStore';
 import { isTerminal, JOB_STATUSES } from '../shared/jobs/jobTypes';
 
@@ -45,12 +46,18 @@ app.http('listJobs', {
     if (!parsed.success) return validationProblem(fieldProblems(parsed.error.issues));
     const { jobs, ready } = appServices();
     await ready();
-    const page = await jobs.list({
-      ...(parsed.data.type ? { type: parsed.data.type } : {}),
-      ...(parsed.data.status ? { status: parsed.data.status as (typeof JOB_STATUSES)[number] } : {}),
-      ...(parsed.data.limit ? { limit: parsed.data.limit } : {}),
-      ...(parsed.data.continuationToken ? { continuationToken: parsed.data.continuationToken } : {}),
-    });
+    let page;
+    try {
+      page = await jobs.list({
+        ...(parsed.data.type ? { type: parsed.data.type } : {}),
+        ...(parsed.data.status ? { status: parsed.data.status as (typeof JOB_STATUSES)[number] } : {}),
+        ...(parsed.data.limit ? { limit: parsed.data.limit } : {}),
+        ...(parsed.data.continuationToken ? { continuationToken: parsed.data.continuationToken } : {}),
+      });
+    } catch (error) {
+      if (!(error instanceof InvalidContinuationTokenError)) throw error;
+      return validationProblem([{ field: 'continuationToken', message: error.message }]);
+    }
     return json(200, {
       jobs: page.jobs.map(jobToPublic),
       ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}),

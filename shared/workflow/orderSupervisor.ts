@@ -27,22 +27,20 @@ const PAGE = 100;
 export async function superviseOrders(services: OrderServices, options: SupervisorOptions): Promise<SupervisorReport> {
   const now = options.now ?? new Date();
   const report: SupervisorReport = { examined: 0, redriven: [], gaveUp: [] };
-  for (const status of ['queued', 'running', 'compensating'] as const) {
-    let token: string | undefined;
-    do {
-      const page = await services.jobs.list({
-        type: ORDER_JOB_TYPE,
-        status,
-        limit: PAGE,
-        ...(token ? { continuationToken: token } : {}),
-      });
-      for (const job of page.jobs) {
-        report.examined++;
-        await superviseOne(services, job, options, now, report);
-      }
-      token = page.continuationToken;
-    } while (token);
-  }
+  let token: string | undefined;
+  do {
+    const page = await services.jobs.list({
+      type: ORDER_JOB_TYPE,
+      statuses: ['queued', 'running', 'compensating'],
+      limit: PAGE,
+      ...(token ? { continuationToken: token } : {}),
+    });
+    for (const job of page.jobs) {
+      report.examined++;
+      await superviseOne(services, job, options, now, report);
+    }
+    token = page.continuationToken;
+  } while (token);
   return report;
 }
 
