@@ -4,17 +4,13 @@ import { z } from 'zod';
 import { jobStatusUrl, RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
 import { json, notFound, problem, validationProblem } from '../shared/http/problem';
 import { fieldProblems, parseJsonBody } from '../shared/http/requestBody';
-import { isValidJobId, JobStore } from '../shared/jobs/jobStore';
-import { isTerminal } from '../shared/jobs/jobTypes';
+import { isValidJobId } from '../shared/jobs/jobStore';
 import { webhookPolicy } from '../shared/notify/webhookPolicy';
-import { assertWebhookTargetAllowed } from '../shared/notify/webhookTarget';
-import { bodyFingerprint, IdempotencyKeys } from '../shared/orders/idempotencyKeys';
-import { MAX_NOT_BEFORE_MS, orderRequestSchema } from '../shared/orders/orderRequest';
-import { tokenizeCard } from '../shared/orders/paymentGateway';
+import { IdempotencyKeys } from '../shared/orders/idempotencyKeys';
+import { orderRequestSchema } from '../shared/orders/orderRequest';
 import { orderServices } from '../shared/orderServices';
-import { ORDER_JOB_TYPE, type OrderData, orderDataSchema, type StepMessage } from '../shared/workflow/orderModel';
-
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+import { cancelOrder } from '../shared/workflow/cancelOrder';
+import { startOrder } from '../shared/workflow/startOrder';
 
 function accepted(request: HttpRequest, jobId: string, status: number = 202) {
   const statusUrl = jobStatusUrl(request, jobId);
@@ -28,113 +24,43 @@ app.http('createOrder', {
   handler: async (request) => {
     const parsed = await parseJsonBody(request, orderRequestSchema);
     if (!parsed.ok) return parsed.response;
-    const order = parsed.value;
-    const idempotencyKey = request.headers.get('idempotency-key') ?? undefined;
-    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-      return validationProblem([{ field: 'Idempotency-Key', message: 'must be 1-200 visible ASCII characters' }]);
-    }
-    let delayMs = 0;
-    if (order.notBefore) {
-      delayMs = Math.max(0, Date.parse(order.notBefore) - Date.now());
-      if (delayMs > MAX_NOT_BEFORE_MS) {
-        return validationProblem([
-          { field: 'notBefore', message: 'must be at most 7 days ahead (the longest a queue message can wait)' },
-        ]);
-      }
-    }
     const services = orderServices();
     await services.ready();
-    if (order.callbackUrl) {
-      const policy = webhookPolicy();
-      if (!policy.signingSecret) {
-        return validationProblem([
-          { field: 'callbackUrl', message: 'webhooks are not configured on this deployment (WEBHOOK_SIGNING_SECRET)' },
-        ]);
-      }
-      try {
-        await assertWebhookTargetAllowed(order.callbackUrl, policy.target);
-      } catch (error) {
-        return validationProblem([{ field: 'callbackUrl', message: (error as Error).message }]);
-      }
-    }
-    // Price every line from the catalogue; an unknown SKU is a request the server understands but cannot fulfil.
-    const lines: OrderData['lines'] = [];
-    const unknown: string[] = [];
-    for (const item of order.items) {
-      const catalogued = await services.inventory.getItem(item.sku);
-      if (!catalogued) unknown.push(item.sku);
-      else
-        lines.push({
-          sku: item.sku,
-          name: catalogued.name,
-          quantity: item.quantity,
-          priceCents: catalogued.priceCents,
+    const started = await startOrder(
+      {
+        ...services,
+        catalogue: services.inventory,
+        idempotencyKeys: async () => {
+          const keys = new IdempotencyKeys(services.app.storage.table(services.app.names.tables.idempotency));
+          await keys.ensureTable();
+          return keys;
+        },
+        webhookPolicy: () => webhookPolicy(),
+      },
+      parsed.value,
+      request.headers.get('idempotency-key') ?? undefined,
+    );
+    switch (started.outcome) {
+      case 'accepted':
+        return accepted(request, started.jobId);
+      case 'invalid':
+        return validationProblem(started.errors);
+      case 'unknown-sku':
+        return problem(422, 'unknown-sku', 'Unknown SKU', `not in the catalogue: ${started.skus.join(', ')}`, {
+          errors: started.errors,
         });
-    }
-    if (unknown.length > 0) {
-      return problem(422, 'unknown-sku', 'Unknown SKU', `not in the catalogue: ${unknown.join(', ')}`, {
-        errors: order.items
-          .map((item, index) => ({ field: `items[${index}].sku`, message: `unknown SKU ${item.sku}` }))
-          .filter((entry) => unknown.some((sku) => entry.message.endsWith(` ${sku}`))),
-      });
-    }
-
-    let jobId = JobStore.newJobId('ord');
-    if (idempotencyKey !== undefined) {
-      const keys = new IdempotencyKeys(services.app.storage.table(services.app.names.tables.idempotency));
-      await keys.ensureTable();
-      const claim = await keys.claim(idempotencyKey, bodyFingerprint(order), jobId);
-      if (claim.kind === 'mismatch') {
+      case 'idempotency-key-reused':
         return problem(
           409,
           'idempotency-key-reused',
           'Idempotency key reused',
           'this Idempotency-Key was used with a different request body',
         );
+      default: {
+        const never: never = started;
+        throw new Error(`unknown outcome ${JSON.stringify(never)}`);
       }
-      jobId = claim.jobId;
-      // A repeat whose job exists gets the same answer; one whose first attempt crashed before creating it goes on.
-      if (claim.kind === 'repeat' && (await services.jobs.get(jobId))) return accepted(request, jobId);
     }
-
-    const priority = order.priority ?? 'normal';
-    const data: OrderData = {
-      customer: order.customer,
-      lines,
-      totalCents: lines.reduce((sum, line) => sum + line.priceCents * line.quantity, 0),
-      card: tokenizeCard(order.payment.cardNumber),
-      address: order.shippingAddress,
-      priority,
-      ...(order.notBefore ? { notBefore: order.notBefore } : {}),
-      done: [],
-      undone: [],
-      redrives: 0,
-      generation: 0,
-    };
-    const { created } = await services.jobs.create({
-      id: jobId,
-      type: ORDER_JOB_TYPE,
-      data: data,
-      correlation: {
-        ...(order.replyTo ? { replyTo: order.replyTo } : {}),
-        ...(order.callbackUrl ? { callbackUrl: order.callbackUrl } : {}),
-        ...(idempotencyKey ? { idempotencyKey } : {}),
-      },
-      progress: {
-        step: 'queued',
-        index: 0,
-        total: 4,
-        percent: 0,
-        message: delayMs > 0 ? `starts at ${order.notBefore ?? ''}` : 'queued',
-      },
-      event: `order of ${lines.length} line(s), ${priority} priority`,
-    });
-    if (created) {
-      const message: StepMessage = { jobId, step: 'reserve', cause: 'start' };
-      const queue = priority === 'high' ? services.queues.reserveHigh : services.queues.step.reserve;
-      await services.sender.send(queue, message, { delaySeconds: delayMs / 1000 });
-    }
-    return accepted(request, jobId);
   },
 });
 
@@ -147,33 +73,21 @@ app.http('cancelJob', {
     if (!isValidJobId(id)) return notFound(`no job ${JSON.stringify(id.slice(0, 100))}`);
     const services = orderServices();
     await services.ready();
-    const job = await services.jobs.get(id);
-    if (!job) return notFound(`no job ${id}`);
-    if (job.type !== ORDER_JOB_TYPE)
-      return problem(409, 'not-cancellable', 'Not cancellable', `${job.type} jobs cannot be cancelled`);
-    let refusal: string | undefined;
-    const updated = await services.jobs.update(id, (current) => {
-      const data = orderDataSchema.parse(current.data);
-      if (isTerminal(current.status)) refusal = `the order is already ${current.status}`;
-      else if (data.done.includes('shipment')) refusal = 'the order has shipped';
-      else if (data.cancelRequested) return undefined;
-      if (refusal) return undefined;
-      return {
-        data: { cancelRequested: true },
-        event: { kind: 'cancel-requested', message: 'cancellation requested' },
-      };
-    });
-    if (refusal) return problem(409, 'not-cancellable', 'Not cancellable', refusal);
-    await services.sender.send(services.queues.compensate, {
-      jobId: id,
-      reason: { code: 'CANCELLED', message: 'cancelled by the caller' },
-      cancellation: true,
-    });
-    return json(
-      202,
-      { jobId: id, status: updated.status, statusUrl: jobStatusUrl(request, id) },
-      { location: jobStatusUrl(request, id) },
-    );
+    const cancelled = await cancelOrder(services, id);
+    switch (cancelled.outcome) {
+      case 'not-found':
+        return notFound(`no job ${id}`);
+      case 'refused':
+        return problem(409, 'not-cancellable', 'Not cancellable', cancelled.reason);
+      case 'accepted': {
+        const statusUrl = jobStatusUrl(request, id);
+        return json(202, { jobId: id, status: cancelled.job.status, statusUrl }, { location: statusUrl });
+      }
+      default: {
+        const never: never = cancelled;
+        throw new Error(`unknown outcome ${JSON.stringify(never)}`);
+      }
+    }
   },
 });
 

@@ -104,9 +104,9 @@ export class InventoryStore {
   }
 
   async #reserveLine(orderId: string, line: OrderLine): Promise<void> {
+    // Insert-first: the transaction itself tells whether this order reserved before (its reservation row exists),
+    // so the common case costs one read and one transaction.
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
-      const existing = await this.#reservation(orderId, line.sku);
-      if (existing) return; // reserved before (or released by a cancellation, which must not be undone here)
       let stock;
       try {
         stock = await this.table.getEntity<{ stock: number }>(line.sku, STOCK_ROW);
@@ -114,7 +114,11 @@ export class InventoryStore {
         if (statusOf(error) === 404) throw new UnknownSkuError(line.sku);
         throw error;
       }
-      if (stock.stock < line.quantity) throw new OutOfStockError(line.sku, line.quantity, stock.stock);
+      if (stock.stock < line.quantity) {
+        // Reserved before (or released by a cancellation, which must not be undone here): not a shortage.
+        if (await this.#reservation(orderId, line.sku)) return;
+        throw new OutOfStockError(line.sku, line.quantity, stock.stock);
+      }
       const actions: TransactionAction[] = [
         [
           'update',
@@ -138,7 +142,8 @@ export class InventoryStore {
         return;
       } catch (error) {
         if (!isConflict(error)) throw error;
-        // Someone else changed the stock, or this reservation already landed: read again.
+        // This reservation already landed (409), or someone else changed the stock (412): look, then read again.
+        if (await this.#reservation(orderId, line.sku)) return;
       }
     }
     throw new Error(`reserving ${line.sku} for ${orderId} kept conflicting`);
