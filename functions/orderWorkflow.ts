@@ -3,6 +3,7 @@ import { app } from '@azure/functions';
 import { queueDeliveryOf } from '../shared/jobs/queueDelivery';
 import { orderServices } from '../shared/orderServices';
 import {
+  cachedDepth,
   handleCompensateMessage,
   handlePoisonedOrderMessage,
   handleStepMessage,
@@ -14,13 +15,13 @@ const services = orderServices();
 const { names, config } = services.app;
 const messageServices: OrderMessageServices = {
   ...services,
-  highPriorityWaiting: async () => {
+  highPriorityWaiting: cachedDepth(async () => {
     const waiting = await services.app.storage.queues
       .getQueueClient(names.queues.orderReserveHigh)
       .getProperties()
       .catch(() => undefined);
     return waiting?.approximateMessagesCount ?? 0;
-  },
+  }),
 };
 
 for (const [name, queue] of [

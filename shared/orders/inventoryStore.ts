@@ -56,7 +56,31 @@ function isConflict(error: unknown): boolean {
  * restores the stock in one transaction, so it happens once too.
  */
 export class InventoryStore {
+  /**
+   * Stock changes of one SKU in this process go one at a time: concurrent invocations on one host would otherwise
+   * race for the stock row's ETag and pay a read and a failed transaction per lost race. Across hosts the ETag
+   * still decides; this only keeps a host from competing with itself.
+   */
+  readonly #skuQueues = new Map<string, Promise<void>>();
+
   constructor(private readonly table: TableClient) {}
+
+  async #oneAtATime<T>(sku: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#skuQueues.get(sku) ?? Promise.resolve();
+    let release: () => void = () => undefined;
+    const turn = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const tail = previous.then(() => turn);
+    this.#skuQueues.set(sku, tail);
+    await previous;
+    try {
+      return await work();
+    } finally {
+      release();
+      if (this.#skuQueues.get(sku) === tail) this.#skuQueues.delete(sku);
+    }
+  }
 
   async ensureTable(): Promise<void> {
     await ensureTable(this.table);
@@ -96,7 +120,7 @@ export class InventoryStore {
   /** Reserves every line for the order; on a shortage, releases what this order holds and throws OutOfStockError. */
   async reserve(orderId: string, lines: readonly OrderLine[]): Promise<void> {
     try {
-      for (const line of lines) await this.#reserveLine(orderId, line);
+      for (const line of lines) await this.#oneAtATime(line.sku, () => this.#reserveLine(orderId, line));
     } catch (error) {
       if (error instanceof OutOfStockError || error instanceof UnknownSkuError) await this.release(orderId, lines);
       throw error;

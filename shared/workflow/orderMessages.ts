@@ -11,6 +11,29 @@ export const MAX_DEQUEUE_COUNT = 5;
 /** A normal order waits this long when high-priority orders are queued, in seconds. */
 const PRIORITY_DEFER_SECONDS = 1;
 
+/** How long a look at the high-priority queue's depth is reused, in milliseconds. */
+export const PRIORITY_PROBE_TTL_MS = 1000;
+
+/**
+ * Wraps the high-priority queue depth lookup so a busy host asks at most once per `ttlMs` (a queue operation per
+ * normal order otherwise). A stale answer only delays a normal order by one deferral, or starts it up to `ttlMs`
+ * after a high-priority order arrived.
+ */
+export function cachedDepth(lookup: () => Promise<number>, ttlMs = PRIORITY_PROBE_TTL_MS): () => Promise<number> {
+  let cached: { at: number; depth: Promise<number> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (!cached || now - cached.at >= ttlMs) {
+      const depth = lookup();
+      cached = { at: now, depth };
+      depth.catch(() => {
+        cached = undefined;
+      });
+    }
+    return cached.depth;
+  };
+}
+
 export interface OrderMessageServices extends OrderServices {
   /** How many high-priority orders wait (approximately); consulted before a normal order starts. */
   highPriorityWaiting(): Promise<number>;
