@@ -5,6 +5,7 @@ import { appServices } from '../shared/appServices';
 import { DeadLetterConflictError, isValidDeadLetterId } from '../shared/deadletters/deadLetterStore';
 import { blobPoisonMessage, recordPoisonedMessage } from '../shared/deadletters/poisonMessages';
 import { jobStatusUrl } from '../shared/http/apiRoutes';
+import { continuationTokenSchema } from '../shared/http/continuationToken';
 import { json, notFound, problem, validationProblem } from '../shared/http/problem';
 import { fieldProblems } from '../shared/http/requestBody';
 import { asText } from '../shared/storage/entityValues';
@@ -80,7 +81,7 @@ app.storageQueue('blobPoison', {
 const listQuery = z.object({
   state: z.enum(['open', 'replayed', 'discarded']).optional(),
   limit: z.coerce.number().int().min(1).max(100).optional(),
-  continuationToken: z.string().min(1).max(2000).optional(),
+  continuationToken: continuationTokenSchema.optional(),
 });
 
 app.http('listDeadLetters', {
@@ -137,7 +138,7 @@ app.http('replayDeadLetter', {
         const letter = replay.deadLetter;
         return json(202, {
           deadLetter: letter,
-          ...(letter.jobId ? { jobId: letter.jobId, statusUrl: jobStatusUrl(request, letter.jobId) } : {}),
+          ...(letter.jobId ? { jobId: letter.jobId, statusUrl: jobStatusUrl(letter.jobId) } : {}),
         });
       }
       default: {

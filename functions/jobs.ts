@@ -5,7 +5,7 @@ import { appServices } from '../shared/appServices';
 import { RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
 import { json, notFound, validationProblem } from '../shared/http/problem';
 import { fieldProblems } from '../shared/http/requestBody';
-import { InvalidContinuationTokenError } from '../shared/jobs/jobIndex';
+import { InvalidContinuationTokenError, isJobListToken } from '../shared/jobs/jobIndex';
 import { isValidJobId, jobToPublic } from '../shared/jobs/jobStore';
 import { isTerminal, JOB_STATUSES } from '../shared/jobs/jobTypes';
 
@@ -16,7 +16,12 @@ const listQuery = z.object({
     .optional(),
   status: z.enum(JOB_STATUSES as [string, ...string[]]).optional(),
   limit: z.coerce.number().int().min(1).max(100).optional(),
-  continuationToken: z.string().min(1).max(2000).optional(),
+  continuationToken: z
+    .string()
+    .min(1)
+    .max(2000)
+    .refine(isJobListToken, 'must be a continuationToken returned by the previous page')
+    .optional(),
 });
 
 app.http('getJob', {
@@ -37,10 +42,11 @@ app.http('getJob', {
   },
 });
 
+// Listing and timelines are for operators: a list would hand out every job's id, and a status URL is a capability.
 app.http('listJobs', {
   route: 'jobs',
   methods: ['GET'],
-  authLevel: 'anonymous',
+  authLevel: 'admin',
   handler: async (request) => {
     const parsed = listQuery.safeParse(Object.fromEntries(request.query.entries()));
     if (!parsed.success) return validationProblem(fieldProblems(parsed.error.issues));
@@ -68,7 +74,7 @@ app.http('listJobs', {
 app.http('getJobEvents', {
   route: 'jobs/{id}/events',
   methods: ['GET'],
-  authLevel: 'anonymous',
+  authLevel: 'admin',
   handler: async (request) => {
     const id = request.params['id'] ?? '';
     if (!isValidJobId(id)) return notFound(`no job ${JSON.stringify(id.slice(0, 100))}`);

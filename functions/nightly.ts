@@ -105,7 +105,7 @@ app.http('runNightlyBatch', {
     const requested = await requestNightlyRun(requestServices, body.value);
     switch (requested.outcome) {
       case 'accepted': {
-        const statusUrl = jobStatusUrl(request, requested.jobId);
+        const statusUrl = jobStatusUrl(requested.jobId);
         return json(
           202,
           { jobId: requested.jobId, date: requested.date, statusUrl },

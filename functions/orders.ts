@@ -1,27 +1,34 @@
-import { app, type HttpRequest } from '@azure/functions';
+import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
 
+import { CANCEL_TOKEN_HEADER } from '../shared/access/cancelToken';
 import { jobStatusUrl, RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
 import { json, notFound, problem, validationProblem } from '../shared/http/problem';
 import { fieldProblems, parseJsonBody } from '../shared/http/requestBody';
 import { isValidJobId } from '../shared/jobs/jobStore';
 import { webhookPolicy } from '../shared/notify/webhookPolicy';
 import { IdempotencyKeys } from '../shared/orders/idempotencyKeys';
-import { orderRequestSchema } from '../shared/orders/orderRequest';
+import { orderRequestSchema, plainText } from '../shared/orders/orderRequest';
+import { replyQueueProblem } from '../shared/orders/replyQueue';
 import { orderServices } from '../shared/orderServices';
 import { cancelOrder } from '../shared/workflow/cancelOrder';
 import { startOrder } from '../shared/workflow/startOrder';
 
-function accepted(request: HttpRequest, jobId: string, status: number = 202) {
-  const statusUrl = jobStatusUrl(request, jobId);
-  return json(status, { jobId, statusUrl }, { location: statusUrl, 'retry-after': String(RETRY_AFTER_SECONDS) });
+/** The 202 for a started order; the cancel token goes only to its creator (a repeat with the same Idempotency-Key). */
+function accepted(jobId: string, cancelToken: string | undefined) {
+  const statusUrl = jobStatusUrl(jobId);
+  return json(
+    202,
+    { jobId, statusUrl, ...(cancelToken ? { cancelToken } : {}) },
+    { location: statusUrl, 'retry-after': String(RETRY_AFTER_SECONDS) },
+  );
 }
 
 app.http('createOrder', {
   route: 'orders',
   methods: ['POST'],
   authLevel: 'anonymous',
-  handler: async (request) => {
+  handler: async (request, context) => {
     const parsed = await parseJsonBody(request, orderRequestSchema);
     if (!parsed.ok) return parsed.response;
     const services = orderServices();
@@ -36,13 +43,16 @@ app.http('createOrder', {
           return keys;
         },
         webhookPolicy: () => webhookPolicy(),
+        replyQueueProblem: (queue) =>
+          replyQueueProblem(queue, services.app.config.replyQueuePrefix, services.app.names),
+        warn: (line) => context.warn(line),
       },
       parsed.value,
       request.headers.get('idempotency-key') ?? undefined,
     );
     switch (started.outcome) {
       case 'accepted':
-        return accepted(request, started.jobId);
+        return accepted(started.jobId, started.cancelToken);
       case 'invalid':
         return validationProblem(started.errors);
       case 'unknown-sku':
@@ -64,23 +74,38 @@ app.http('createOrder', {
   },
 });
 
-app.http('cancelJob', {
-  route: 'jobs/{id}/cancel',
-  methods: ['POST'],
-  authLevel: 'anonymous',
-  handler: async (request) => {
+/**
+ * Cancels an order that has not shipped. The caller proves it created the order with the cancel token from the 202
+ * (`cancelJob`), or is an operator with the admin key (`cancelJobAsAdmin`, a route of its own because the host, not
+ * the app, checks keys).
+ */
+function cancelHandler(requireCancelToken: boolean) {
+  return async (request: HttpRequest): Promise<HttpResponseInit> => {
     const id = request.params['id'] ?? '';
     if (!isValidJobId(id)) return notFound(`no job ${JSON.stringify(id.slice(0, 100))}`);
     const services = orderServices();
     await services.ready();
-    const cancelled = await cancelOrder(services, id);
+    const cancelled = await cancelOrder(
+      services,
+      id,
+      requireCancelToken
+        ? { kind: 'cancel-token', presented: request.headers.get(CANCEL_TOKEN_HEADER) }
+        : { kind: 'operator' },
+    );
     switch (cancelled.outcome) {
       case 'not-found':
         return notFound(`no job ${id}`);
+      case 'forbidden':
+        return problem(
+          403,
+          'cancel-token-required',
+          'Cancel token required',
+          `send the cancelToken returned when the order was created, in the ${CANCEL_TOKEN_HEADER} header`,
+        );
       case 'refused':
         return problem(409, 'not-cancellable', 'Not cancellable', cancelled.reason);
       case 'accepted': {
-        const statusUrl = jobStatusUrl(request, id);
+        const statusUrl = jobStatusUrl(id);
         return json(202, { jobId: id, status: cancelled.job.status, statusUrl }, { location: statusUrl });
       }
       default: {
@@ -88,13 +113,27 @@ app.http('cancelJob', {
         throw new Error(`unknown outcome ${JSON.stringify(never)}`);
       }
     }
-  },
+  };
+}
+
+app.http('cancelJob', {
+  route: 'jobs/{id}/cancel',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  handler: cancelHandler(true),
+});
+
+app.http('cancelJobAsAdmin', {
+  route: 'manage/jobs/{id}/cancel',
+  methods: ['POST'],
+  authLevel: 'admin',
+  handler: cancelHandler(false),
 });
 
 const inventoryBody = z
   .object({
     stock: z.number().int().min(0).max(1_000_000),
-    name: z.string().trim().min(1).max(200).optional(),
+    name: plainText(1, 200).optional(),
     priceCents: z.number().int().min(0).max(100_000_000).optional(),
   })
   .strict();

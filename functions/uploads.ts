@@ -7,6 +7,8 @@ import { jobStatusUrl, RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
 import { json } from '../shared/http/problem';
 import { parseJsonBody } from '../shared/http/requestBody';
 import { JobStore } from '../shared/jobs/jobStore';
+import { sasProtocolFor } from '../shared/storage/sasProtocol';
+import { blobSasUrl } from '../shared/storage/uploadSas';
 import { THUMBNAIL_JOB_TYPE } from '../shared/thumbnails/thumbnailJob';
 
 const EXTENSIONS: Record<string, readonly string[]> = {
@@ -64,11 +66,12 @@ app.http('createUpload', {
     const blobName = `${jobId}/${parsed.value.fileName}`;
     const blob = storage.blobs.getContainerClient(names.containers.uploads).getBlockBlobClient(blobName);
     const expiresOn = new Date(Date.now() + config.uploads.sasLifetimeMs);
-    const uploadUrl = await blob.generateSasUrl({
+    const uploadUrl = await blobSasUrl(blob, storage.blobs, {
       permissions: BlobSASPermissions.parse('cw'),
       startsOn: new Date(Date.now() - 60_000), // tolerate clock skew between client and storage
       expiresOn,
       contentType: parsed.value.contentType,
+      protocol: sasProtocolFor(blob.url),
     });
     await jobs.create({
       id: jobId,
@@ -77,7 +80,7 @@ app.http('createUpload', {
       progress: { step: 'awaiting-upload', index: 0, total: 1, percent: 0, message: 'waiting for the upload' },
       event: `upload of ${parsed.value.fileName} authorised until ${expiresOn.toISOString()}`,
     });
-    const statusUrl = jobStatusUrl(request, jobId);
+    const statusUrl = jobStatusUrl(jobId);
     return json(
       201,
       {

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 
+import { parseStorageConnection, type StorageConnection } from '../storage/storageConnection';
+
 /** Raised at start when a setting is missing or invalid; the message names the setting. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -28,7 +30,6 @@ const widthList = z
   .transform((value) => value ?? [128, 256, 512]);
 
 const settingsSchema = z.object({
-  AzureWebJobsStorage: z.string().trim().min(1, 'is required (a storage connection string)'),
   RESOURCE_PREFIX: z
     .string()
     .trim()
@@ -40,13 +41,27 @@ const settingsSchema = z.object({
     .optional()
     .transform((value) => value ?? 'webp'),
   THUMBNAIL_MAX_PIXELS: integer(50_000_000, 1, 1_000_000_000),
+  THUMBNAIL_BLOB_SOURCE: z
+    .enum(['EventGrid', 'LogsAndContainerScan'])
+    .optional()
+    .transform((value) => value ?? 'EventGrid'),
   UPLOAD_MAX_BYTES: integer(20 * 1024 * 1024, 1, 256 * 1024 * 1024),
   UPLOAD_SAS_MINUTES: integer(15, 1, 60),
   JOB_RETENTION_DAYS: integer(30, 1, 3650),
   DEADLETTER_RETENTION_DAYS: integer(90, 1, 3650),
   HEALTH_QUEUE_DEPTH_WARN: integer(1000, 1, 10_000_000),
   HEALTH_POISON_WARN: integer(1, 1, 10_000_000),
-  PUBLIC_BASE_URL: z.url().optional(),
+  HEALTH_DEADLETTER_WARN: integer(100, 1, 100_000),
+  PUBLIC_BASE_URL: z
+    .url({ protocol: /^https?$/, message: 'must be an http(s) URL such as https://jobs.example.com' })
+    .refine((url) => !/[?#]/.test(url), 'must not have a query or fragment')
+    .optional(),
+  REPLY_QUEUE_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,30}$/, 'must be 2-31 lower-case letters, digits and single dashes')
+    .optional()
+    .transform((value) => value ?? 'replies-'),
   SMTP_URL: z
     .string()
     .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
@@ -75,8 +90,8 @@ const settingsSchema = z.object({
 });
 
 export interface AppConfig {
-  /** Connection string of the storage account that holds all job state (`AzureWebJobsStorage`). */
-  storageConnectionString: string;
+  /** The storage account that holds all job state (`AzureWebJobsStorage`): a connection string or an identity. */
+  storageConnection: StorageConnection;
   /** Prepended to every table, queue and container name, so several deployments (or test runs) share an account. */
   resourcePrefix: string;
   thumbnails: {
@@ -84,6 +99,11 @@ export interface AppConfig {
     format: 'source' | 'webp';
     /** Largest image accepted, in pixels (width × height), checked before decoding: decompression bombs fail. */
     maxPixels: number;
+    /**
+     * How the host learns of uploads: `EventGrid` (an Event Grid subscription calls the blobs extension's webhook;
+     * the only source Flex Consumption supports) or `LogsAndContainerScan` (polling, on plans that keep it).
+     */
+    blobSource: 'EventGrid' | 'LogsAndContainerScan';
   };
   uploads: {
     maxBytes: number;
@@ -92,7 +112,19 @@ export interface AppConfig {
     allowedOrigins: string[];
   };
   retention: { jobMs: number; deadLetterMs: number };
-  health: { queueDepthWarn: number; poisonWarn: number };
+  health: {
+    queueDepthWarn: number;
+    poisonWarn: number;
+    /** Open dead letters (waiting for an operator to replay or discard them) at which health turns unhealthy. */
+    deadLetterWarn: number;
+  };
+  /**
+   * Where callers reach the API (`PUBLIC_BASE_URL`, without `/api`): status and thumbnail URLs are built from it, never
+   * from the request's Host header. Undefined: those URLs are relative (`/api/jobs/{id}`).
+   */
+  publicBaseUrl: string | undefined;
+  /** `replyTo` must name a queue starting with this, so callers cannot post into the app's own queues. */
+  replyQueuePrefix: string;
   email: { smtpUrl: string | undefined; from: string };
   orders: {
     /** A step with no progress for this long is re-driven by the supervisor, in milliseconds. */
@@ -112,15 +144,24 @@ export interface AppConfig {
 /** Parses and validates the app settings; throws one ConfigError naming every bad setting. */
 export function parseAppConfig(env: NodeJS.ProcessEnv): AppConfig {
   const parsed = settingsSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
+  const storage = parseStorageConnection('AzureWebJobsStorage', env);
+  if (!parsed.success || !storage.ok) {
+    const problems = [
+      ...(storage.ok ? [] : storage.problems),
+      ...(parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`)),
+    ];
     throw new ConfigError(`Invalid app settings: ${problems.join('; ')}`);
   }
   const s = parsed.data;
   return {
-    storageConnectionString: s.AzureWebJobsStorage,
+    storageConnection: storage.connection,
     resourcePrefix: s.RESOURCE_PREFIX ?? '',
-    thumbnails: { widths: s.THUMBNAIL_WIDTHS, format: s.THUMBNAIL_FORMAT, maxPixels: s.THUMBNAIL_MAX_PIXELS },
+    thumbnails: {
+      widths: s.THUMBNAIL_WIDTHS,
+      format: s.THUMBNAIL_FORMAT,
+      maxPixels: s.THUMBNAIL_MAX_PIXELS,
+      blobSource: s.THUMBNAIL_BLOB_SOURCE,
+    },
     uploads: {
       maxBytes: s.UPLOAD_MAX_BYTES,
       sasLifetimeMs: s.UPLOAD_SAS_MINUTES * 60_000,
@@ -130,7 +171,13 @@ export function parseAppConfig(env: NodeJS.ProcessEnv): AppConfig {
         .filter(Boolean),
     },
     retention: { jobMs: s.JOB_RETENTION_DAYS * DAY_MS, deadLetterMs: s.DEADLETTER_RETENTION_DAYS * DAY_MS },
-    health: { queueDepthWarn: s.HEALTH_QUEUE_DEPTH_WARN, poisonWarn: s.HEALTH_POISON_WARN },
+    health: {
+      queueDepthWarn: s.HEALTH_QUEUE_DEPTH_WARN,
+      poisonWarn: s.HEALTH_POISON_WARN,
+      deadLetterWarn: s.HEALTH_DEADLETTER_WARN,
+    },
+    publicBaseUrl: s.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+    replyQueuePrefix: s.REPLY_QUEUE_PREFIX,
     email: { smtpUrl: s.SMTP_URL, from: s.EMAIL_FROM },
     orders: {
       stepDeadlineMs: s.ORDER_STEP_DEADLINE_SECONDS * 1000,

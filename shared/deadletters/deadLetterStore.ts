@@ -138,6 +138,28 @@ export class DeadLetterStore {
   }
 
   /**
+   * How many dead letters are open, counting at most `upTo` (the health check only needs to know whether a threshold
+   * is reached, and should not scan a table of thousands to find out).
+   */
+  async countOpen(upTo: number): Promise<number> {
+    let count = 0;
+    try {
+      for await (const page of this.table
+        .listEntities({
+          queryOptions: { filter: odata`PartitionKey eq ${PARTITION} and state eq ${'open'}`, select: ['RowKey'] },
+        })
+        .byPage({ maxPageSize: Math.min(upTo, 1000) })) {
+        count += page.length;
+        if (count >= upTo) return upTo;
+      }
+    } catch (error) {
+      if (statusOf(error) === 404) return 0;
+      throw error;
+    }
+    return count;
+  }
+
+  /**
    * Moves an open dead letter to `to` with an ETag-conditional write, so two admins clicking at once act once.
    * Throws DeadLetterConflictError when it is no longer open.
    */

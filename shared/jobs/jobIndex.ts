@@ -97,6 +97,11 @@ function decodeCursor(token: string): Cursor | undefined {
   }
 }
 
+/** Whether `token` has the shape of a listing position this index issues (checked at the HTTP boundary). */
+export function isJobListToken(token: string): boolean {
+  return /^[A-Za-z0-9_-]{1,2000}$/.test(token) && decodeCursor(token) !== undefined;
+}
+
 /** Thrown for a continuation token this index did not issue. */
 export class InvalidContinuationTokenError extends Error {
   override readonly name = 'InvalidContinuationTokenError';

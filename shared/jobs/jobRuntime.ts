@@ -122,6 +122,11 @@ export class JobRuntime {
     return this.typed(definition, job);
   }
 
+  /** A job of any type with its data unvalidated: for access checks and dispatch before the type is known. */
+  async readAny(id: string): Promise<Job | undefined> {
+    return this.#statuses.get(id);
+  }
+
   /**
    * Validates a stored job against its definition; throws a permanent `MALFORMED_JOB_DATA` failure when it does not
    * match (no retry can repair stored data).

@@ -34,6 +34,8 @@ export interface JobCorrelation {
   replyTo?: string;
   callbackUrl?: string;
   idempotencyKey?: string;
+  /** Proof of creation, returned only in the creating 202; needed to cancel without the admin key. */
+  cancelToken?: string;
 }
 
 /**

@@ -1,6 +1,7 @@
+import { newCancelToken } from '../access/cancelToken';
 import { JobStore } from '../jobs/jobStore';
 import type { WebhookSettings } from '../notify/webhookPolicy';
-import { assertWebhookTargetAllowed } from '../notify/webhookTarget';
+import { assertWebhookTargetAllowed, WEBHOOK_TARGET_REFUSED_MESSAGE } from '../notify/webhookTarget';
 import { bodyFingerprint, type IdempotencyKeys } from '../orders/idempotencyKeys';
 import type { CatalogueItem } from '../orders/inventoryStore';
 import { MAX_NOT_BEFORE_MS, type OrderRequest } from '../orders/orderRequest';
@@ -17,19 +18,24 @@ export interface StartOrderServices extends Pick<OrderServices, 'runtime' | 'sen
   /** Present when the deployment keeps idempotency keys (always in production). */
   idempotencyKeys: () => Promise<Pick<IdempotencyKeys, 'claim'>>;
   webhookPolicy: () => WebhookSettings;
+  /** Why a reply queue may not be used, or undefined when it may. */
+  replyQueueProblem: (queue: string) => string | undefined;
+  /** For the operator's log: what the caller is not told (why a webhook target was refused). */
+  warn: (line: string) => void;
 }
 
 export type StartOrderOutcome =
-  | { outcome: 'accepted'; jobId: string }
+  | { outcome: 'accepted'; jobId: string; cancelToken?: string }
   | { outcome: 'invalid'; errors: { field: string; message: string }[] }
   | { outcome: 'unknown-sku'; skus: string[]; errors: { field: string; message: string }[] }
   | { outcome: 'idempotency-key-reused' };
 
 /**
- * Starts an order: checks what the schema cannot (the Idempotency-Key, the start time, the webhook target), prices
+ * Starts an order: checks what the schema cannot (the Idempotency-Key, the start time, the reply queue, the webhook
+ * target), prices
  * every line from the catalogue, claims the idempotency key, creates the order job and queues its first step
  * (the high-priority queue for `priority: "high"`, delayed until `notBefore`). A repeat with the same key and body
- * gets the first order's id; a crash between claiming and creating is finished by the repeat.
+ * gets the first order's id (and cancel token); a crash between claiming and creating is finished by the repeat.
  */
 export async function startOrder(
   services: StartOrderServices,
@@ -54,6 +60,8 @@ export async function startOrder(
       };
     }
   }
+  const replyQueueRefusal = order.replyTo ? services.replyQueueProblem(order.replyTo) : undefined;
+  if (replyQueueRefusal) return { outcome: 'invalid', errors: [{ field: 'replyTo', message: replyQueueRefusal }] };
   if (order.callbackUrl) {
     const policy = services.webhookPolicy();
     if (!policy.signingSecret) {
@@ -67,7 +75,9 @@ export async function startOrder(
     try {
       await assertWebhookTargetAllowed(order.callbackUrl, policy.target);
     } catch (error) {
-      return { outcome: 'invalid', errors: [{ field: 'callbackUrl', message: (error as Error).message }] };
+      // What a name resolves to is the deployment's business: the caller learns only that it is refused.
+      services.warn(`callbackUrl refused: ${(error as Error).message}`);
+      return { outcome: 'invalid', errors: [{ field: 'callbackUrl', message: WEBHOOK_TARGET_REFUSED_MESSAGE }] };
     }
   }
   // Price every line from the catalogue; an unknown SKU is a request the server understands but cannot fulfil.
@@ -101,7 +111,7 @@ export async function startOrder(
   }
 
   const priority = order.priority ?? 'normal';
-  const { created } = await services.runtime.create(orderJob, {
+  const { created, job } = await services.runtime.create(orderJob, {
     id: jobId,
     data: {
       customer: order.customer,
@@ -120,6 +130,7 @@ export async function startOrder(
       ...(order.replyTo ? { replyTo: order.replyTo } : {}),
       ...(order.callbackUrl ? { callbackUrl: order.callbackUrl } : {}),
       ...(idempotencyKey ? { idempotencyKey } : {}),
+      cancelToken: newCancelToken(),
     },
     progress: {
       step: 'queued',
@@ -135,5 +146,10 @@ export async function startOrder(
     const queue = priority === 'high' ? services.queues.reserveHigh : services.queues.step.reserve;
     await services.sender.send(queue, message, { delaySeconds: delayMs / 1000 });
   }
-  return { outcome: 'accepted', jobId };
+  return accepted(jobId, job.correlation.cancelToken);
+}
+
+/** The cancel token goes only to the order's creator (and a repeat with the same Idempotency-Key). */
+function accepted(jobId: string, cancelToken: string | undefined): StartOrderOutcome {
+  return { outcome: 'accepted', jobId, ...(cancelToken ? { cancelToken } : {}) };
 }

@@ -225,10 +225,16 @@ describe('order step runner (in-memory ports)', () => {
   });
 
   it('cancels before shipment (undoing what was done) and refuses after', async () => {
-    await f.runtime.create(orderJob, { id: 'o6', data: orderData() });
+    await f.runtime.create(orderJob, { id: 'o6', data: orderData(), correlation: { cancelToken: 'secret' } });
     await runOrderStep(f.services, { jobId: 'o6', step: 'reserve' });
     f.sent.length = 0;
-    const cancelled = await cancelOrder(f.services, 'o6');
+    for (const presented of [undefined, null, 'wrong']) {
+      assert.deepEqual(await cancelOrder(f.services, 'o6', { kind: 'cancel-token', presented }), {
+        outcome: 'forbidden',
+      });
+    }
+    assert.equal(f.sent.length, 0);
+    const cancelled = await cancelOrder(f.services, 'o6', { kind: 'cancel-token', presented: 'secret' });
     assert.equal(cancelled.outcome, 'accepted');
     // The payment message still in flight finds the request and does nothing.
     assert.equal(await runOrderStep(f.services, { jobId: 'o6', step: 'payment' }), 'cancel-pending');
@@ -240,11 +246,11 @@ describe('order step runner (in-memory ports)', () => {
     await f.runtime.create(orderJob, { id: 'o7', data: orderData() });
     f.sent.push({ queue: QUEUES.step.reserve, body: step });
     await drain();
-    assert.deepEqual(await cancelOrder(f.services, 'o7'), {
+    assert.deepEqual(await cancelOrder(f.services, 'o7', { kind: 'operator' }), {
       outcome: 'refused',
       reason: 'the order is already succeeded',
     });
-    assert.deepEqual(await cancelOrder(f.services, 'missing'), { outcome: 'not-found' });
+    assert.deepEqual(await cancelOrder(f.services, 'missing', { kind: 'operator' }), { outcome: 'not-found' });
   });
 
   it('replays a dead-lettered order from its first step, with fresh idempotency keys', async () => {
