@@ -272,11 +272,17 @@ export class JobRuntime {
   async execute<Data, Result>(
     definition: JobDefinition<Data, Result>,
     id: string,
-    options: { reopen?: boolean; start?: RuntimeJobUpdate<Data, Result>; describe?: (result: Result) => string } = {},
+    options: {
+      reopen?: boolean;
+      start?: RuntimeJobUpdate<Data, Result>;
+      describe?: (result: Result) => string;
+      /** The job as the caller just read or created it: saves the read. */
+      job?: Job;
+    } = {},
   ): Promise<ExecuteOutcome<Data, Result>> {
     const run = definition.run;
     if (!run) throw new TypeError(`job type ${definition.type} has no run function`);
-    const raw = await this.#statuses.get(id);
+    const raw = options.job && options.job.id === id ? options.job : await this.#statuses.get(id);
     if (!raw || raw.type !== definition.type) return { outcome: 'unknown-job' };
     let job: Job<Data, Result>;
     try {

@@ -106,8 +106,10 @@ export async function startOrder(
     if (claim.kind === 'mismatch') return { outcome: 'idempotency-key-reused' };
     jobId = claim.jobId;
     // A repeat whose job exists gets the same answer; one whose first attempt crashed before creating it goes on.
-    if (claim.kind === 'repeat' && (await services.runtime.read(orderJob, jobId)))
-      return { outcome: 'accepted', jobId };
+    if (claim.kind === 'repeat') {
+      const existing = await services.runtime.read(orderJob, jobId);
+      if (existing) return accepted(jobId, existing.correlation.cancelToken);
+    }
   }
 
   const priority = order.priority ?? 'normal';
