@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { startAzurite } from './azurite';
 import { StartupError } from './config/errors';
 import { loadLocalSettings } from './config/localSettings';
+import { BLOB_FRONT_PORT_SETTING, BLOB_FRONT_UPSTREAM_SETTING } from './eventgrid/blobFront';
 import { Devhost } from './host';
 import { HostLogger } from './log';
 import { ensurePortFree, parsePort } from './portCheck';
@@ -163,15 +164,18 @@ async function startEmbeddedAzurite(
     );
   }
   const location = path.resolve(appDir, dir);
-  const azurite = await startAzurite({
-    location,
-    blobPort: ports.blob,
-    queuePort: ports.queue,
-    tablePort: ports.table,
-  });
-  process.env['AzureWebJobsStorage'] = azurite.connectionString;
+  // The blob port the app and people use is devhost's blob front (eventgrid/blobFront.ts), so every upload raises
+  // BlobCreated for Event Grid-source functions at once; Azurite's own blob service sits behind it on a free port.
+  const azurite = await startAzurite({ location, blobPort: 0, queuePort: ports.queue, tablePort: ports.table });
+  const frontPort = setting(BLOB_FRONT_PORT_SETTING) ?? String(ports.blob);
+  process.env[BLOB_FRONT_PORT_SETTING] = frontPort;
+  process.env[BLOB_FRONT_UPSTREAM_SETTING] = `http://127.0.0.1:${azurite.ports.blob}`;
+  process.env['AzureWebJobsStorage'] = azurite.connectionString.replace(
+    `BlobEndpoint=${azurite.serviceUris.blob}`,
+    `BlobEndpoint=http://127.0.0.1:${frontPort}/devstoreaccount1`,
+  );
   logger.info(
-    `Embedded Azurite started on blob ${azurite.ports.blob}, queue ${azurite.ports.queue}, table ${azurite.ports.table} (data in ${path.relative(process.cwd(), location) || '.'}).`,
+    `Embedded Azurite started on blob ${frontPort}, queue ${azurite.ports.queue}, table ${azurite.ports.table} (data in ${path.relative(process.cwd(), location) || '.'}).`,
   );
   return () => azurite.stop();
 }
