@@ -7,7 +7,7 @@ import { loadLocalSettings } from './config/localSettings';
 import { BLOB_FRONT_PORT_SETTING, BLOB_FRONT_UPSTREAM_SETTING } from './eventgrid/blobFront';
 import { Devhost } from './host';
 import { HostLogger } from './log';
-import { ensurePortFree, parsePort } from './portCheck';
+import { ensurePortFree, parsePort, pickFreePort } from './portCheck';
 
 const USAGE = `Usage: devhost start [--app DIR] [--port N] [--host ADDR] [--functions a,b] [--enforce-keys] [--azurite DIR] [--verbose]
                      [--azurite-blob-port N] [--azurite-queue-port N] [--azurite-table-port N]
@@ -167,7 +167,9 @@ async function startEmbeddedAzurite(
   // The blob port the app and people use is devhost's blob front (eventgrid/blobFront.ts), so every upload raises
   // BlobCreated for Event Grid-source functions at once; Azurite's own blob service sits behind it on a free port.
   const azurite = await startAzurite({ location, blobPort: 0, queuePort: ports.queue, tablePort: ports.table });
-  const frontPort = setting(BLOB_FRONT_PORT_SETTING) ?? String(ports.blob);
+  // Port 0 (any free one) is resolved here: the front's port goes into the connection string before it listens.
+  const frontPort =
+    setting(BLOB_FRONT_PORT_SETTING) ?? String(ports.blob === 0 ? await pickFreePort('127.0.0.1') : ports.blob);
   process.env[BLOB_FRONT_PORT_SETTING] = frontPort;
   process.env[BLOB_FRONT_UPSTREAM_SETTING] = `http://127.0.0.1:${azurite.ports.blob}`;
   process.env['AzureWebJobsStorage'] = azurite.connectionString.replace(
