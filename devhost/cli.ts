@@ -87,7 +87,34 @@ async function run(argv: string[]): Promise<void> {
     stopAzurite = await startEmbeddedAzurite(appDir, values.azurite, ports, logger);
   }
 
-  let host: Devhost;
+  // Signals are handled from before the host starts: a stop asked for while it starts (tools send one as soon as they
+  // see "Host started") runs once it is up, gracefully, instead of killing the process mid-start.
+  let host: Devhost | undefined;
+  let stopRequested = false;
+  const stopGracefully = (running: Devhost) => {
+    running
+      .stop(graceMs)
+      .then(() => stopAzurite?.())
+      .then(() => process.exit(0))
+      .catch((error: unknown) => {
+        logger.error(`Stop failed: ${(error as Error).message}`);
+        process.exit(1);
+      });
+  };
+  let signals = 0;
+  const onSignal = (signal: string) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn(`Second ${signal}: exiting now.`);
+      process.exit(130);
+    }
+    logger.info(`${signal} received: graceful stop (press Ctrl+C again to exit at once).`);
+    if (host) stopGracefully(host);
+    else stopRequested = true;
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+
   try {
     host = await Devhost.start({
       appDir,
@@ -105,25 +132,7 @@ async function run(argv: string[]): Promise<void> {
     await stopAzurite?.();
     throw error;
   }
-  let signals = 0;
-  const onSignal = (signal: string) => {
-    signals++;
-    if (signals > 1) {
-      logger.warn(`Second ${signal}: exiting now.`);
-      process.exit(130);
-    }
-    logger.info(`${signal} received: graceful stop (press Ctrl+C again to exit at once).`);
-    host
-      .stop(graceMs)
-      .then(() => stopAzurite?.())
-      .then(() => process.exit(0))
-      .catch((error: unknown) => {
-        logger.error(`Stop failed: ${(error as Error).message}`);
-        process.exit(1);
-      });
-  };
-  process.on('SIGINT', () => onSignal('SIGINT'));
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  if (stopRequested) stopGracefully(host);
 }
 
 const AZURITE_DEFAULT_PORTS = { blob: 10000, queue: 10001, table: 10002 } as const;
