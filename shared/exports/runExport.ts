@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { PermanentJobError } from '../jobs/jobErrors';
+import { JobCancelledError, PermanentJobError } from '../jobs/jobErrors';
 import type { ExportFile } from './exportBlob';
 import { blockCount, blockId, blockIds, type ExportCheckpoint, MAX_EXPORT_BLOCKS, withBlock } from './exportCheckpoint';
 import { contentTypeOf, renderFooter, renderHeader, renderOrders } from './exportFormats';
@@ -57,7 +57,7 @@ export interface ExportRunPorts {
   ): Promise<CheckpointSave>;
 }
 
-/** The export job was cancelled between two pages. Permanent: the run stops and nothing is committed. */
+/** The export job was cancelled between two pages: the run stops, commits nothing, and the job stays cancelled. */
 export const EXPORT_CANCELLED = 'EXPORT_CANCELLED';
 /** More pages than one block blob can hold. */
 export const EXPORT_TOO_LARGE = 'EXPORT_TOO_LARGE';
@@ -123,7 +123,7 @@ export async function runExport(
         checkpoint = saved.stored;
         return;
       case 'cancelled':
-        throw new PermanentJobError(
+        throw new JobCancelledError(
           EXPORT_CANCELLED,
           `cancelled after ${checkpoint?.orders ?? 0} orders; no file was committed`,
         );

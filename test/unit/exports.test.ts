@@ -15,7 +15,7 @@ import {
   type ExportSpec,
   runExport,
 } from '../../shared/exports/runExport';
-import { PermanentJobError } from '../../shared/jobs/jobErrors';
+import { JobCancelledError, PermanentJobError } from '../../shared/jobs/jobErrors';
 
 const NOW = () => new Date('2026-03-15T10:00:00.000Z');
 
@@ -235,7 +235,7 @@ describe('export run', () => {
       },
     };
     await assert.rejects(runExport(spec, ports(cancelling, file, checkpoints), undefined), (error: unknown) => {
-      assert.ok(error instanceof PermanentJobError);
+      assert.ok(error instanceof JobCancelledError);
       assert.equal(error.code, EXPORT_CANCELLED);
       return true;
     });
