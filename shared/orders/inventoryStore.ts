@@ -56,7 +56,31 @@ function isConflict(error: unknown): boolean {
  * restores the stock in one transaction, so it happens once too.
  */
 export class InventoryStore {
+  /**
+   * Stock changes of one SKU in this process go one at a time: concurrent invocations on one host would otherwise
+   * race for the stock row's ETag and pay a read and a failed transaction per lost race. Across hosts the ETag
+   * still decides; this only keeps a host from competing with itself.
+   */
+  readonly #skuQueues = new Map<string, Promise<void>>();
+
   constructor(private readonly table: TableClient) {}
+
+  async #oneAtATime<T>(sku: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#skuQueues.get(sku) ?? Promise.resolve();
+    let release: () => void = () => undefined;
+    const turn = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const tail = previous.then(() => turn);
+    this.#skuQueues.set(sku, tail);
+    await previous;
+    try {
+      return await work();
+    } finally {
+      release();
+      if (this.#skuQueues.get(sku) === tail) this.#skuQueues.delete(sku);
+    }
+  }
 
   async ensureTable(): Promise<void> {
     await ensureTable(this.table);
@@ -96,7 +120,7 @@ export class InventoryStore {
   /** Reserves every line for the order; on a shortage, releases what this order holds and throws OutOfStockError. */
   async reserve(orderId: string, lines: readonly OrderLine[]): Promise<void> {
     try {
-      for (const line of lines) await this.#reserveLine(orderId, line);
+      for (const line of lines) await this.#oneAtATime(line.sku, () => this.#reserveLine(orderId, line));
     } catch (error) {
       if (error instanceof OutOfStockError || error instanceof UnknownSkuError) await this.release(orderId, lines);
       throw error;
@@ -104,9 +128,9 @@ export class InventoryStore {
   }
 
   async #reserveLine(orderId: string, line: OrderLine): Promise<void> {
+    // Insert-first: the transaction itself tells whether this order reserved before (its reservation row exists),
+    // so the common case costs one read and one transaction.
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
-      const existing = await this.#reservation(orderId, line.sku);
-      if (existing) return; // reserved before (or released by a cancellation, which must not be undone here)
       let stock;
       try {
         stock = await this.table.getEntity<{ stock: number }>(line.sku, STOCK_ROW);
@@ -114,7 +138,11 @@ export class InventoryStore {
         if (statusOf(error) === 404) throw new UnknownSkuError(line.sku);
         throw error;
       }
-      if (stock.stock < line.quantity) throw new OutOfStockError(line.sku, line.quantity, stock.stock);
+      if (stock.stock < line.quantity) {
+        // Reserved before (or released by a cancellation, which must not be undone here): not a shortage.
+        if (await this.#reservation(orderId, line.sku)) return;
+        throw new OutOfStockError(line.sku, line.quantity, stock.stock);
+      }
       const actions: TransactionAction[] = [
         [
           'update',
@@ -138,7 +166,8 @@ export class InventoryStore {
         return;
       } catch (error) {
         if (!isConflict(error)) throw error;
-        // Someone else changed the stock, or this reservation already landed: read again.
+        // This reservation already landed (409), or someone else changed the stock (412): look, then read again.
+        if (await this.#reservation(orderId, line.sku)) return;
       }
     }
     throw new Error(`reserving ${line.sku} for ${orderId} kept conflicting`);
