@@ -4,6 +4,7 @@ import type { AnyJobDefinition, JobContext, JobDefinition, TypedJobUpdate } from
 import {
   type ClassifiedFailure,
   classifyFailure,
+  JobCancelledError,
   MALFORMED_JOB_DATA_CODE,
   MALFORMED_MESSAGE_CODE,
   PermanentJobError,
@@ -31,7 +32,8 @@ export type ExecuteOutcome<Data, Result> =
   | { outcome: 'unknown-job' }
   | { outcome: 'already-finished'; job: Job<Data, Result> }
   | { outcome: 'succeeded'; job: Job<Data, Result> }
-  | { outcome: 'failed'; job: Job<Data, Result>; error: JobError };
+  | { outcome: 'failed'; job: Job<Data, Result>; error: JobError }
+  | { outcome: 'cancelled'; job: Job<Data, Result>; error: JobError };
 
 export type CancelOutcome<Data, Result> =
   | { outcome: 'not-found' }
@@ -266,7 +268,7 @@ export class JobRuntime {
   /**
    * Runs one attempt of a one-shot job: marks it `running` (attempt counted, `start` merged into that write), calls
    * `run`, and ends it `succeeded` with the result. A `PermanentJobError` ends it `failed` and calls
-   * `onPermanentFailure`; anything else is recorded and rethrown for the host to retry. A terminal job is not run
+   * `onPermanentFailure` (a `JobCancelledError` ends it `cancelled`: its input went away); anything else is recorded and rethrown for the host to retry. A terminal job is not run
    * again unless `reopen` (a replay).
    */
   async execute<Data, Result>(
@@ -343,6 +345,19 @@ export class JobRuntime {
         // Best effort: the retry matters more than the note, and the poison handler records the final failure.
         await this.recordAttemptFailure(definition, latest, failure.cause).catch(() => undefined);
         throw failure.cause;
+      }
+      if (failure.cause instanceof JobCancelledError) {
+        const cancelled = await this.update(
+          definition,
+          id,
+          () => ({
+            status: 'cancelled',
+            error: failure.error,
+            event: { kind: 'cancelled', message: failure.error.message },
+          }),
+          latest,
+        );
+        return { outcome: 'cancelled', job: cancelled, error: failure.error };
       }
       const { job: failed } = await this.recordAttemptFailure(definition, latest, failure.cause);
       await definition.onPermanentFailure?.(failed, failure.error);

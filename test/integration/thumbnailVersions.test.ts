@@ -4,6 +4,7 @@ import { before, describe, it } from 'node:test';
 import type { ContainerClient } from '@azure/storage-blob';
 
 import { DeadLetterStore } from '../../shared/deadletters/deadLetterStore';
+import { JobRuntime } from '../../shared/jobs/jobRuntime';
 import { JobStore } from '../../shared/jobs/jobStore';
 import { runThumbnailJob, type ThumbnailJobServices } from '../../shared/thumbnails/thumbnailJob';
 import { currentUploadEtag, readUploadVersion } from '../../shared/thumbnails/uploadVersions';
@@ -25,7 +26,7 @@ describe('thumbnail job: a version that goes away before it is read (Azurite)', 
     const deadLetters = new DeadLetterStore(clients.table(uniqueName('dl').replace(/-/g, '')));
     await Promise.all([jobs.ensureTable(), deadLetters.ensureTable()]);
     services = {
-      jobs,
+      runtime: new JobRuntime({ statuses: jobs, deadLetters }),
       deadLetters,
       thumbnails,
       currentUploadEtag: (name) => currentUploadEtag(uploads, name),
