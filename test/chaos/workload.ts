@@ -111,8 +111,9 @@ export async function verify(
       missingThumbnails.length = 0;
       for (const name of submitted.uploads) {
         for (const width of [128, 256, 512]) {
-          const stored = thumbnailPath(width, name, 'image/webp');
-          if (!(await thumbnails.getBlobClient(stored).exists())) missingThumbnails.push(stored);
+          // The app's default format is WebP: thumbnail names end in their content's extension.
+          const thumbnail = thumbnailPath(width, name, 'image/webp');
+          if (!(await thumbnails.getBlobClient(thumbnail).exists())) missingThumbnails.push(thumbnail);
         }
       }
       return missingThumbnails.length === 0 || undefined;
