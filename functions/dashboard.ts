@@ -43,7 +43,7 @@ app.http('dashboardAsset', {
 app.http('queueDepths', {
   route: 'queues',
   methods: ['GET'],
-  authLevel: 'anonymous',
+  authLevel: 'admin',
   handler: async () => {
     const services = appServices();
     const report = await healthReport(
@@ -62,7 +62,7 @@ app.http('queueDepths', {
 app.http('dailyReports', {
   route: 'reports/daily',
   methods: ['GET'],
-  authLevel: 'anonymous',
+  authLevel: 'admin',
   handler: async (request) => {
     const days = Number(request.query.get('days') ?? '14');
     if (!Number.isInteger(days) || days < 1 || days > 366) {
@@ -96,7 +96,7 @@ app.http('dailyReports', {
 app.http('dailyReportFile', {
   route: 'reports/daily/{file}',
   methods: ['GET'],
-  authLevel: 'anonymous',
+  authLevel: 'admin',
   handler: async (request) => {
     const file = request.params['file'] ?? '';
     const match = /^(\d{4}-\d{2}-\d{2})\.(json|csv)$/.exec(file);
