@@ -9,6 +9,7 @@ import path from 'node:path';
 
 import { startAzurite } from '../devhost/azurite';
 import type { Benchmark, BenchResult } from './benchContext';
+import { capacityBench } from './capacity.bench';
 import { nightlyBench } from './nightly.bench';
 import { orderThroughputBench } from './orderThroughput.bench';
 import { queueThroughputBench } from './queueThroughput.bench';
@@ -19,6 +20,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   nightly: nightlyBench,
   thumbnails: thumbnailPipelineBench,
   orders: orderThroughputBench,
+  capacity: capacityBench,
 };
 
 async function main(): Promise<void> {

@@ -56,6 +56,26 @@ async function deadLetterMalformed(
   context.warn(`malformed message on ${queue} recorded as dead letter ${letter.id}`);
 }
 
+/** How long an empty high-priority queue is taken as empty, in ms: one depth read per instance per interval. */
+const HIGH_PRIORITY_EMPTY_CACHE_MS = 1000;
+let highPriorityEmptyUntil = 0;
+
+/**
+ * Whether high-priority orders wait. An empty answer is kept for a second, so a busy instance reads the queue's
+ * depth about once a second rather than once per order (a queue's requests all count toward its 2,000/s); a
+ * non-empty answer is never kept, so normal orders defer for as long as high ones wait.
+ */
+async function highPriorityWaiting(): Promise<boolean> {
+  if (Date.now() < highPriorityEmptyUntil) return false;
+  const waiting = await services.app.storage.queues
+    .getQueueClient(names.queues.orderReserveHigh)
+    .getProperties()
+    .catch(() => undefined);
+  const count = waiting?.approximateMessagesCount ?? 0;
+  if (count === 0) highPriorityEmptyUntil = Date.now() + HIGH_PRIORITY_EMPTY_CACHE_MS;
+  return count > 0;
+}
+
 function stepHandler(queue: string) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {
     await services.ready();
@@ -66,13 +86,9 @@ function stepHandler(queue: string) {
       await deadLetterMalformed(context, queue, message, error as Error);
       return;
     }
-    if (queue === names.queues.orderReserve) {
+    if (queue === names.queues.orderReserve && step.cause === 'start') {
       // Priority: normal orders start only while no high-priority order waits.
-      const waiting = await services.app.storage.queues
-        .getQueueClient(names.queues.orderReserveHigh)
-        .getProperties()
-        .catch(() => undefined);
-      if ((waiting?.approximateMessagesCount ?? 0) > 0 && step.cause === 'start') {
+      if (await highPriorityWaiting()) {
         await services.sender.send(queue, step, { delaySeconds: PRIORITY_DEFER_SECONDS });
         context.log(`order ${step.jobId}: deferred behind high-priority orders`);
         return;

@@ -74,15 +74,18 @@ export class ConfirmationSender {
 
   async send(email: ConfirmationEmail): Promise<'sent' | 'already-sent'> {
     const { records } = this.#options;
+    // Claim by insert-if-absent; only a repeat (409) reads the record, to see whether the email went out.
     try {
+      await records.createEntity({
+        partitionKey: email.orderId,
+        rowKey: 'confirmation',
+        state: 'sending',
+        claimedAt: new Date().toISOString(),
+      });
+    } catch (error) {
+      if (statusOf(error) !== 409) throw error;
       const row = await records.getEntity<{ state: string }>(email.orderId, 'confirmation');
       if (row.state === 'sent') return 'already-sent';
-    } catch (error) {
-      if (statusOf(error) !== 404) throw error;
-      await records.upsertEntity(
-        { partitionKey: email.orderId, rowKey: 'confirmation', state: 'sending', claimedAt: new Date().toISOString() },
-        'Merge',
-      );
     }
     const message = renderConfirmation(email, this.#options.from);
     const info = (await this.#transport.sendMail(message)) as { message?: Buffer; messageId?: string };

@@ -45,6 +45,11 @@ function reservationRow(orderId: string): string {
   return `res-${orderId}`;
 }
 
+/** After a lost race on a stock row: a short random wait, growing with the attempts, so racers spread out. */
+function conflictBackoff(attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * (attempt + 1)));
+}
+
 /** A transaction failed because a row changed (412) or already existed (409). */
 function isConflict(error: unknown): boolean {
   const status = statusOf(error);
@@ -105,10 +110,13 @@ export class InventoryStore {
     }
   }
 
+  /**
+   * Reads the stock row and commits the decrement with the reservation in one transaction. The reservation is not
+   * read first: the transaction's insert fails (409) when it exists, and only then, or on a shortage, is it read.
+   * One read fewer per line on the SKU's partition, which every order of that SKU shares.
+   */
   async #reserveLine(orderId: string, line: OrderLine): Promise<void> {
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
-      const existing = await this.#reservation(orderId, line.sku);
-      if (existing) return; // reserved before (or released by a cancellation, which must not be undone here)
       let stock;
       try {
         stock = await this.table.getEntity<{ stock: number }>(line.sku, STOCK_ROW);
@@ -116,7 +124,11 @@ export class InventoryStore {
         if (statusOf(error) === 404) throw new UnknownSkuError(line.sku);
         throw error;
       }
-      if (stock.stock < line.quantity) throw new OutOfStockError(line.sku, line.quantity, stock.stock);
+      if (stock.stock < line.quantity) {
+        // Reserved before (or released by a cancellation, which must not be undone here): not a shortage.
+        if (await this.#reservation(orderId, line.sku)) return;
+        throw new OutOfStockError(line.sku, line.quantity, stock.stock);
+      }
       const actions: TransactionAction[] = [
         [
           'update',
@@ -140,7 +152,9 @@ export class InventoryStore {
         return;
       } catch (error) {
         if (!isConflict(error)) throw error;
-        // Someone else changed the stock, or this reservation already landed: read again.
+        // This reservation already landed (a repeat), or someone else changed the stock: tell which, or read again.
+        if (await this.#reservation(orderId, line.sku)) return;
+        await conflictBackoff(attempt);
       }
     }
     throw new Error(`reserving ${line.sku} for ${orderId} kept conflicting`);
@@ -178,6 +192,7 @@ export class InventoryStore {
           break;
         } catch (error) {
           if (!isConflict(error)) throw error;
+          await conflictBackoff(attempt);
         }
       }
     }

@@ -79,9 +79,11 @@ export class SandboxPaymentGateway implements PaymentGateway {
     await ensureTable(this.ledger);
   }
 
+  /**
+   * Insert-if-absent without a read first: a repeat finds the charge by the insert's 409. The sandbox's card
+   * behaviours depend on the card alone, so a card that charged once never declines on a repeat.
+   */
   async charge(orderId: string, amountCents: number, card: CardToken): Promise<Charge> {
-    const existing = await this.#get(orderId, 'charge');
-    if (existing) return existing as unknown as Charge;
     const behaviour = behaviourOf(card.token);
     if (behaviour === 'declined') throw new PaymentDeclinedError('the card was declined');
     if (behaviour === 'transient') {

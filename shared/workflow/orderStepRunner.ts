@@ -91,13 +91,16 @@ async function runEffect(
       return { shipment: { trackingNumber: shipment.trackingNumber, carrier: shipment.carrier } };
     }
     case 'email': {
-      const shipment = await services.shipping.get(key);
+      // The shipment step recorded its tracking number on the job; read the carrier only for a job without it.
+      const recorded = (job.result?.['shipment'] as { trackingNumber?: unknown } | undefined)?.trackingNumber;
+      const trackingNumber =
+        typeof recorded === 'string' ? recorded : (await services.shipping.get(key))?.trackingNumber;
       const outcome = await services.email.send({
         orderId: key,
         to: data.customer,
         lines: data.lines,
         totalCents: data.totalCents,
-        trackingNumber: shipment?.trackingNumber ?? 'unknown',
+        trackingNumber: trackingNumber ?? 'unknown',
       });
       return { email: { state: outcome === 'already-sent' ? 'sent' : outcome } };
     }
