@@ -7,10 +7,12 @@ import { loadLocalSettings } from './config/localSettings';
 import { Devhost } from './host';
 import { HostLogger } from './log';
 
-const USAGE = `Usage: devhost start [--app DIR] [--port N] [--functions a,b] [--enforce-keys] [--azurite DIR] [--verbose]
+const USAGE = `Usage: devhost start [--app DIR] [--port N] [--host ADDR] [--functions a,b] [--enforce-keys] [--azurite DIR] [--verbose]
 
   --app DIR         the function app folder (package.json, host.json); default: current directory
   --port N          HTTP port; default: local.settings.json Host.LocalHttpPort, else 7071
+  --host ADDR       address to listen on; default 127.0.0.1 (this machine only). Callers from elsewhere never
+                    get the admin API without --enforce-keys
   --functions a,b   run only these functions
   --enforce-keys    check function keys (also --enableAuth, as Core Tools spells it)
   --azurite DIR     start an embedded Azurite keeping its data in DIR, unless AzureWebJobsStorage names
@@ -18,11 +20,17 @@ const USAGE = `Usage: devhost start [--app DIR] [--port N] [--functions a,b] [--
   --verbose         debug logs
   --grace-ms N      graceful-stop period in milliseconds (default 30000)`;
 
-/** Entry point of the `devhost` command. Exits non-zero with one line naming the problem when start-up fails. */
+/**
+ * Entry point of the `devhost` command. Exits non-zero with one line naming the problem when start-up fails, whatever
+ * failed (with `--verbose`, unexpected errors also print their stack, for bug reports).
+ */
 export function main(argv: string[]): void {
   run(argv).catch((error: unknown) => {
-    const message = error instanceof StartupError ? error.message : ((error as Error).stack ?? String(error));
-    process.stderr.write(`devhost: ${message}\n`);
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`devhost: ${message.split('\n')[0] ?? ''}\n`);
+    if (!(error instanceof StartupError) && argv.includes('--verbose') && error instanceof Error && error.stack) {
+      process.stderr.write(`${error.stack}\n`);
+    }
     process.exit(1);
   });
 }
@@ -39,6 +47,7 @@ async function run(argv: string[]): Promise<void> {
     options: {
       app: { type: 'string' },
       port: { type: 'string' },
+      host: { type: 'string' },
       functions: { type: 'string' },
       'enforce-keys': { type: 'boolean' },
       enableAuth: { type: 'boolean' },
@@ -64,6 +73,7 @@ async function run(argv: string[]): Promise<void> {
   const host = await Devhost.start({
     appDir,
     port,
+    host: values.host,
     functions: values.functions
       ?.split(',')
       .map((f) => f.trim())

@@ -27,6 +27,8 @@ export interface DevhostStartOptions {
   appDir: string;
   /** HTTP port; 0 picks a free one. Default: local.settings.json Host.LocalHttpPort, else 7071. */
   port?: number | undefined;
+  /** Address to listen on (`--host`); default `127.0.0.1`, so nothing outside this machine can call in. */
+  host?: string | undefined;
   /** Only these functions (`--functions a,b`). */
   functions?: string[] | undefined;
   /** Check function keys (`--enforce-keys`, or Core Tools' `--enableAuth`). */
@@ -36,6 +38,7 @@ export interface DevhostStartOptions {
 }
 
 const DEFAULT_PORT = 7071;
+const DEFAULT_LISTEN_ADDRESS = '127.0.0.1';
 
 const LISTENER_FACTORIES: Record<Exclude<TriggerType, 'httpTrigger'>, ListenerFactory> = {
   queueTrigger: createQueueListeners,
@@ -89,10 +92,11 @@ export class Devhost {
     const restoreRequire = installCoreModule(core.createCoreApi());
     const appHookData: Record<string, unknown> = {};
     try {
-      for (const file of await resolveEntryPoints(appDir)) await loadEntryPoint(file);
-      const appLevelHookData: Record<string, unknown> = {};
+      const entryPoints = await resolveEntryPoints(appDir);
+      if (entryPoints.warning) logger.warn(entryPoints.warning);
+      for (const file of entryPoints.files) await loadEntryPoint(file, appDir);
       for (const hook of core.hooksFor('appStart')) {
-        await hook({ hookData: appLevelHookData, appHookData, functionAppDirectory: appDir });
+        await hook({ hookData: core.appLevelOnlyHookData, appHookData, functionAppDirectory: appDir });
       }
       const capabilities = (await core.programmingModel?.getCapabilities?.({})) ?? {};
       core.lockRegistration();
@@ -207,6 +211,7 @@ export class Devhost {
     const byName = new Map(functions.map((fn) => [fn.name.toLowerCase(), fn]));
     const httpServer = new HttpServer({
       port: options.port ?? settingsPort ?? DEFAULT_PORT,
+      hostname: options.host ?? DEFAULT_LISTEN_ADDRESS,
       routePrefix: hostOptions.routePrefix,
       functions: functions.filter((fn) => fn.trigger.type === 'httpTrigger'),
       allFunctions: byName,
@@ -223,8 +228,9 @@ export class Devhost {
     try {
       await httpServer.listen();
     } catch (error) {
+      const address = options.host ?? DEFAULT_LISTEN_ADDRESS;
       throw new StartupError(
-        `Port ${options.port ?? settingsPort ?? DEFAULT_PORT} is unavailable: ${(error as Error).message}`,
+        `Port ${options.port ?? settingsPort ?? DEFAULT_PORT} on ${address} is unavailable: ${(error as Error).message}`,
         { cause: error },
       );
     }
@@ -297,7 +303,7 @@ export class Devhost {
     if (result === 'timeout') this.logger.warn(`Grace period of ${graceMs}ms ended with invocations still running.`);
     for (const hook of this.core.hooksFor('appTerminate')) {
       try {
-        await hook({ hookData: {}, appHookData: this.appHookData });
+        await hook({ hookData: this.core.appLevelOnlyHookData, appHookData: this.appHookData });
       } catch (error) {
         this.logger.error(`appTerminate hook failed: ${(error as Error).message}`);
       }

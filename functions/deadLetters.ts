@@ -5,12 +5,12 @@ import { appServices } from '../shared/appServices';
 import { DeadLetterConflictError, isValidDeadLetterId } from '../shared/deadletters/deadLetterStore';
 import { blobPoisonMessage, recordPoisonedMessage } from '../shared/deadletters/poisonMessages';
 import { jobStatusUrl } from '../shared/http/apiRoutes';
+import { continuationTokenSchema } from '../shared/http/continuationToken';
 import { json, notFound, problem, validationProblem } from '../shared/http/problem';
 import { fieldProblems } from '../shared/http/requestBody';
 import { asText } from '../shared/storage/entityValues';
 import { BLOB_TRIGGER_POISON_QUEUE } from '../shared/storage/resourceNames';
 import { resolveThumbnailJobId } from '../shared/thumbnails/thumbnailJob';
-import { ORDER_JOB_TYPE, orderDataSchema, restartOrderData } from '../shared/workflow/orderModel';
 
 const { names } = appServices();
 /** The host's blobs.poisonBlobThreshold in host.json: how often a blob was tried before it was poisoned. */
@@ -81,7 +81,7 @@ app.storageQueue('blobPoison', {
 const listQuery = z.object({
   state: z.enum(['open', 'replayed', 'discarded']).optional(),
   limit: z.coerce.number().int().min(1).max(100).optional(),
-  continuationToken: z.string().min(1).max(2000).optional(),
+  continuationToken: continuationTokenSchema.optional(),
 });
 
 app.http('listDeadLetters', {
@@ -123,54 +123,29 @@ app.http('replayDeadLetter', {
     const id = request.params['id'] ?? '';
     const services = appServices();
     await services.ready();
-    if (!isValidDeadLetterId(id) || !(await services.deadLetters.get(id)))
-      return notFound(`no dead letter ${JSON.stringify(id.slice(0, 100))}`);
-    let letter;
-    try {
-      letter = await services.deadLetters.transition(id, 'replayed', 'replayed through the API');
-    } catch (error) {
-      if (error instanceof DeadLetterConflictError)
-        return problem(409, 'conflict', 'Dead letter is not open', error.message);
-      throw error;
-    }
-    if (!letter) return notFound(`no dead letter ${id}`);
-    try {
-      if (letter.jobId) {
-        await services.jobs.update(letter.jobId, (job) => ({
-          status: 'queued',
-          reopen: true,
-          error: null,
-          // An order replays from its first step, with fresh idempotency keys (its effects were compensated).
-          ...(job.type === ORDER_JOB_TYPE ? { data: restartOrderData(orderDataSchema.parse(job.data)) } : {}),
-          progress: { index: 0, percent: 0, step: 'queued', message: 'replayed' },
-          event: { kind: 'replayed', message: `dead letter ${id} replayed`, data: { deadLetterId: id } },
-        }));
-      }
-      const source = letter.source;
-      if (source.kind === 'queue') {
-        const queue = services.storage.queues.getQueueClient(source.queue);
-        await queue.createIfNotExists();
-        await queue.sendMessage(Buffer.from(letter.body).toString('base64'));
-      } else {
-        // A blob is retriggered by a new version: new metadata gives it a new ETag, and names the job to reopen.
-        const blob = services.storage.blobs.getContainerClient(source.container).getBlobClient(source.blobName);
-        const properties = await blob.getProperties();
-        await blob.setMetadata({
-          ...(properties.metadata ?? {}),
-          ...(letter.jobId ? { jobid: letter.jobId } : {}),
-          replay: String(letter.replays),
+    if (!isValidDeadLetterId(id)) return notFound(`no dead letter ${JSON.stringify(id.slice(0, 100))}`);
+    const replay = await services.runtime.replay(id, 'replayed through the API');
+    switch (replay.outcome) {
+      case 'not-found':
+        return notFound(`no dead letter ${JSON.stringify(id.slice(0, 100))}`);
+      case 'conflict':
+        return problem(409, 'conflict', 'Dead letter is not open', replay.message);
+      case 'failed':
+        return replay.sourceGone
+          ? problem(409, 'source-gone', 'The replay could not be sent', replay.reason)
+          : problem(503, 'replay-failed', 'The replay could not be sent', replay.reason);
+      case 'replayed': {
+        const letter = replay.deadLetter;
+        return json(202, {
+          deadLetter: letter,
+          ...(letter.jobId ? { jobId: letter.jobId, statusUrl: jobStatusUrl(letter.jobId) } : {}),
         });
       }
-    } catch (error) {
-      const reason = (error as Error).message.split('\n')[0] ?? 'failed';
-      await services.deadLetters.replayFailed(id, reason);
-      const gone = (error as { statusCode?: number }).statusCode === 404;
-      return problem(gone ? 409 : 503, gone ? 'source-gone' : 'replay-failed', 'The replay could not be sent', reason);
+      default: {
+        const never: never = replay;
+        throw new Error(`unknown replay outcome ${JSON.stringify(never)}`);
+      }
     }
-    return json(202, {
-      deadLetter: letter,
-      ...(letter.jobId ? { jobId: letter.jobId, statusUrl: jobStatusUrl(request, letter.jobId) } : {}),
-    });
   },
 });
 

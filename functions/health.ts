@@ -2,6 +2,7 @@ import { app } from '@azure/functions';
 
 import { BatchRunStore } from '../shared/batch/batchRunStore';
 import { appConfig } from '../shared/config/appConfig';
+import { DeadLetterStore } from '../shared/deadletters/deadLetterStore';
 import { healthReport } from '../shared/health/healthReport';
 import { json } from '../shared/http/problem';
 import { BLOB_TRIGGER_POISON_QUEUE, resourceNames } from '../shared/storage/resourceNames';
@@ -9,6 +10,7 @@ import { storageClients } from '../shared/storage/storageClients';
 
 const config = appConfig();
 const names = resourceNames(config.resourcePrefix);
+const deadLetters = new DeadLetterStore(storageClients(config.storageConnectionString).table(names.tables.deadLetters));
 const runs = new BatchRunStore(
   storageClients(config.storageConnectionString).table(names.tables.batchRuns),
   config.nightly.leaseMs,
@@ -28,6 +30,7 @@ app.http('health', {
       ],
       config.health,
       () => runs.lastSucceededDate(),
+      (upTo) => deadLetters.countOpen(upTo),
     );
     return json(report.status === 'healthy' ? 200 : 503, report);
   },

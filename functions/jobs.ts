@@ -3,6 +3,7 @@ import { z } from 'zod';
 
 import { appServices } from '../shared/appServices';
 import { RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
+import { continuationTokenSchema } from '../shared/http/continuationToken';
 import { json, notFound, validationProblem } from '../shared/http/problem';
 import { fieldProblems } from '../shared/http/requestBody';
 import { isValidJobId, jobToPublic } from '../shared/jobs/jobStore';
@@ -15,7 +16,7 @@ const listQuery = z.object({
     .optional(),
   status: z.enum(JOB_STATUSES as [string, ...string[]]).optional(),
   limit: z.coerce.number().int().min(1).max(100).optional(),
-  continuationToken: z.string().min(1).max(2000).optional(),
+  continuationToken: continuationTokenSchema.optional(),
 });
 
 app.http('getJob', {
@@ -36,10 +37,11 @@ app.http('getJob', {
   },
 });
 
+// Listing and timelines are for operators: a list would hand out every job's id, and a status URL is a capability.
 app.http('listJobs', {
   route: 'jobs',
   methods: ['GET'],
-  authLevel: 'anonymous',
+  authLevel: 'admin',
   handler: async (request) => {
     const parsed = listQuery.safeParse(Object.fromEntries(request.query.entries()));
     if (!parsed.success) return validationProblem(fieldProblems(parsed.error.issues));
@@ -61,7 +63,7 @@ app.http('listJobs', {
 app.http('getJobEvents', {
   route: 'jobs/{id}/events',
   methods: ['GET'],
-  authLevel: 'anonymous',
+  authLevel: 'admin',
   handler: async (request) => {
     const id = request.params['id'] ?? '';
     if (!isValidJobId(id)) return notFound(`no job ${JSON.stringify(id.slice(0, 100))}`);

@@ -1,5 +1,6 @@
 import { app } from '@azure/functions';
 
+import { withSecurityHeaders } from '../shared/http/securityHeaders';
 import { seedDemoCatalogue } from '../shared/orders/demoCatalogue';
 import { orderServices } from '../shared/orderServices';
 
@@ -33,5 +34,12 @@ app.hook.appStart(async () => {
         ],
       });
     }
+  }
+});
+
+/** Every HTTP response of the app carries the security headers, whichever function produced it. */
+app.hook.postInvocation((context) => {
+  if (context.invocationContext.options.trigger.type === 'httpTrigger') {
+    context.result = withSecurityHeaders(context.result);
   }
 });

@@ -142,7 +142,7 @@ app.http('runNightlyBatch', {
       event: `nightly batch for ${date} requested`,
     });
     await services.sender.send(names.queues.nightlyRun, { date, ...(body.value.force ? { force: true } : {}) });
-    const statusUrl = jobStatusUrl(request, jobId);
+    const statusUrl = jobStatusUrl(jobId);
     return json(202, { jobId, date, statusUrl }, { location: statusUrl, 'retry-after': '2' });
   },
 });

@@ -1,31 +1,38 @@
-import { app, type HttpRequest } from '@azure/functions';
+import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
 
+import { CANCEL_TOKEN_HEADER, cancelTokenMatches, newCancelToken } from '../shared/access/cancelToken';
 import { jobStatusUrl, RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
 import { json, notFound, problem, validationProblem } from '../shared/http/problem';
 import { fieldProblems, parseJsonBody } from '../shared/http/requestBody';
 import { isValidJobId, JobStore } from '../shared/jobs/jobStore';
 import { isTerminal } from '../shared/jobs/jobTypes';
 import { webhookPolicy } from '../shared/notify/webhookPolicy';
-import { assertWebhookTargetAllowed } from '../shared/notify/webhookTarget';
+import { assertWebhookTargetAllowed, WEBHOOK_TARGET_REFUSED_MESSAGE } from '../shared/notify/webhookTarget';
 import { bodyFingerprint, IdempotencyKeys } from '../shared/orders/idempotencyKeys';
-import { MAX_NOT_BEFORE_MS, orderRequestSchema } from '../shared/orders/orderRequest';
+import { MAX_NOT_BEFORE_MS, orderRequestSchema, plainText } from '../shared/orders/orderRequest';
 import { tokenizeCard } from '../shared/orders/paymentGateway';
+import { replyQueueProblem } from '../shared/orders/replyQueue';
 import { orderServices } from '../shared/orderServices';
 import { ORDER_JOB_TYPE, type OrderData, orderDataSchema, type StepMessage } from '../shared/workflow/orderModel';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 
-function accepted(request: HttpRequest, jobId: string, status: number = 202) {
-  const statusUrl = jobStatusUrl(request, jobId);
-  return json(status, { jobId, statusUrl }, { location: statusUrl, 'retry-after': String(RETRY_AFTER_SECONDS) });
+/** The 202 for a started order; the cancel token goes only to its creator (a repeat with the same Idempotency-Key). */
+function accepted(jobId: string, cancelToken: string | undefined) {
+  const statusUrl = jobStatusUrl(jobId);
+  return json(
+    202,
+    { jobId, statusUrl, ...(cancelToken ? { cancelToken } : {}) },
+    { location: statusUrl, 'retry-after': String(RETRY_AFTER_SECONDS) },
+  );
 }
 
 app.http('createOrder', {
   route: 'orders',
   methods: ['POST'],
   authLevel: 'anonymous',
-  handler: async (request) => {
+  handler: async (request, context) => {
     const parsed = await parseJsonBody(request, orderRequestSchema);
     if (!parsed.ok) return parsed.response;
     const order = parsed.value;
@@ -43,6 +50,10 @@ app.http('createOrder', {
       }
     }
     const services = orderServices();
+    const replyQueueRefusal = order.replyTo
+      ? replyQueueProblem(order.replyTo, services.app.config.replyQueuePrefix, services.app.names)
+      : undefined;
+    if (replyQueueRefusal) return validationProblem([{ field: 'replyTo', message: replyQueueRefusal }]);
     await services.ready();
     if (order.callbackUrl) {
       const policy = webhookPolicy();
@@ -54,7 +65,9 @@ app.http('createOrder', {
       try {
         await assertWebhookTargetAllowed(order.callbackUrl, policy.target);
       } catch (error) {
-        return validationProblem([{ field: 'callbackUrl', message: (error as Error).message }]);
+        // What a name resolves to is the deployment's business: the caller learns only that it is refused.
+        context.warn(`callbackUrl refused: ${(error as Error).message}`);
+        return validationProblem([{ field: 'callbackUrl', message: WEBHOOK_TARGET_REFUSED_MESSAGE }]);
       }
     }
     // Price every line from the catalogue; an unknown SKU is a request the server understands but cannot fulfil.
@@ -94,8 +107,12 @@ app.http('createOrder', {
       }
       jobId = claim.jobId;
       // A repeat whose job exists gets the same answer; one whose first attempt crashed before creating it goes on.
-      if (claim.kind === 'repeat' && (await services.jobs.get(jobId))) return accepted(request, jobId);
+      if (claim.kind === 'repeat') {
+        const existing = await services.jobs.get(jobId);
+        if (existing) return accepted(jobId, existing.correlation.cancelToken);
+      }
     }
+    const cancelToken = newCancelToken();
 
     const priority = order.priority ?? 'normal';
     const data: OrderData = {
@@ -111,7 +128,7 @@ app.http('createOrder', {
       redrives: 0,
       generation: 0,
     };
-    const { created } = await services.jobs.create({
+    const { created, job } = await services.jobs.create({
       id: jobId,
       type: ORDER_JOB_TYPE,
       data: data,
@@ -119,6 +136,7 @@ app.http('createOrder', {
         ...(order.replyTo ? { replyTo: order.replyTo } : {}),
         ...(order.callbackUrl ? { callbackUrl: order.callbackUrl } : {}),
         ...(idempotencyKey ? { idempotencyKey } : {}),
+        cancelToken,
       },
       progress: {
         step: 'queued',
@@ -134,21 +152,34 @@ app.http('createOrder', {
       const queue = priority === 'high' ? services.queues.reserveHigh : services.queues.step.reserve;
       await services.sender.send(queue, message, { delaySeconds: delayMs / 1000 });
     }
-    return accepted(request, jobId);
+    return accepted(jobId, job.correlation.cancelToken);
   },
 });
 
-app.http('cancelJob', {
-  route: 'jobs/{id}/cancel',
-  methods: ['POST'],
-  authLevel: 'anonymous',
-  handler: async (request) => {
+/**
+ * Cancels an order that has not shipped. The caller proves it created the order with the cancel token from the 202
+ * (`cancelJob`), or is an operator with the admin key (`cancelJobAsAdmin`, a route of its own because the host, not
+ * the app, checks keys).
+ */
+function cancelHandler(requireCancelToken: boolean) {
+  return async (request: HttpRequest): Promise<HttpResponseInit> => {
     const id = request.params['id'] ?? '';
     if (!isValidJobId(id)) return notFound(`no job ${JSON.stringify(id.slice(0, 100))}`);
     const services = orderServices();
     await services.ready();
     const job = await services.jobs.get(id);
     if (!job) return notFound(`no job ${id}`);
+    if (
+      requireCancelToken &&
+      !cancelTokenMatches(job.correlation.cancelToken, request.headers.get(CANCEL_TOKEN_HEADER))
+    ) {
+      return problem(
+        403,
+        'cancel-token-required',
+        'Cancel token required',
+        `send the cancelToken returned when the order was created, in the ${CANCEL_TOKEN_HEADER} header`,
+      );
+    }
     if (job.type !== ORDER_JOB_TYPE)
       return problem(409, 'not-cancellable', 'Not cancellable', `${job.type} jobs cannot be cancelled`);
     let refusal: string | undefined;
@@ -171,16 +202,30 @@ app.http('cancelJob', {
     });
     return json(
       202,
-      { jobId: id, status: updated.status, statusUrl: jobStatusUrl(request, id) },
-      { location: jobStatusUrl(request, id) },
+      { jobId: id, status: updated.status, statusUrl: jobStatusUrl(id) },
+      { location: jobStatusUrl(id) },
     );
-  },
+  };
+}
+
+app.http('cancelJob', {
+  route: 'jobs/{id}/cancel',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  handler: cancelHandler(true),
+});
+
+app.http('cancelJobAsAdmin', {
+  route: 'manage/jobs/{id}/cancel',
+  methods: ['POST'],
+  authLevel: 'admin',
+  handler: cancelHandler(false),
 });
 
 const inventoryBody = z
   .object({
     stock: z.number().int().min(0).max(1_000_000),
-    name: z.string().trim().min(1).max(200).optional(),
+    name: plainText(1, 200).optional(),
     priceCents: z.number().int().min(0).max(100_000_000).optional(),
   })
   .strict();

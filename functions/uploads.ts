@@ -7,6 +7,7 @@ import { jobStatusUrl, RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
 import { json } from '../shared/http/problem';
 import { parseJsonBody } from '../shared/http/requestBody';
 import { JobStore } from '../shared/jobs/jobStore';
+import { sasProtocolFor } from '../shared/storage/sasProtocol';
 import { THUMBNAIL_JOB_TYPE } from '../shared/thumbnails/thumbnailJob';
 
 const EXTENSIONS: Record<string, readonly string[]> = {
@@ -69,6 +70,7 @@ app.http('createUpload', {
       startsOn: new Date(Date.now() - 60_000), // tolerate clock skew between client and storage
       expiresOn,
       contentType: parsed.value.contentType,
+      protocol: sasProtocolFor(blob.url),
     });
     await jobs.create({
       id: jobId,
@@ -77,7 +79,7 @@ app.http('createUpload', {
       progress: { step: 'awaiting-upload', index: 0, total: 1, percent: 0, message: 'waiting for the upload' },
       event: `upload of ${parsed.value.fileName} authorised until ${expiresOn.toISOString()}`,
     });
-    const statusUrl = jobStatusUrl(request, jobId);
+    const statusUrl = jobStatusUrl(jobId);
     return json(
       201,
       {

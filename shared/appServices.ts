@@ -1,9 +1,12 @@
 import { SalesFacts } from './batch/salesFacts';
 import { type AppConfig, appConfig } from './config/appConfig';
+import { storageRedelivery } from './deadletters/deadLetterRedelivery';
 import { DeadLetterStore } from './deadletters/deadLetterStore';
+import { JobRuntime } from './jobs/jobRuntime';
 import { JobStore } from './jobs/jobStore';
 import { type ResourceNames, resourceNames } from './storage/resourceNames';
 import { type StorageClients, storageClients } from './storage/storageClients';
+import { orderJob } from './workflow/orderJob';
 
 /** Everything a function needs, built once per process from the validated configuration. */
 export interface AppServices {
@@ -13,6 +16,8 @@ export interface AppServices {
   jobs: JobStore;
   deadLetters: DeadLetterStore;
   sales: SalesFacts;
+  /** The job runtime over these stores: typed jobs, failures, dead letters, replay, cancel. */
+  runtime: JobRuntime;
   /** Creates the tables and containers on first use; cheap afterwards. */
   ready: () => Promise<void>;
 }
@@ -27,6 +32,12 @@ export function appServices(): AppServices {
   const jobs = new JobStore(storage.table(names.tables.jobs));
   const deadLetters = new DeadLetterStore(storage.table(names.tables.deadLetters));
   const sales = new SalesFacts(storage.table(names.tables.sales));
+  const runtime = new JobRuntime({
+    statuses: jobs,
+    deadLetters,
+    redelivery: storageRedelivery(storage),
+    definitions: [orderJob],
+  });
   let readiness: Promise<void> | undefined;
   const ready = () => {
     readiness ??= Promise.all([
@@ -44,6 +55,6 @@ export function appServices(): AppServices {
     );
     return readiness;
   };
-  services = { config, names, storage, jobs, deadLetters, sales, ready };
+  services = { config, names, storage, jobs, deadLetters, sales, runtime, ready };
   return services;
 }

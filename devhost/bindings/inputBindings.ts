@@ -4,12 +4,7 @@ import type { Binding } from '../core/functionDefinition';
 import type { RpcParameterBinding, RpcTypedData } from '../core/rpcTypes';
 import { accountFor, type BindingServices, splitBlobPath } from './bindingContext';
 import { type BindingData, resolveBindingExpression } from './expressions';
-
-/** Table entities as the host hands them to script languages: PascalCase system properties. */
-function toHostEntity(entity: Record<string, unknown>): Record<string, unknown> {
-  const { partitionKey, rowKey, timestamp, etag: _etag, ...properties } = entity;
-  return { PartitionKey: partitionKey, RowKey: rowKey, Timestamp: timestamp, ...properties };
-}
+import { type RawTableEntity, tableEntitiesJson, tableEntityJson } from './tableEntityJson';
 
 function setting(binding: Binding, key: string, data: BindingData, env: NodeJS.ProcessEnv): string | undefined {
   const value = binding.config[key];
@@ -38,6 +33,11 @@ async function readBlobInput(
   }
 }
 
+/**
+ * A table input as the Tables extension reads it: one entity by partition and row key (missing: no value), or a
+ * query (`filter`, `partitionKey`, `take`) as a list, combined as the extension combines them
+ * (`{filter} and PartitionKey eq '{pk}'`, no parentheses; `take` of 0 or less means all).
+ */
 async function readTableInput(
   binding: Binding,
   data: BindingData,
@@ -51,8 +51,8 @@ async function readTableInput(
   const rowKey = setting(binding, 'rowKey', data, services.env);
   if (partitionKey !== undefined && rowKey !== undefined) {
     try {
-      const entity = await table.getEntity<Record<string, unknown>>(partitionKey, rowKey);
-      return { json: JSON.stringify(toHostEntity(entity)) };
+      const entity = await table.getEntity<RawTableEntity>(partitionKey, rowKey, { disableTypeConversion: true });
+      return { json: tableEntityJson(entity) };
     } catch (error) {
       if ((error as { statusCode?: number }).statusCode === 404) return undefined;
       throw error;
@@ -60,26 +60,22 @@ async function readTableInput(
   }
   const filterSetting = setting(binding, 'filter', data, services.env);
   const takeSetting = binding.config['take'];
-  const take = typeof takeSetting === 'number' ? takeSetting : takeSetting ? Number(takeSetting) : undefined;
-  // The partition key comes from configuration, but quote it with odata anyway so a value with a quote cannot
-  // change the query.
+  const take = typeof takeSetting === 'number' ? takeSetting : takeSetting ? Number(takeSetting) : 0;
+  // The partition key comes from configuration or trigger data: odata quoting keeps a quote in it from changing
+  // the query, as the extension's TableClient.CreateQueryFilter does.
   const partitionFilter = partitionKey !== undefined ? odata`PartitionKey eq ${partitionKey}` : undefined;
-  const filter = [partitionFilter, filterSetting]
-    .filter(Boolean)
-    .map((f) => `(${f})`)
-    .join(' and ');
-  const entities: Record<string, unknown>[] = [];
-  try {
-    for await (const entity of table.listEntities<Record<string, unknown>>({
-      queryOptions: filter ? { filter } : {},
-    })) {
-      entities.push(toHostEntity(entity));
-      if (take !== undefined && entities.length >= take) break;
-    }
-  } catch (error) {
-    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+  const filter =
+    filterSetting && partitionFilter ? `${filterSetting} and ${partitionFilter}` : (filterSetting ?? partitionFilter);
+  const entities: RawTableEntity[] = [];
+  // A missing table fails the invocation, as the extension's query does (404 TableNotFound).
+  for await (const entity of table.listEntities<RawTableEntity>({
+    queryOptions: filter ? { filter } : {},
+    disableTypeConversion: true,
+  })) {
+    entities.push(entity);
+    if (take > 0 && entities.length >= take) break;
   }
-  return { json: JSON.stringify(entities) };
+  return { json: tableEntitiesJson(entities) };
 }
 
 /** Reads every input binding of an invocation, resolving binding expressions against the trigger data. */

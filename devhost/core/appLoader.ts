@@ -1,66 +1,70 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
+import fastGlob from 'fast-glob';
+
 import { StartupError } from '../config/errors';
 
-function globToRegExp(pattern: string): RegExp {
-  let source = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const char = pattern[i] ?? '';
-    if (char === '*' && pattern[i + 1] === '*') {
-      source += '.*';
-      i++;
-      if (pattern[i + 1] === '/') i++;
-    } else if (char === '*') source += '[^/]*';
-    else if (char === '?') source += '[^/]';
-    else source += char.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${source}$`);
+/** What package.json `main` resolved to. */
+export interface EntryPoints {
+  /** The pattern as written in package.json (`index.js` when `main` is missing, as Node would). */
+  pattern: string;
+  /** Absolute paths of the matching files, in the glob library's order (the worker loads them in that order). */
+  files: string[];
+  /**
+   * Set when nothing matched: the worker's message. The worker only logs it (the host then finds no functions),
+   * so devhost warns and goes on too.
+   */
+  warning: string | undefined;
 }
 
-async function walk(dir: string, root: string, out: string[]): Promise<void> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
-    if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue;
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) await walk(full, root, out);
-    else out.push(path.relative(root, full).split(path.sep).join('/'));
-  }
+/**
+ * globby's `expandDirectories`: a pattern naming a folder stands for every file below it. fast-glob (the engine
+ * globby runs on) does not do this by itself.
+ */
+async function expandDirectory(pattern: string, appDir: string): Promise<string> {
+  if (pattern.startsWith('!') || fastGlob.isDynamicPattern(pattern)) return pattern;
+  const info = await stat(path.resolve(appDir, pattern)).catch(() => undefined);
+  return info?.isDirectory() ? `${pattern.replace(/\/+$/, '')}/**` : pattern;
 }
 
-/** The entry point files `package.json` `main` names (a path or a glob), sorted, as the worker loads them. */
-export async function resolveEntryPoints(appDir: string): Promise<string[]> {
+/**
+ * The entry point files `package.json` `main` names, expanded as the Node worker does (`globby(main, { cwd: appDir })`):
+ * braces, `**`, extglobs, several patterns and `!` negations, relative to the app folder, dot files skipped.
+ */
+export async function resolveEntryPoints(appDir: string): Promise<EntryPoints> {
   let pkg: { main?: unknown };
   try {
     pkg = JSON.parse(await readFile(path.join(appDir, 'package.json'), 'utf8')) as { main?: unknown };
   } catch (error) {
     throw new StartupError(`package.json not found or not valid JSON in ${appDir}`, { cause: error });
   }
-  const main = typeof pkg.main === 'string' && pkg.main !== '' ? pkg.main : 'index.js';
-  const pattern = main.replace(/^\.\//, '');
-  if (!/[*?]/.test(pattern)) return [path.resolve(appDir, pattern)];
-  const files: string[] = [];
-  const fixedPrefix = pattern
-    .split('/')
-    .filter((_, i, parts) => !parts.slice(0, i + 1).some((p) => /[*?]/.test(p)))
-    .join('/');
-  await walk(path.join(appDir, fixedPrefix), appDir, files);
-  const regex = globToRegExp(pattern);
-  const matches = files.filter((file) => regex.test(file)).sort();
+  const main = pkg.main;
+  let patterns: string[];
+  if (main === undefined || main === '') patterns = ['index.js'];
+  else if (typeof main === 'string') patterns = [main];
+  else if (Array.isArray(main) && main.every((p): p is string => typeof p === 'string')) patterns = main;
+  else throw new StartupError(`package.json "main" must be a string (a path or a glob), got ${JSON.stringify(main)}`);
+
+  const expanded = await Promise.all(patterns.map((p) => expandDirectory(p, appDir)));
+  const matches = await fastGlob(expanded, { cwd: appDir, onlyFiles: true, unique: true, followSymbolicLinks: true });
+  const pattern = patterns.join(', ');
+  let warning: string | undefined;
   if (matches.length === 0) {
-    throw new StartupError(`package.json main "${main}" matches no file in ${appDir} (did you build the app?)`);
+    const magic = patterns.some((p) => fastGlob.isDynamicPattern(p));
+    const reason = magic ? 'Found zero files matching the supplied pattern' : 'File does not exist';
+    warning = `Worker was unable to load entry point "${pattern}": ${reason}`;
   }
-  return matches.map((file) => path.resolve(appDir, file));
+  return { pattern, files: matches.map((file) => path.resolve(appDir, file)), warning };
 }
 
-/** Loads one entry point: `import()` for ES modules, `require` for CommonJS, as the worker does. */
-export async function loadEntryPoint(file: string): Promise<void> {
+/**
+ * Loads one entry point: `import()` for ES modules, `require` for CommonJS, as the worker does. A file that fails to
+ * load stops the start (the worker on Node 20+ blocks on entry point errors), named relative to the app folder as the
+ * worker names it.
+ */
+export async function loadEntryPoint(file: string, appDir: string): Promise<void> {
   try {
     if (file.endsWith('.mjs')) {
       await import(pathToFileURL(file).href);
@@ -74,7 +78,9 @@ export async function loadEntryPoint(file: string): Promise<void> {
       await import(pathToFileURL(file).href);
       return;
     }
-    throw new StartupError(`Worker was unable to load entry point "${file}": ${(error as Error).message}`, {
+    const name = path.relative(appDir, file).split(path.sep).join('/');
+    const reason = ((error as Error).message ?? String(error)).split('\n')[0] ?? '';
+    throw new StartupError(`Worker was unable to load entry point "${name}": ${reason}`, {
       cause: error,
     });
   }

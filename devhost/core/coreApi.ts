@@ -56,6 +56,11 @@ export class CoreApiState {
   readonly functions = new Map<string, RegisteredFunction>();
   readonly hooks = new Map<HookName, HookCallback[]>(HOOK_NAMES.map((name) => [name, []]));
   programmingModel: ProgrammingModel | undefined;
+  /**
+   * The worker's app-level-only hook data (`worker.app.appLevelOnlyHookData`): one object for the app's life, handed
+   * to appStart hooks and again to appTerminate hooks, so what start-up wrote is there at the end.
+   */
+  readonly appLevelOnlyHookData: Record<string, unknown> = {};
   #locked = false;
 
   constructor(readonly systemLog: (level: RpcLogLevel, category: RpcLogCategory, message: string) => void) {}

@@ -7,6 +7,7 @@ import type { Invoker } from '../core/invoker';
 import type { RpcHttpCookie, RpcHttpData } from '../core/rpcTypes';
 import type { HostLogger } from '../log';
 import { type AuthLevel, type HostKeys, isAuthorized, levelOfKey } from './keys';
+import { isLoopbackAddress, isWildcardAddress } from './loopback';
 import { RouteTemplate } from './routeTemplate';
 
 /** The host refuses request bodies above 100 MB (Kestrel `MaxRequestBodySize` in the Functions host). */
@@ -25,13 +26,18 @@ export type ManualTrigger = (fn: FunctionDefinition, input: string) => Promise<v
 
 export interface HttpServerOptions {
   port: number;
+  /** Address to listen on: `127.0.0.1` unless the user asked for another (`--host`). */
+  hostname: string;
   routePrefix: string;
   functions: FunctionDefinition[];
   /** All functions, HTTP or not, by lower-cased name, for the admin API. */
   allFunctions: Map<string, FunctionDefinition>;
   invoker: Invoker;
   logger: HostLogger;
-  /** When set, keys are checked (`--enforce-keys`); otherwise every request is allowed, as Core Tools does. */
+  /**
+   * When set, keys are checked (`--enforce-keys`). Otherwise loopback callers get admin, as Core Tools grants every
+   * local request, and callers from elsewhere (only possible with `--host`) get function level: never the admin API.
+   */
   keys: HostKeys | undefined;
   manualTrigger: ManualTrigger;
   /** Set when the app enabled HTTP streaming: requests are proxied to the library's own HTTP server. */
@@ -142,11 +148,19 @@ export class HttpServer {
     return this.#port;
   }
 
+  /** `http://localhost:<port>` (or the address asked for with `--host`): where the listing points callers. */
+  get baseUrl(): string {
+    const host = this.#options.hostname;
+    const shown =
+      isLoopbackAddress(host) || isWildcardAddress(host) ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+    return `http://${shown}:${this.#port}`;
+  }
+
   /** `http://localhost:<port>/<prefix>/<route>` for the start-up listing. */
   urlOf(fn: FunctionDefinition): string {
     const route = this.#routes.find((r) => r.fn === fn);
     const prefix = this.#options.routePrefix ? `/${this.#options.routePrefix}` : '';
-    return `http://localhost:${this.#port}${prefix}/${route?.template.template.replace(/^\/+/, '') ?? fn.name}`;
+    return `${this.baseUrl}${prefix}/${route?.template.template.replace(/^\/+/, '') ?? fn.name}`;
   }
 
   methodsOf(fn: FunctionDefinition): string[] {
@@ -157,7 +171,7 @@ export class HttpServer {
   async listen(): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
-      this.#server.listen(this.#options.port, () => resolve());
+      this.#server.listen(this.#options.port, this.#options.hostname, () => resolve());
     });
     this.#port = (this.#server.address() as AddressInfo).port;
     return this.#port;
@@ -177,7 +191,7 @@ export class HttpServer {
 
   #presentedLevel(req: http.IncomingMessage, url: URL): AuthLevel | undefined {
     const keys = this.#options.keys;
-    if (!keys) return 'admin';
+    if (!keys) return isLoopbackAddress(req.socket.remoteAddress) ? 'admin' : 'function';
     const header = req.headers['x-functions-key'];
     const presented = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get('code') ?? undefined;
     return levelOfKey(presented, keys);

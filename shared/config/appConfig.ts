@@ -46,7 +46,17 @@ const settingsSchema = z.object({
   DEADLETTER_RETENTION_DAYS: integer(90, 1, 3650),
   HEALTH_QUEUE_DEPTH_WARN: integer(1000, 1, 10_000_000),
   HEALTH_POISON_WARN: integer(1, 1, 10_000_000),
-  PUBLIC_BASE_URL: z.url().optional(),
+  HEALTH_DEADLETTER_WARN: integer(100, 1, 100_000),
+  PUBLIC_BASE_URL: z
+    .url({ protocol: /^https?$/, message: 'must be an http(s) URL such as https://jobs.example.com' })
+    .refine((url) => !/[?#]/.test(url), 'must not have a query or fragment')
+    .optional(),
+  REPLY_QUEUE_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,30}$/, 'must be 2-31 lower-case letters, digits and single dashes')
+    .optional()
+    .transform((value) => value ?? 'replies-'),
   SMTP_URL: z
     .string()
     .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
@@ -92,7 +102,19 @@ export interface AppConfig {
     allowedOrigins: string[];
   };
   retention: { jobMs: number; deadLetterMs: number };
-  health: { queueDepthWarn: number; poisonWarn: number };
+  health: {
+    queueDepthWarn: number;
+    poisonWarn: number;
+    /** Open dead letters (waiting for an operator to replay or discard them) at which health turns unhealthy. */
+    deadLetterWarn: number;
+  };
+  /**
+   * Where callers reach the API (`PUBLIC_BASE_URL`, without `/api`): status and thumbnail URLs are built from it, never
+   * from the request's Host header. Undefined: those URLs are relative (`/api/jobs/{id}`).
+   */
+  publicBaseUrl: string | undefined;
+  /** `replyTo` must name a queue starting with this, so callers cannot post into the app's own queues. */
+  replyQueuePrefix: string;
   email: { smtpUrl: string | undefined; from: string };
   orders: {
     /** A step with no progress for this long is re-driven by the supervisor, in milliseconds. */
@@ -130,7 +152,13 @@ export function parseAppConfig(env: NodeJS.ProcessEnv): AppConfig {
         .filter(Boolean),
     },
     retention: { jobMs: s.JOB_RETENTION_DAYS * DAY_MS, deadLetterMs: s.DEADLETTER_RETENTION_DAYS * DAY_MS },
-    health: { queueDepthWarn: s.HEALTH_QUEUE_DEPTH_WARN, poisonWarn: s.HEALTH_POISON_WARN },
+    health: {
+      queueDepthWarn: s.HEALTH_QUEUE_DEPTH_WARN,
+      poisonWarn: s.HEALTH_POISON_WARN,
+      deadLetterWarn: s.HEALTH_DEADLETTER_WARN,
+    },
+    publicBaseUrl: s.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+    replyQueuePrefix: s.REPLY_QUEUE_PREFIX,
     email: { smtpUrl: s.SMTP_URL, from: s.EMAIL_FROM },
     orders: {
       stepDeadlineMs: s.ORDER_STEP_DEADLINE_SECONDS * 1000,

@@ -1,42 +1,18 @@
-import { createHash } from 'node:crypto';
-
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 
 import { asText } from '../storage/entityValues';
 import { ensureTable, statusOf } from '../storage/tableErrors';
+export { deadLetterId, isValidDeadLetterId } from './deadLetterIds';
+import {
+  type DeadLetter,
+  DeadLetterConflictError,
+  type DeadLetterHistoryEntry,
+  type DeadLetterSource,
+  type DeadLetterState,
+} from './deadLetterTypes';
 
-/** Where a dead letter came from: a queue (replay re-sends the body) or a blob (replay re-triggers the blob). */
-export type DeadLetterSource =
-  | { kind: 'queue'; queue: string }
-  | { kind: 'blob'; container: string; blobName: string; etag: string; functionId: string };
-
-export type DeadLetterState = 'open' | 'replayed' | 'discarded';
-
-export interface DeadLetterHistoryEntry {
-  at: string;
-  action: 'recorded' | 'replayed' | 'discarded' | 'replay-failed';
-  note?: string;
-}
-
-export interface DeadLetter {
-  id: string;
-  source: DeadLetterSource;
-  /** The poisoned message exactly as it was stored (base64 when the queue encodes), so a replay is byte-identical. */
-  body: string;
-  /** How often the message was delivered before it was moved aside. */
-  dequeueCount: number;
-  error: { code: string; message: string };
-  jobId?: string;
-  deadLetteredAt: string;
-  state: DeadLetterState;
-  replays: number;
-  history: DeadLetterHistoryEntry[];
-}
-
-export class DeadLetterConflictError extends Error {
-  override readonly name = 'DeadLetterConflictError';
-  readonly code = 'DEADLETTER_CONFLICT';
-}
+export type { DeadLetter, DeadLetterHistoryEntry, DeadLetterSource, DeadLetterState } from './deadLetterTypes';
+export { DeadLetterConflictError } from './deadLetterTypes';
 
 const PARTITION = 'deadletter';
 /** Table string properties hold at most 64 KiB (32 K UTF-16 characters): longer bodies are split. */
@@ -45,20 +21,6 @@ const MAX_CHUNKS = 8;
 const NEWEST_FIRST_BASE = 9_999_999_999_999;
 
 type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
-
-/**
- * The id sorts newest first and is stable for one poisoned message (its poison-queue id and insertion time), so a
- * poison message delivered twice is recorded once.
- */
-export function deadLetterId(poisonMessageId: string, poisonInsertedAt: Date, sourceName: string): string {
-  const inverted = (NEWEST_FIRST_BASE - poisonInsertedAt.getTime()).toString().padStart(13, '0');
-  const hash = createHash('sha256').update(`${sourceName}\n${poisonMessageId}`).digest('base64url').slice(0, 16);
-  return `dl_${inverted}_${hash}`;
-}
-
-export function isValidDeadLetterId(id: string): boolean {
-  return /^dl_\d{13}_[A-Za-z0-9_-]{16}$/.test(id);
-}
 
 function toEntity(letter: DeadLetter): Entity {
   const chunks: Record<string, string> = {};
@@ -173,6 +135,28 @@ export class DeadLetterStore {
       if (statusOf(error) === 404) return { deadLetters: [] };
       throw error;
     }
+  }
+
+  /**
+   * How many dead letters are open, counting at most `upTo` (the health check only needs to know whether a threshold
+   * is reached, and should not scan a table of thousands to find out).
+   */
+  async countOpen(upTo: number): Promise<number> {
+    let count = 0;
+    try {
+      for await (const page of this.table
+        .listEntities({
+          queryOptions: { filter: odata`PartitionKey eq ${PARTITION} and state eq ${'open'}`, select: ['RowKey'] },
+        })
+        .byPage({ maxPageSize: Math.min(upTo, 1000) })) {
+        count += page.length;
+        if (count >= upTo) return upTo;
+      }
+    } catch (error) {
+      if (statusOf(error) === 404) return 0;
+      throw error;
+    }
+    return count;
   }
 
   /**

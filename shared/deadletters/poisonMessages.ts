@@ -1,8 +1,8 @@
 import { z } from 'zod';
 
-import type { JobStore } from '../jobs/jobStore';
-import type { JobError } from '../jobs/jobTypes';
-import { type DeadLetter, deadLetterId, type DeadLetterSource, type DeadLetterStore } from './deadLetterStore';
+import type { DeadLetterPort, JobStatusPort } from '../jobs/jobPorts';
+import { JobRuntime, type PoisonDelivery } from '../jobs/jobRuntime';
+import type { DeadLetter, DeadLetterSource } from './deadLetterTypes';
 
 /** The host's blob trigger poison message (`webjobs-blobtrigger-poison`). */
 export const blobPoisonMessage = z.object({
@@ -14,23 +14,16 @@ export const blobPoisonMessage = z.object({
 });
 export type BlobPoisonMessage = z.infer<typeof blobPoisonMessage>;
 
-/** What a poison-queue function knows about the message it received. */
-export interface PoisonDelivery {
-  poisonQueue: string;
-  messageId: string;
-  insertedAt: Date;
-  /** The poisoned message's text as it was delivered (decoded). */
-  text: string;
-}
+export type { PoisonDelivery } from '../jobs/jobRuntime';
 
 export interface DeadLetterServices {
-  jobs: JobStore;
-  deadLetters: DeadLetterStore;
+  jobs: JobStatusPort;
+  deadLetters: DeadLetterPort;
 }
 
 /**
- * Records a poisoned message and fails its job. Safe to run twice for one delivery (the dead letter id is derived
- * from the poison message; the job's terminal status sticks).
+ * Records a poisoned message and fails its job (the runtime's `recordPoison`, for callers that hold only the
+ * stores). Safe to run twice for one delivery.
  */
 export async function recordPoisonedMessage(
   services: DeadLetterServices,
@@ -40,35 +33,6 @@ export async function recordPoisonedMessage(
   dequeueCount: number,
   options: { failJob?: boolean } = {},
 ): Promise<DeadLetter> {
-  let error: JobError = {
-    code: 'POISONED',
-    message: `the message failed ${dequeueCount} times and was moved to ${delivery.poisonQueue}`,
-  };
-  const job = jobId ? await services.jobs.get(jobId) : undefined;
-  if (job?.error) error = { code: job.error.code, message: `${job.error.message} (moved to ${delivery.poisonQueue})` };
-  const { deadLetter } = await services.deadLetters.record({
-    id: deadLetterId(delivery.messageId, delivery.insertedAt, delivery.poisonQueue),
-    source,
-    body: delivery.text,
-    dequeueCount,
-    error,
-    ...(job ? { jobId: job.id } : {}),
-    deadLetteredAt: new Date().toISOString(),
-  });
-  if (job && options.failJob !== false) {
-    await services.jobs.update(job.id, (current) =>
-      current.status === 'failed'
-        ? undefined
-        : {
-            status: 'failed',
-            error,
-            event: {
-              kind: 'dead-lettered',
-              message: `${error.code}: ${error.message}`,
-              data: { deadLetterId: deadLetter.id },
-            },
-          },
-    );
-  }
-  return deadLetter;
+  const runtime = new JobRuntime({ statuses: services.jobs, deadLetters: services.deadLetters });
+  return runtime.recordPoison(delivery, source, jobId, dequeueCount, options);
 }

@@ -22,11 +22,19 @@ export interface NightlyHealth {
   overdue: boolean;
 }
 
+/** Open dead letters, counted up to the threshold (`atLeast` when the count stopped there). */
+export interface DeadLetterHealth {
+  open: number;
+  atLeast: boolean;
+  threshold: number;
+}
+
 export interface HealthReport {
   status: 'healthy' | 'unhealthy';
   checkedAt: string;
   storage: { queue: DependencyCheck; blob: DependencyCheck; table: DependencyCheck };
   queues: QueueDepth[];
+  deadLetters?: DeadLetterHealth;
   nightly?: NightlyHealth;
   reasons: string[];
 }
@@ -48,6 +56,7 @@ export function nightlyHealth(lastSucceededDate: string | undefined, now: Date):
 export interface HealthThresholds {
   queueDepthWarn: number;
   poisonWarn: number;
+  deadLetterWarn: number;
 }
 
 async function timed(check: () => Promise<unknown>): Promise<DependencyCheck> {
@@ -90,7 +99,8 @@ async function depth(clients: StorageClients, queue: string): Promise<number> {
 /**
  * The Health Endpoint Monitoring pattern: checks each storage service the jobs depend on, with its latency, and the
  * depth of each queue and its poison queue against thresholds. Unhealthy when a service does not answer, a queue
- * backs up, or poison messages wait.
+ * backs up, poison messages wait, or open dead letters reach their threshold. Poison depth alone says little: the app
+ * drains its poison queues into dead letters at once, so the dead letters are what wait for an operator.
  */
 export async function healthReport(
   clients: StorageClients,
@@ -98,6 +108,7 @@ export async function healthReport(
   queues: { queue: string; poisonQueue?: string }[],
   thresholds: HealthThresholds,
   lastNightly?: () => Promise<string | undefined>,
+  countOpenDeadLetters?: (upTo: number) => Promise<number>,
 ): Promise<HealthReport> {
   const [queue, blob, table] = await Promise.all([
     timed(() => clients.queues.getProperties()),
@@ -148,11 +159,25 @@ export async function healthReport(
       reasons.push(`the nightly batch runs could not be read (${(error as Error).message.split('\n')[0] ?? ''})`);
     }
   }
+  let deadLetters: DeadLetterHealth | undefined;
+  if (countOpenDeadLetters && table.ok) {
+    try {
+      const threshold = thresholds.deadLetterWarn;
+      const open = await countOpenDeadLetters(threshold);
+      deadLetters = { open, atLeast: open >= threshold, threshold };
+      if (open >= threshold) {
+        reasons.push(`${open} or more dead letters are open (threshold ${threshold}): replay or discard them`);
+      }
+    } catch (error) {
+      reasons.push(`the dead letters could not be read (${(error as Error).message.split('\n')[0] ?? ''})`);
+    }
+  }
   return {
     status: reasons.length === 0 ? 'healthy' : 'unhealthy',
     checkedAt: new Date().toISOString(),
     storage: { queue, blob, table },
     queues: depths,
+    ...(deadLetters ? { deadLetters } : {}),
     ...(nightly ? { nightly } : {}),
     reasons,
   };

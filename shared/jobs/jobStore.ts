@@ -3,8 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 
 import { ensureTable, statusOf } from '../storage/tableErrors';
+import { applyJobUpdate, newJob } from './jobRules';
 import {
-  isTerminal,
+  type CreateJobInput,
   type Job,
   JobConflictError,
   type JobEvent,
@@ -13,6 +14,7 @@ import {
   type JobStatus,
   JobTooLargeError,
   type JobUpdate,
+  type JobUpdateOptions,
 } from './jobTypes';
 
 const STATUS_ROW = 'status';
@@ -106,45 +108,6 @@ export function jobToPublic(job: Job): Omit<Job, 'data' | 'correlation'> {
   return shown;
 }
 
-/** Applies an update to a job by the store's rules: progress never goes back; a terminal status sticks. */
-export function applyJobUpdate(job: Job, update: JobUpdate, now: string): Job {
-  const next: Job = { ...job, updatedAt: now };
-  if (update.status && update.status !== job.status) {
-    const allowed = !isTerminal(job.status) || update.reopen === true;
-    if (allowed) {
-      next.status = update.status;
-      if (isTerminal(update.status)) next.completedAt = now;
-      else delete next.completedAt;
-    }
-  }
-  if (update.progress) {
-    const incoming = update.progress;
-    const index = incoming.index ?? job.progress.index;
-    const reopened = update.reopen === true && isTerminal(job.status) && !isTerminal(next.status);
-    if (reopened || index >= job.progress.index) {
-      next.progress = {
-        step: incoming.step ?? job.progress.step,
-        index: reopened ? index : Math.max(index, job.progress.index),
-        total: incoming.total ?? job.progress.total,
-        percent: reopened
-          ? (incoming.percent ?? job.progress.percent)
-          : Math.max(incoming.percent ?? job.progress.percent, job.progress.percent),
-        ...(incoming.message !== undefined
-          ? { message: incoming.message }
-          : job.progress.message !== undefined
-            ? { message: job.progress.message }
-            : {}),
-      };
-    }
-  }
-  if (update.error === null) delete next.error;
-  else if (update.error) next.error = update.error;
-  if (update.result) next.result = update.result;
-  if (update.data) next.data = { ...job.data, ...update.data };
-  if (update.attemptsIncrement) next.attempts = job.attempts + update.attemptsIncrement;
-  return next;
-}
-
 /**
  * Job status records in Table Storage. One partition per job: the status entity (point read by id) and its events
  * (the timeline). Index partitions list recent jobs without scanning the table: `idx-all`, `idx-type-{type}` and
@@ -152,6 +115,7 @@ export function applyJobUpdate(job: Job, update: JobUpdate, now: string): Job {
  */
 export class JobStore {
   #sequence = 0;
+  readonly #versions = new WeakMap<Job, string>();
 
   constructor(private readonly table: TableClient) {}
 
@@ -163,31 +127,11 @@ export class JobStore {
     await ensureTable(this.table);
   }
 
-  async create(input: {
-    id: string;
-    type: string;
-    status?: JobStatus;
-    progress?: JobProgress;
-    data?: Record<string, unknown>;
-    correlation?: Job['correlation'];
-    event?: string;
-    /** Defaults to now; set by imports and tests that need old records. */
-    createdAt?: string;
-  }): Promise<{ job: Job; created: boolean }> {
-    const now = input.createdAt ?? new Date().toISOString();
-    const job: Job = {
-      id: input.id,
-      type: input.type,
-      status: input.status ?? 'queued',
-      progress: input.progress ?? { step: 'queued', index: 0, total: 1, percent: 0 },
-      attempts: 0,
-      createdAt: now,
-      updatedAt: now,
-      correlation: input.correlation ?? {},
-      data: input.data ?? {},
-    };
+  async create(input: CreateJobInput): Promise<{ job: Job; created: boolean }> {
+    const job = newJob(input, input.createdAt ?? new Date().toISOString());
+    let etag: string | undefined;
     try {
-      await this.table.createEntity(toEntity(job));
+      etag = (await this.table.createEntity(toEntity(job))).etag;
     } catch (error) {
       if (statusOf(error) !== 409) throw error;
       const existing = await this.get(input.id);
@@ -196,12 +140,18 @@ export class JobStore {
     }
     await this.#writeIndex(job, undefined);
     await this.appendEvent(job.id, { kind: 'created', message: input.event ?? `${job.type} job created` });
-    return { job, created: true };
+    return { job: this.#remember(job, etag), created: true };
   }
 
   async get(id: string): Promise<Job | undefined> {
     const entity = await this.#read(id);
-    return entity ? fromEntity(entity) : undefined;
+    return entity ? this.#remember(fromEntity(entity), entity.etag) : undefined;
+  }
+
+  /** Keeps the version of a job object this store read or wrote, so `update({ basis })` can skip a read. */
+  #remember(job: Job, etag: string | undefined): Job {
+    if (etag) this.#versions.set(job, etag);
+    return job;
   }
 
   async #read(id: string): Promise<TableEntityResult<Record<string, unknown>> | undefined> {
@@ -217,29 +167,37 @@ export class JobStore {
    * Read, change, write with the read's ETag; on a conflict read again and re-apply `change`. `change` returning
    * undefined means there is nothing to write.
    */
-  async update(
-    id: string,
-    change: (job: Job) => JobUpdate | undefined,
-    options: { maxAttempts?: number } = {},
-  ): Promise<Job> {
+  async update(id: string, change: (job: Job) => JobUpdate | undefined, options: JobUpdateOptions = {}): Promise<Job> {
     const attempts = options.maxAttempts ?? DEFAULT_UPDATE_ATTEMPTS;
+    const basisVersion = options.basis ? this.#versions.get(options.basis) : undefined;
+    let known: { job: Job; etag: string } | undefined =
+      options.basis && basisVersion ? { job: options.basis, etag: basisVersion } : undefined;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      const entity = await this.#read(id);
-      if (!entity) throw new JobNotFoundError(id);
-      const current = fromEntity(entity);
+      if (!known) {
+        const entity = await this.#read(id);
+        if (!entity) throw new JobNotFoundError(id);
+        known = { job: fromEntity(entity), etag: entity.etag };
+      }
+      const current = known.job;
+      const etag = known.etag;
+      known = undefined;
       const update = change(current);
-      if (!update) return current;
+      if (!update) return this.#remember(current, etag);
       const next = applyJobUpdate(current, update, new Date().toISOString());
+      let written;
       try {
-        await this.table.updateEntity(toEntity(next), 'Replace', { etag: entity.etag });
+        written = await this.table.updateEntity(toEntity(next), 'Replace', { etag });
       } catch (error) {
         if (statusOf(error) === 412) {
           // Another writer got there first: back off a little, with jitter, and re-apply on fresh state.
-          await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * (attempt + 1)));
+          if (attempt > 0 || !basisVersion) {
+            await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * (attempt + 1)));
+          }
           continue;
         }
         throw error;
       }
+      this.#remember(next, written.etag);
       if (next.status !== current.status) await this.#writeIndex(next, current.status);
       const event =
         update.event ??

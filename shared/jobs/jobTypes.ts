@@ -34,22 +34,29 @@ export interface JobCorrelation {
   replyTo?: string;
   callbackUrl?: string;
   idempotencyKey?: string;
+  /** Proof of creation, returned only in the creating 202; needed to cancel without the admin key. */
+  cancelToken?: string;
 }
 
-export interface Job {
+/**
+ * A job's status record. `Data` is its private state (the validated request, a checkpoint) and `Result` what it
+ * produced; both default to plain records for code that handles every type (the store, the HTTP API). The runtime
+ * hands a job's `run` the typed form, validated once when read (`JobRuntime.read`).
+ */
+export interface Job<Data = Record<string, unknown>, Result = Record<string, unknown>> {
   id: string;
   type: string;
   status: JobStatus;
   progress: JobProgress;
   attempts: number;
   error?: JobError;
-  result?: Record<string, unknown>;
+  result?: Result;
   createdAt: string;
   updatedAt: string;
   completedAt?: string;
   correlation: JobCorrelation;
   /** Job-specific private state (a workflow checkpoint, the validated request); never shown by the public API. */
-  data: Record<string, unknown>;
+  data: Data;
 }
 
 export interface JobEvent {
@@ -72,6 +79,31 @@ export interface JobUpdate {
   event?: { kind: string; message: string; data?: Record<string, unknown> };
   /** Allows a terminal job to become active again (a dead-letter replay). */
   reopen?: boolean;
+}
+
+/** What creating a job record takes; everything but `id` and `type` has a default. */
+export interface CreateJobInput {
+  id: string;
+  type: string;
+  status?: JobStatus;
+  progress?: JobProgress;
+  data?: Record<string, unknown>;
+  correlation?: JobCorrelation;
+  /** The message of the `created` timeline entry. */
+  event?: string;
+  /** Defaults to now; set by imports and tests that need old records. */
+  createdAt?: string;
+}
+
+/** Options of one read-change-write. */
+export interface JobUpdateOptions {
+  /** Writes tried before giving up on ETag conflicts. */
+  maxAttempts?: number;
+  /**
+   * The job as this caller last read or wrote it: its version is tried first, without reading again; a conflict
+   * (someone wrote meanwhile) reads and re-applies `change` as usual.
+   */
+  basis?: Job;
 }
 
 /** Gave up after repeated ETag conflicts: too many writers on one job at once. */

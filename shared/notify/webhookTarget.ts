@@ -42,6 +42,13 @@ export const systemResolver: HostResolver = async (hostname) =>
   (await lookup(hostname, { all: true, verbatim: true })).map((entry) => entry.address);
 
 /**
+ * What a caller is told when its callbackUrl is refused. The reason (and what the name resolved to) goes to the log
+ * only: an anonymous caller must not learn how internal names resolve.
+ */
+export const WEBHOOK_TARGET_REFUSED_MESSAGE =
+  'is refused: webhooks go to https URLs on public addresses (ports 443 and 8443), or to hosts this deployment allows';
+
+/**
  * Checks a webhook URL against the policy and resolves it, returning the address to connect to; throws a permanent
  * `WEBHOOK_TARGET_REFUSED` {@link NotifyError} saying why it is refused, or a transient `WEBHOOK_DNS_FAILED`.
  *

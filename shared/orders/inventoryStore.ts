@@ -1,5 +1,6 @@
 import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
 
+import { PermanentJobError } from '../jobs/jobErrors';
 import { ensureTable, statusOf } from '../storage/tableErrors';
 
 /** One line of an order. */
@@ -16,25 +17,22 @@ export interface CatalogueItem {
 }
 
 /** Permanent: not enough stock for a line (the step fails for good and the order is compensated). */
-export class OutOfStockError extends Error {
+export class OutOfStockError extends PermanentJobError {
   override readonly name = 'OutOfStockError';
-  readonly code = 'OUT_OF_STOCK';
-  readonly permanent = true;
   constructor(
     readonly sku: string,
     readonly requested: number,
     readonly available: number,
   ) {
-    super(`not enough stock for ${sku}: ${requested} requested, ${available} available`);
+    super('OUT_OF_STOCK', `not enough stock for ${sku}: ${requested} requested, ${available} available`);
   }
 }
 
-export class UnknownSkuError extends Error {
+/** Permanent: a line names a SKU the catalogue does not have. */
+export class UnknownSkuError extends PermanentJobError {
   override readonly name = 'UnknownSkuError';
-  readonly code = 'UNKNOWN_SKU';
-  readonly permanent = true;
   constructor(readonly sku: string) {
-    super(`unknown SKU ${sku}`);
+    super('UNKNOWN_SKU', `unknown SKU ${sku}`);
   }
 }
 

@@ -8,6 +8,22 @@ export const queueNameSchema = z
     'must be a valid queue name (3-63 lower-case letters, digits and single dashes)',
   );
 
+/** C0 and C1 controls (CR, LF, tab, NUL, DEL, …) and the Unicode line and paragraph separators. */
+const CONTROL_CHARACTERS = /[\p{Cc}\u2028\u2029]/u;
+
+/**
+ * Free text that ends up in emails and documents: trimmed, bounded, and free of control characters, so a CR/LF in a
+ * name cannot add lines (or headers) to the confirmation email.
+ */
+export function plainText(min: number, max: number) {
+  return z
+    .string()
+    .trim()
+    .min(min, min === 1 ? 'is required' : `must be at least ${min} characters`)
+    .max(max, `must be at most ${max} characters`)
+    .refine((text) => !CONTROL_CHARACTERS.test(text), 'must not contain control characters such as line breaks');
+}
+
 /** Luhn check: catches mistyped card numbers before they reach the gateway. */
 export function passesLuhn(digits: string): boolean {
   let sum = 0;
@@ -29,7 +45,7 @@ export const orderRequestSchema = z
   .object({
     customer: z
       .object({
-        name: z.string().trim().min(1, 'is required').max(200),
+        name: plainText(1, 200),
         email: z.email('must be an email address').max(254),
       })
       .strict(),
@@ -55,9 +71,9 @@ export const orderRequestSchema = z
       .strict(),
     shippingAddress: z
       .object({
-        line1: z.string().trim().min(1, 'is required').max(200),
-        city: z.string().trim().min(1, 'is required').max(100),
-        postalCode: z.string().trim().min(2).max(20),
+        line1: plainText(1, 200),
+        city: plainText(1, 100),
+        postalCode: plainText(2, 20),
         country: z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166 two-letter country code'),
       })
       .strict(),

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 
 import type { TableClient } from '@azure/data-tables';
 
+import { PermanentJobError } from '../jobs/jobErrors';
 import { ensureTable, statusOf } from '../storage/tableErrors';
 
 /** Sandbox test cards, as payment providers publish them. */
@@ -11,16 +12,18 @@ export const TEST_CARDS = {
   transientOnce: '4000000000000119',
 } as const;
 
-export class PaymentDeclinedError extends Error {
+/** Permanent: the card was declined; retrying the same card cannot help. */
+export class PaymentDeclinedError extends PermanentJobError {
   override readonly name = 'PaymentDeclinedError';
-  readonly code = 'PAYMENT_DECLINED';
-  readonly permanent = true;
+  constructor(message: string) {
+    super('PAYMENT_DECLINED', message);
+  }
 }
 
+/** Transient: the provider did not answer; the queue retries the step. */
 export class PaymentUnavailableError extends Error {
   override readonly name = 'PaymentUnavailableError';
   readonly code = 'PAYMENT_UNAVAILABLE';
-  readonly permanent = false;
 }
 
 /** A card as the order keeps it: a token the gateway issued, and the last four digits. Never the number. */

@@ -7,10 +7,10 @@ import { ensureTable, statusOf } from '../storage/tableErrors';
 /** Sandbox rule: the carrier never answers for this postal code, so the shipment step fails every time. */
 export const UNREACHABLE_POSTAL_CODE = '00000';
 
+/** Transient: the carrier did not answer; the queue retries the step. */
 export class CarrierUnavailableError extends Error {
   override readonly name = 'CarrierUnavailableError';
   readonly code = 'CARRIER_UNAVAILABLE';
-  readonly permanent = false;
 }
 
 export interface Shipment {

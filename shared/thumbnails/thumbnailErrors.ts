@@ -1,3 +1,5 @@
+import { PermanentJobError } from '../jobs/jobErrors';
+
 /** Why an upload cannot be thumbnailed. Every one of these is permanent: retrying the same bytes cannot help. */
 export type ThumbnailErrorCode =
   | 'EMPTY_BLOB'
@@ -9,14 +11,13 @@ export type ThumbnailErrorCode =
   | 'IMAGE_TIMEOUT';
 
 /** A permanent failure of the thumbnail job, with a stable code for the job's status record. */
-export class ThumbnailError extends Error {
+export class ThumbnailError extends PermanentJobError {
   override readonly name = 'ThumbnailError';
-  readonly permanent = true;
   constructor(
-    readonly code: ThumbnailErrorCode,
+    override readonly code: ThumbnailErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(code, message, options);
   }
 }

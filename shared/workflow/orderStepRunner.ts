@@ -1,3 +1,4 @@
+import { classifyFailure } from '../jobs/jobErrors';
 import type { JobStore } from '../jobs/jobStore';
 import { isTerminal, type Job, type JobError } from '../jobs/jobTypes';
 import type { ConfirmationSender } from '../orders/confirmationEmail';
@@ -40,26 +41,8 @@ export interface OrderServices {
   log(message: string): void;
 }
 
-/** A step failed in a way retries cannot fix (declined card, out of stock, a malformed order). */
-export interface PermanentFailure {
-  code: string;
-  message: string;
-  permanent: true;
-}
-
-function isPermanent(error: unknown): error is PermanentFailure {
-  return (
-    typeof error === 'object' &&
-    error !== null &&
-    (error as { permanent?: unknown }).permanent === true &&
-    typeof (error as { code?: unknown }).code === 'string'
-  );
-}
-
 function errorOf(error: unknown): JobError {
-  const message = error instanceof Error ? (error.message.split('\n')[0] ?? error.name) : String(error);
-  const code = (error as { code?: unknown }).code;
-  return { code: typeof code === 'string' ? code : 'TRANSIENT', message };
+  return classifyFailure(error).error;
 }
 
 export function orderDataOf(job: Job): OrderData {
@@ -199,8 +182,8 @@ export async function runOrderStep(services: OrderServices, message: StepMessage
   try {
     result = await runEffect(services, job, data, step);
   } catch (error) {
-    const failure = errorOf(error);
-    if (!isPermanent(error)) {
+    const { permanent, error: failure } = classifyFailure(error);
+    if (!permanent) {
       await services.jobs.update(job.id, () => ({
         error: failure,
         event: { kind: 'step-failed', message: `${step}: ${failure.code}: ${failure.message}` },

@@ -9,6 +9,7 @@ import { startApp } from '../support/appHost';
 import type { DevhostProcess } from '../support/devhostProcess';
 import { testImage } from '../support/images';
 import { storageClients } from '../support/storage';
+import { waitFor } from '../support/wait';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const MASTER_KEY = 'test-master-key-dashboard';
@@ -93,9 +94,10 @@ describe(
       await page.locator('[data-detail-status="succeeded"]').waitFor({ timeout: 30_000 });
       const preview = page.locator('.thumbs img').first();
       await preview.waitFor();
-      // Browser-side code as text: the test compiles without DOM types.
-      await page.waitForFunction(
-        "(() => { const img = document.querySelector('.thumbs img'); return img !== null && img.complete && img.naturalWidth > 0; })()",
+      // Polled from the test, not with waitForFunction: that evaluates a string in the page, which the dashboard's
+      // CSP (no 'unsafe-eval') rightly refuses.
+      await waitFor('the thumbnail preview to load', () =>
+        preview.evaluate((img: { complete: boolean; naturalWidth: number }) => img.complete && img.naturalWidth > 0),
       );
       await page.screenshot({ path: path.join(OUTPUT, 'dashboard-thumbnail.png'), fullPage: true });
     });

@@ -147,6 +147,51 @@ describe('chaos: bad input and attack', () => {
     assert.deepEqual(problems, []);
   });
 
+  it('answers crafted route parameters (inherited property names too) and continuation tokens with no 5xx', async () => {
+    // Names an object literal would find on its prototype: a lookup table keyed by request input must not see them.
+    const inherited = fc.constantFrom(...Object.getOwnPropertyNames(Object.prototype), 'prototype', '__defineGetter__');
+    const segment = fc.oneof(fc.string(), inherited);
+    await fc.assert(
+      fc.asyncProperty(segment, async (name) => {
+        const encoded = encodeURIComponent(name);
+        const outcomes = await Promise.all([
+          send(host, 'GET', `/api/dashboard/${encoded}`),
+          send(host, 'GET', `/api/jobs/${encoded}`),
+          send(host, 'GET', `/api/deadletters/${encoded}`),
+          send(host, 'GET', `/api/inventory/${encoded}`),
+          send(host, 'GET', `/api/reports/daily/${encoded}`),
+          send(host, 'GET', `/api/thumbnails/128/${encoded}`),
+        ]);
+        outcomes.forEach((outcome, i) => check(`route #${i} ${JSON.stringify(name)}`, outcome));
+        return outcomes.every((o) => o.status < 500);
+      }),
+      { numRuns: Math.round(RUNS / 3) },
+    );
+    // Tokens alone, the other parameters valid, so the token is what gets parsed: random text, base64 of random JSON.
+    const token = fc.oneof(
+      fc.string({ minLength: 1 }),
+      fc.jsonValue().map((value) => Buffer.from(JSON.stringify(value) ?? 'null').toString('base64')),
+      fc
+        .record({ nextPartitionKey: fc.string(), nextRowKey: fc.string() })
+        .map((value) => Buffer.from(JSON.stringify(value)).toString('base64')),
+    );
+    await fc.assert(
+      fc.asyncProperty(token, async (continuationToken) => {
+        const query = new URLSearchParams({ continuationToken }).toString();
+        const outcomes = await Promise.all([
+          send(host, 'GET', `/api/jobs?${query}`),
+          send(host, 'GET', `/api/deadletters?${query}`),
+        ]);
+        outcomes.forEach((outcome, i) =>
+          check(`continuationToken #${i} ${JSON.stringify(continuationToken)}`, outcome),
+        );
+        return outcomes.every((o) => o.status < 500);
+      }),
+      { numRuns: Math.round(RUNS / 3) },
+    );
+    assert.deepEqual(problems, []);
+  });
+
   it('refuses oversized bodies and queue messages clearly, and survives malformed messages on every queue', async () => {
     const big = JSON.stringify(orderBody({ note: 'x'.repeat(70 * 1024) }));
     const response = await send(host, 'POST', '/api/orders', big, { 'content-type': 'application/json' });
@@ -204,6 +249,9 @@ describe('chaos: bad input and attack', () => {
       ['DELETE', '/api/deadletters/dl_0000000000000_AAAAAAAAAAAAAAAA'],
       ['POST', '/api/batch/nightly/run'],
       ['PUT', '/api/inventory/MUG-1'],
+      ['GET', '/api/jobs'],
+      ['GET', '/api/jobs/ord_AAAAAAAAAAAAAAAAAAAAAA/events'],
+      ['POST', '/api/manage/jobs/ord_AAAAAAAAAAAAAAAAAAAAAA/cancel'],
       ['GET', '/admin/host/status'],
       ['POST', '/admin/functions/orderSupervisor'],
     ];

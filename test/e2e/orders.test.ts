@@ -24,7 +24,12 @@ async function setStock(host: DevhostProcess, sku: string, stock: number, priceC
 }
 
 async function placeOrder(host: DevhostProcess, body: unknown, headers: Record<string, string> = {}) {
-  const response = await postJson<{ jobId: string; statusUrl: string }>(host, '/api/orders', body, headers);
+  const response = await postJson<{ jobId: string; statusUrl: string; cancelToken: string }>(
+    host,
+    '/api/orders',
+    body,
+    headers,
+  );
   assert.equal(response.status, 202, JSON.stringify(response.body));
   return response;
 }
@@ -197,16 +202,24 @@ describe('order workflow', () => {
     await setStock(host, 'SKU-C', 5);
     const later = new Date(Date.now() + 60_000).toISOString();
     const { body } = await placeOrder(host, orderBody({ notBefore: later }, [{ sku: 'SKU-C', quantity: 1 }]));
-    const cancel = await postJson(host, `/api/jobs/${body.jobId}/cancel`, {});
+    const token = { 'x-cancel-token': body.cancelToken };
+    const cancel = await postJson(host, `/api/jobs/${body.jobId}/cancel`, {}, token);
     assert.equal(cancel.status, 202);
     const job = await waitForJob(host, body.jobId);
     assert.equal(job.status, 'cancelled');
     assert.equal(await ledger.stock('SKU-C'), 5);
-    assert.equal((await postJson(host, `/api/jobs/${body.jobId}/cancel`, {})).status, 409);
+    assert.equal((await postJson(host, `/api/jobs/${body.jobId}/cancel`, {}, token)).status, 409);
 
     const shipped = await placeOrder(host, orderBody({}, [{ sku: 'SKU-C', quantity: 1 }]));
     assert.equal((await waitForJob(host, shipped.body.jobId)).status, 'succeeded');
-    const refused = await postJson<{ detail: string }>(host, `/api/jobs/${shipped.body.jobId}/cancel`, {});
+    const refused = await postJson<{ detail: string }>(
+      host,
+      `/api/jobs/${shipped.body.jobId}/cancel`,
+      {},
+      {
+        'x-cancel-token': shipped.body.cancelToken,
+      },
+    );
     assert.equal(refused.status, 409);
     assert.match(refused.body.detail, /succeeded|shipped/);
   });
@@ -217,6 +230,7 @@ describe('order workflow', () => {
     const first = await placeOrder(host, orderBody({}, [{ sku: 'SKU-I', quantity: 1 }]), { 'idempotency-key': key });
     const again = await placeOrder(host, orderBody({}, [{ sku: 'SKU-I', quantity: 1 }]), { 'idempotency-key': key });
     assert.equal(again.body.jobId, first.body.jobId);
+    assert.equal(again.body.cancelToken, first.body.cancelToken, 'a repeat gets the same cancel token');
     const different = await postJson(host, '/api/orders', orderBody({}, [{ sku: 'SKU-I', quantity: 2 }]), {
       'idempotency-key': key,
     });

@@ -58,8 +58,15 @@ async function refreshJobs() {
   const query = new URLSearchParams({ limit: '25' });
   if (state.filterType) query.set('type', state.filterType);
   if (state.filterStatus) query.set('status', state.filterStatus);
-  const { body } = await api(`jobs?${query}`);
   const rows = document.getElementById('job-rows');
+  let body;
+  try {
+    ({ body } = await api(`jobs?${query}`));
+  } catch {
+    // Listing jobs is an operator's view: it needs the admin key wherever keys are enforced.
+    rows.replaceChildren(el('tr', {}, el('td', { colspan: '5' }, 'The job list needs the admin key on this host.')));
+    return;
+  }
   rows.replaceChildren(
     ...body.jobs.map((job) =>
       el(

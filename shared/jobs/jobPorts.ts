@@ -1,0 +1,38 @@
+import type { DeadLetter } from '../deadletters/deadLetterTypes';
+import type { CreateJobInput, Job, JobUpdate, JobUpdateOptions } from './jobTypes';
+
+/**
+ * The runtime's I/O, as small interfaces (graphile-worker hands its worker `getJob`/`completeJob`/`failJob`): the
+ * Table Storage stores implement them in production, in-memory fakes in the unit tests.
+ */
+
+/** Job status records. Implemented by `JobStore`. */
+export interface JobStatusPort {
+  /** Creates the record once per id; a second call returns the first record with `created: false`. */
+  create(input: CreateJobInput): Promise<{ job: Job; created: boolean }>;
+  get(id: string): Promise<Job | undefined>;
+  /**
+   * Read, change, write with the read's ETag, re-applying `change` on a conflict; `change` returning undefined
+   * writes nothing. The store's rules apply: progress never goes back, a terminal status sticks unless reopened.
+   */
+  update(id: string, change: (job: Job) => JobUpdate | undefined, options?: JobUpdateOptions): Promise<Job>;
+}
+
+/** A dead letter as it is first recorded. */
+export type NewDeadLetter = Omit<DeadLetter, 'state' | 'replays' | 'history'>;
+
+/** Dead letters. Implemented by `DeadLetterStore`. */
+export interface DeadLetterPort {
+  /** Records once per id; a second call returns the first record. */
+  record(letter: NewDeadLetter): Promise<{ deadLetter: DeadLetter; created: boolean }>;
+  get(id: string): Promise<DeadLetter | undefined>;
+  /** Moves an open dead letter on; throws `DeadLetterConflictError` when it is not open. */
+  transition(id: string, to: 'replayed' | 'discarded', note?: string): Promise<DeadLetter | undefined>;
+  /** Reopens a dead letter whose replay could not be sent. */
+  replayFailed(id: string, reason: string): Promise<void>;
+}
+
+/** Puts a dead letter's work back where it came from: re-sends a queue body, or retriggers a blob. */
+export interface RedeliveryPort {
+  redeliver(letter: DeadLetter): Promise<void>;
+}

@@ -1,0 +1,481 @@
+import { deadLetterId } from '../deadletters/deadLetterIds';
+import { type DeadLetter, DeadLetterConflictError, type DeadLetterSource } from '../deadletters/deadLetterTypes';
+import type { AnyJobDefinition, JobContext, JobDefinition, TypedJobUpdate } from './jobDefinition';
+import {
+  type ClassifiedFailure,
+  classifyFailure,
+  MALFORMED_JOB_DATA_CODE,
+  MALFORMED_MESSAGE_CODE,
+  PermanentJobError,
+} from './jobErrors';
+import type { DeadLetterPort, JobStatusPort, RedeliveryPort } from './jobPorts';
+import { isTerminal, type Job, type JobCorrelation, type JobError, type JobProgress, type JobStatus } from './jobTypes';
+
+/** A typed write with the lifecycle fields only the runtime and workflows set. */
+export interface RuntimeJobUpdate<Data, Result> extends TypedJobUpdate<Data, Result> {
+  status?: JobStatus;
+  /** Allows a terminal job to become active again (a replay, a forced re-run). */
+  reopen?: boolean;
+  attemptsIncrement?: number;
+}
+
+export type ExecuteOutcome<Data, Result> =
+  | { outcome: 'unknown-job' }
+  | { outcome: 'already-finished'; job: Job<Data, Result> }
+  | { outcome: 'succeeded'; job: Job<Data, Result> }
+  | { outcome: 'failed'; job: Job<Data, Result>; error: JobError };
+
+export type CancelOutcome<Data, Result> =
+  | { outcome: 'not-found' }
+  | { outcome: 'refused'; reason: string }
+  | { outcome: 'requested'; job: Job<Data, Result> }
+  | { outcome: 'cancelled'; job: Job<Data, Result> };
+
+export type ReplayOutcome =
+  | { outcome: 'not-found' }
+  | { outcome: 'conflict'; message: string }
+  | { outcome: 'failed'; sourceGone: boolean; reason: string }
+  | { outcome: 'replayed'; deadLetter: DeadLetter };
+
+/** What a poison-queue function knows about the message it received. */
+export interface PoisonDelivery {
+  poisonQueue: string;
+  messageId: string;
+  insertedAt: Date;
+  /** The poisoned message's text as it was delivered (decoded). */
+  text: string;
+}
+
+export interface JobRuntimeOptions {
+  statuses: JobStatusPort;
+  deadLetters: DeadLetterPort;
+  /** Needed by `replay` only. */
+  redelivery?: RedeliveryPort;
+  /** The job types `replay` knows (for their `onReplay`); other types replay without a data change. */
+  definitions?: readonly AnyJobDefinition[];
+}
+
+function statusOf(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/**
+ * The job runtime: every job's status record, timeline, failure handling, dead letters, replay and cancel, done
+ * one way. A job type is a {@link JobDefinition}; the runtime validates its stored data once per read and hands
+ * `run` a `Job<Data, Result>`. Rules (unit-tested with in-memory ports): a terminal status sticks unless a replay
+ * reopens the job; progress never moves back; a `PermanentJobError` fails the job at once and skips the retries,
+ * anything else is recorded on the job and rethrown for the queue to retry until the poison queue takes it.
+ */
+export class JobRuntime {
+  readonly #statuses: JobStatusPort;
+  readonly #deadLetters: DeadLetterPort;
+  readonly #redelivery: RedeliveryPort | undefined;
+  readonly #definitions: Map<string, AnyJobDefinition>;
+
+  constructor(options: JobRuntimeOptions) {
+    this.#statuses = options.statuses;
+    this.#deadLetters = options.deadLetters;
+    this.#redelivery = options.redelivery;
+    this.#definitions = new Map((options.definitions ?? []).map((definition) => [definition.type, definition]));
+  }
+
+  /** Creates a job of this type once per id (data validated before it is stored). */
+  async create<Data, Result>(
+    definition: JobDefinition<Data, Result>,
+    input: {
+      id: string;
+      data: Data;
+      correlation?: JobCorrelation;
+      progress?: JobProgress;
+      /** The message of the `created` timeline entry. */
+      event?: string;
+    },
+  ): Promise<{ job: Job<Data, Result>; created: boolean }> {
+    const data = definition.data.parse(input.data);
+    const { job, created } = await this.#statuses.create({
+      id: input.id,
+      type: definition.type,
+      data: data as Record<string, unknown>,
+      ...(input.correlation ? { correlation: input.correlation } : {}),
+      ...(input.progress ? { progress: input.progress } : {}),
+      ...(input.event ? { event: input.event } : {}),
+    });
+    return { job: this.typed(definition, job), created };
+  }
+
+  /** The job of this type with its data validated, or undefined when there is none (or it is of another type). */
+  async read<Data, Result>(
+    definition: JobDefinition<Data, Result>,
+    id: string,
+  ): Promise<Job<Data, Result> | undefined> {
+    const job = await this.#statuses.get(id);
+    if (!job || job.type !== definition.type) return undefined;
+    return this.typed(definition, job);
+  }
+
+  /**
+   * Validates a stored job against its definition; throws a permanent `MALFORMED_JOB_DATA` failure when it does not
+   * match (no retry can repair stored data).
+   */
+  typed<Data, Result>(definition: JobDefinition<Data, Result>, job: Job): Job<Data, Result> {
+    const data = definition.data.safeParse(job.data);
+    if (!data.success) {
+      throw new PermanentJobError(
+        MALFORMED_JOB_DATA_CODE,
+        `job ${job.id}: stored data does not match the ${definition.type} schema: ${data.error.issues[0]?.message ?? ''}`,
+      );
+    }
+    let result: Result | undefined;
+    if (job.result !== undefined && definition.result) {
+      const parsed = definition.result.safeParse(job.result);
+      if (!parsed.success) {
+        throw new PermanentJobError(
+          MALFORMED_JOB_DATA_CODE,
+          `job ${job.id}: stored result does not match the ${definition.type} schema`,
+        );
+      }
+      result = parsed.data;
+    } else {
+      result = job.result as Result | undefined;
+    }
+    const { result: _untyped, ...rest } = job;
+    void _untyped;
+    return { ...rest, data: data.data, ...(result !== undefined ? { result } : {}) };
+  }
+
+  /**
+   * One typed read-change-write (ETag-conditional, retried on conflict). `change` sees the current job, validated;
+   * `result` is merged into the current result. Pass `basis` (the job as last read or written) to skip the read.
+   */
+  async update<Data, Result>(
+    definition: JobDefinition<Data, Result>,
+    id: string,
+    change: (current: Job<Data, Result>) => RuntimeJobUpdate<Data, Result> | undefined,
+    basis?: Job<Data, Result>,
+  ): Promise<Job<Data, Result>> {
+    const written = await this.#statuses.update(
+      id,
+      (raw) => {
+        const current = this.typed(definition, raw);
+        const update = change(current);
+        if (!update) return undefined;
+        const { data, result, ...rest } = update;
+        return {
+          ...rest,
+          ...(data ? { data: data } : {}),
+          ...(result ? { result: { ...(raw.result ?? {}), ...(result as Record<string, unknown>) } } : {}),
+        };
+      },
+      basis ? { basis: basis as unknown as Job } : {},
+    );
+    return this.typed(definition, written);
+  }
+
+  /** Ends a job `succeeded` with its result (merged into what it has), progress at 100 %. */
+  async complete<Data, Result>(
+    definition: JobDefinition<Data, Result>,
+    job: Job<Data, Result>,
+    result: Partial<Result>,
+    extra: { message?: string; data?: Partial<Data> } = {},
+  ): Promise<Job<Data, Result>> {
+    const message = extra.message ?? 'done';
+    return this.update(
+      definition,
+      job.id,
+      (current) => ({
+        status: 'succeeded',
+        error: null,
+        result,
+        ...(extra.data ? { data: extra.data } : {}),
+        progress: { step: 'done', index: current.progress.total, percent: 100, message },
+        event: { kind: 'succeeded', message },
+      }),
+      job,
+    );
+  }
+
+  /**
+   * Records a failed attempt on the job: a permanent failure ends it `failed` (sticky) unless `keepStatus` (a
+   * workflow that compensates first); a transient one is noted on the job, which stays as it is for the retry.
+   * Returns the classification; the caller rethrows transient failures so the queue retries.
+   */
+  async recordAttemptFailure<Data, Result>(
+    definition: JobDefinition<Data, Result>,
+    job: Job<Data, Result>,
+    thrown: unknown,
+    options: { label?: string; keepStatus?: boolean } = {},
+  ): Promise<{ failure: ClassifiedFailure; job: Job<Data, Result> }> {
+    const failure = classifyFailure(thrown);
+    const label = options.label ? `${options.label}: ` : '';
+    const { code, message } = failure.error;
+    const updated = await this.update(
+      definition,
+      job.id,
+      () =>
+        failure.permanent
+          ? {
+              ...(options.keepStatus ? {} : { status: 'failed' as const }),
+              error: failure.error,
+              event: {
+                kind: options.keepStatus ? 'step-failed' : 'failed',
+                message: `${label}${code}: ${message}`,
+              },
+            }
+          : {
+              error: failure.error,
+              event: { kind: options.label ? 'step-failed' : 'attempt-failed', message: `${label}${code}: ${message}` },
+            },
+      job,
+    );
+    return { failure, job: updated };
+  }
+
+  /**
+   * Runs one attempt of a one-shot job: marks it `running` (attempt counted, `start` merged into that write), calls
+   * `run`, and ends it `succeeded` with the result. A `PermanentJobError` ends it `failed` and calls
+   * `onPermanentFailure`; anything else is recorded and rethrown for the host to retry. A terminal job is not run
+   * again unless `reopen` (a replay).
+   */
+  async execute<Data, Result>(
+    definition: JobDefinition<Data, Result>,
+    id: string,
+    options: { reopen?: boolean; start?: RuntimeJobUpdate<Data, Result>; describe?: (result: Result) => string } = {},
+  ): Promise<ExecuteOutcome<Data, Result>> {
+    const run = definition.run;
+    if (!run) throw new TypeError(`job type ${definition.type} has no run function`);
+    const raw = await this.#statuses.get(id);
+    if (!raw || raw.type !== definition.type) return { outcome: 'unknown-job' };
+    let job: Job<Data, Result>;
+    try {
+      job = this.typed(definition, raw);
+    } catch (error) {
+      const failure = classifyFailure(error);
+      const failed = await this.#statuses.update(id, () => ({
+        status: 'failed',
+        error: failure.error,
+        event: { kind: 'failed', message: `${failure.error.code}: ${failure.error.message}` },
+      }));
+      return { outcome: 'failed', job: failed as unknown as Job<Data, Result>, error: failure.error };
+    }
+    if (isTerminal(job.status) && options.reopen !== true) return { outcome: 'already-finished', job };
+
+    job = await this.update(
+      definition,
+      id,
+      (current) => ({
+        ...options.start,
+        status: 'running',
+        reopen: options.reopen === true && isTerminal(current.status),
+        attemptsIncrement: 1,
+        event: options.start?.event ?? { kind: 'started', message: `attempt ${current.attempts + 1} started` },
+      }),
+      job,
+    );
+    let latest = job;
+    const write = async (update: RuntimeJobUpdate<Data, Result>) => {
+      latest = await this.update(definition, id, () => update, latest);
+      return latest;
+    };
+    const context: JobContext<Data, Result> = {
+      attempt: job.attempts,
+      progress: async (progress) => {
+        await write({ progress });
+      },
+      checkpoint: (update) => write(update),
+      event: async (kind, message, data) => {
+        await write({ event: { kind, message, ...(data ? { data } : {}) } });
+      },
+    };
+    let result: Result;
+    try {
+      result = await run(job, context);
+      if (definition.result) {
+        const parsed = definition.result.safeParse(result);
+        if (!parsed.success) {
+          throw new PermanentJobError('RESULT_INVALID', `the ${definition.type} job returned an invalid result`, {
+            cause: parsed.error,
+          });
+        }
+        result = parsed.data;
+      }
+    } catch (error) {
+      const failure = classifyFailure(error);
+      if (!failure.permanent) {
+        // Best effort: the retry matters more than the note, and the poison handler records the final failure.
+        await this.recordAttemptFailure(definition, latest, failure.cause).catch(() => undefined);
+        throw failure.cause;
+      }
+      const { job: failed } = await this.recordAttemptFailure(definition, latest, failure.cause);
+      await definition.onPermanentFailure?.(failed, failure.error);
+      return { outcome: 'failed', job: failed, error: failure.error };
+    }
+    const done = await this.complete(definition, latest, result, {
+      ...(options.describe ? { message: options.describe(result) } : {}),
+    });
+    return { outcome: 'succeeded', job: done };
+  }
+
+  /**
+   * Cancels a job by its definition's policy: refused when terminal, when the type has no policy, or when the policy
+   * says so; otherwise the request is recorded (or the job ends `cancelled` at once) and `afterRequest` runs.
+   */
+  async cancel<Data, Result>(
+    definition: JobDefinition<Data, Result>,
+    id: string,
+  ): Promise<CancelOutcome<Data, Result>> {
+    const job = await this.#statuses.get(id);
+    if (!job) return { outcome: 'not-found' };
+    const policy = definition.cancel;
+    if (job.type !== definition.type || !policy) {
+      return { outcome: 'refused', reason: `${job.type} jobs cannot be cancelled` };
+    }
+    let refusal: string | undefined;
+    const updated = await this.update(definition, id, (current) => {
+      refusal = isTerminal(current.status)
+        ? `the ${definition.type} is already ${current.status}`
+        : policy.refusal?.(current);
+      if (refusal) return undefined;
+      if (!policy.request) {
+        return {
+          status: 'cancelled',
+          error: { code: 'CANCELLED', message: 'cancelled by the caller' },
+          event: { kind: 'cancelled', message: 'cancelled by the caller' },
+        };
+      }
+      const data = policy.request(current);
+      return data ? { data, event: { kind: 'cancel-requested', message: 'cancellation requested' } } : undefined;
+    });
+    if (refusal) return { outcome: 'refused', reason: refusal };
+    await policy.afterRequest?.(updated);
+    return updated.status === 'cancelled'
+      ? { outcome: 'cancelled', job: updated }
+      : { outcome: 'requested', job: updated };
+  }
+
+  /**
+   * Records a poisoned message as a dead letter (body intact) and fails its job with the last error it recorded.
+   * Safe to run twice for one delivery: the dead letter id derives from the poison message; `failed` sticks.
+   */
+  async recordPoison(
+    delivery: PoisonDelivery,
+    source: DeadLetterSource,
+    jobId: string | undefined,
+    dequeueCount: number,
+    options: { failJob?: boolean } = {},
+  ): Promise<DeadLetter> {
+    let error: JobError = {
+      code: 'POISONED',
+      message: `the message failed ${dequeueCount} times and was moved to ${delivery.poisonQueue}`,
+    };
+    const job = jobId ? await this.#statuses.get(jobId) : undefined;
+    if (job?.error)
+      error = { code: job.error.code, message: `${job.error.message} (moved to ${delivery.poisonQueue})` };
+    const { deadLetter } = await this.#deadLetters.record({
+      id: deadLetterId(delivery.messageId, delivery.insertedAt, delivery.poisonQueue),
+      source,
+      body: delivery.text,
+      dequeueCount,
+      error,
+      ...(job ? { jobId: job.id } : {}),
+      deadLetteredAt: new Date().toISOString(),
+    });
+    if (job && options.failJob !== false) {
+      await this.#statuses.update(
+        job.id,
+        (current) =>
+          current.status === 'failed'
+            ? undefined
+            : {
+                status: 'failed',
+                error,
+                event: {
+                  kind: 'dead-lettered',
+                  message: `${error.code}: ${error.message}`,
+                  data: { deadLetterId: deadLetter.id },
+                },
+              },
+        { basis: job },
+      );
+    }
+    return deadLetter;
+  }
+
+  /** A message that does not parse: no retry can fix it, so it is a dead letter at once (body intact). */
+  async recordMalformed(
+    delivery: { messageId: string; insertedAt: Date; queue: string; text: string; dequeueCount: number },
+    reason: string,
+  ): Promise<DeadLetter> {
+    const { deadLetter } = await this.#deadLetters.record({
+      id: deadLetterId(delivery.messageId, delivery.insertedAt, delivery.queue),
+      source: { kind: 'queue', queue: delivery.queue },
+      body: delivery.text,
+      dequeueCount: delivery.dequeueCount,
+      error: { code: MALFORMED_MESSAGE_CODE, message: reason },
+      deadLetteredAt: new Date().toISOString(),
+    });
+    return deadLetter;
+  }
+
+  /** A permanent failure that is also a dead letter of its own (a thumbnail whose upload is not an image). */
+  async recordFailureAsDeadLetter(letter: {
+    job: Job<unknown, unknown>;
+    source: DeadLetterSource;
+    body: string;
+    sourceName: string;
+    key: string;
+    error: JobError;
+  }): Promise<DeadLetter> {
+    const { deadLetter } = await this.#deadLetters.record({
+      id: deadLetterId(letter.key, new Date(letter.job.createdAt), letter.sourceName),
+      source: letter.source,
+      body: letter.body,
+      dequeueCount: letter.job.attempts,
+      error: letter.error,
+      jobId: letter.job.id,
+      deadLetteredAt: new Date().toISOString(),
+    });
+    return deadLetter;
+  }
+
+  /**
+   * Replays a dead letter: marks it replayed (once, even with two admins clicking), reopens its job as `queued`
+   * (with its type's `onReplay` data change) and puts the work back on its source. When the source cannot take it,
+   * the dead letter is reopened and the reason returned.
+   */
+  async replay(id: string, note = 'replayed'): Promise<ReplayOutcome> {
+    const redelivery = this.#redelivery;
+    if (!redelivery) throw new TypeError('this runtime was built without a redelivery port');
+    if (!(await this.#deadLetters.get(id))) return { outcome: 'not-found' };
+    let letter: DeadLetter | undefined;
+    try {
+      letter = await this.#deadLetters.transition(id, 'replayed', note);
+    } catch (error) {
+      if (error instanceof DeadLetterConflictError) return { outcome: 'conflict', message: error.message };
+      throw error;
+    }
+    if (!letter) return { outcome: 'not-found' };
+    try {
+      if (letter.jobId) {
+        await this.#statuses.update(letter.jobId, (job) => {
+          const definition = this.#definitions.get(job.type);
+          const data = definition?.onReplay?.(this.typed(definition, job)) as Record<string, unknown> | undefined;
+          return {
+            status: 'queued',
+            reopen: true,
+            error: null,
+            ...(data ? { data } : {}),
+            progress: { index: 0, percent: 0, step: 'queued', message: 'replayed' },
+            event: { kind: 'replayed', message: `dead letter ${id} replayed`, data: { deadLetterId: id } },
+          };
+        });
+      }
+      await redelivery.redeliver(letter);
+    } catch (error) {
+      const reason = classifyFailure(error).error.message;
+      await this.#deadLetters.replayFailed(id, reason);
+      return { outcome: 'failed', sourceGone: statusOf(error) === 404, reason };
+    }
+    return { outcome: 'replayed', deadLetter: letter };
+  }
+}

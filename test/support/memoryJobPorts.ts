@@ -1,0 +1,125 @@
+import { type DeadLetter, DeadLetterConflictError } from '../../shared/deadletters/deadLetterTypes';
+import type { DeadLetterPort, JobStatusPort, NewDeadLetter, RedeliveryPort } from '../../shared/jobs/jobPorts';
+import { applyJobUpdate, newJob } from '../../shared/jobs/jobRules';
+import type { CreateJobInput, Job, JobEvent, JobUpdate } from '../../shared/jobs/jobTypes';
+import { JobNotFoundError } from '../../shared/jobs/jobTypes';
+
+/**
+ * In-memory fakes of the job runtime's ports, for unit tests of its rules. They apply the same pure rules as the
+ * Table Storage stores (`applyJobUpdate`); the stores themselves are tested against Azurite.
+ */
+export class MemoryJobStatuses implements JobStatusPort {
+  readonly jobs = new Map<string, Job>();
+  readonly timeline = new Map<string, JobEvent[]>();
+  writes = 0;
+  /** Makes the next `n` writes fail as a storage outage would. */
+  failNextWrites = 0;
+
+  create(input: CreateJobInput): Promise<{ job: Job; created: boolean }> {
+    const existing = this.jobs.get(input.id);
+    if (existing) return Promise.resolve({ job: structuredClone(existing), created: false });
+    const job = newJob(input, input.createdAt ?? new Date().toISOString());
+    this.jobs.set(job.id, job);
+    this.#event(job.id, { kind: 'created', message: input.event ?? `${job.type} job created` });
+    this.writes++;
+    return Promise.resolve({ job: structuredClone(job), created: true });
+  }
+
+  get(id: string): Promise<Job | undefined> {
+    const job = this.jobs.get(id);
+    return Promise.resolve(job ? structuredClone(job) : undefined);
+  }
+
+  update(id: string, change: (job: Job) => JobUpdate | undefined): Promise<Job> {
+    const current = this.jobs.get(id);
+    if (!current) return Promise.reject(new JobNotFoundError(id));
+    const update = change(structuredClone(current));
+    if (!update) return Promise.resolve(structuredClone(current));
+    if (this.failNextWrites > 0) {
+      this.failNextWrites--;
+      return Promise.reject(Object.assign(new Error('storage unavailable'), { statusCode: 503 }));
+    }
+    const next = applyJobUpdate(current, update, new Date().toISOString());
+    this.jobs.set(id, next);
+    this.writes++;
+    const event =
+      update.event ??
+      (next.status !== current.status
+        ? { kind: 'status', message: `status ${current.status} → ${next.status}` }
+        : undefined);
+    if (event) this.#event(id, event);
+    return Promise.resolve(structuredClone(next));
+  }
+
+  events(id: string): JobEvent[] {
+    return this.timeline.get(id) ?? [];
+  }
+
+  #event(id: string, event: Omit<JobEvent, 'at'>): void {
+    const list = this.timeline.get(id) ?? [];
+    list.push({ at: new Date().toISOString(), ...event });
+    this.timeline.set(id, list);
+  }
+}
+
+export class MemoryDeadLetters implements DeadLetterPort {
+  readonly letters = new Map<string, DeadLetter>();
+
+  record(letter: NewDeadLetter): Promise<{ deadLetter: DeadLetter; created: boolean }> {
+    const existing = this.letters.get(letter.id);
+    if (existing) return Promise.resolve({ deadLetter: structuredClone(existing), created: false });
+    const full: DeadLetter = {
+      ...letter,
+      state: 'open',
+      replays: 0,
+      history: [{ at: letter.deadLetteredAt, action: 'recorded' }],
+    };
+    this.letters.set(letter.id, full);
+    return Promise.resolve({ deadLetter: structuredClone(full), created: true });
+  }
+
+  get(id: string): Promise<DeadLetter | undefined> {
+    const letter = this.letters.get(id);
+    return Promise.resolve(letter ? structuredClone(letter) : undefined);
+  }
+
+  transition(id: string, to: 'replayed' | 'discarded', note?: string): Promise<DeadLetter | undefined> {
+    const letter = this.letters.get(id);
+    if (!letter) return Promise.resolve(undefined);
+    if (letter.state !== 'open') {
+      return Promise.reject(new DeadLetterConflictError(`dead letter ${id} is already ${letter.state}`));
+    }
+    const next: DeadLetter = {
+      ...letter,
+      state: to,
+      replays: letter.replays + (to === 'replayed' ? 1 : 0),
+      history: [...letter.history, { at: new Date().toISOString(), action: to, ...(note ? { note } : {}) }],
+    };
+    this.letters.set(id, next);
+    return Promise.resolve(structuredClone(next));
+  }
+
+  replayFailed(id: string, reason: string): Promise<void> {
+    const letter = this.letters.get(id);
+    if (letter) {
+      this.letters.set(id, {
+        ...letter,
+        state: 'open',
+        history: [...letter.history, { at: new Date().toISOString(), action: 'replay-failed', note: reason }],
+      });
+    }
+    return Promise.resolve();
+  }
+}
+
+export class MemoryRedelivery implements RedeliveryPort {
+  readonly redelivered: DeadLetter[] = [];
+  /** When set, every redelivery fails with this error. */
+  failWith: Error | undefined;
+
+  redeliver(letter: DeadLetter): Promise<void> {
+    if (this.failWith) return Promise.reject(this.failWith);
+    this.redelivered.push(letter);
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,303 @@
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+
+import { z } from 'zod';
+
+import { defineJob } from '../../shared/jobs/jobDefinition';
+import { classifyFailure, normaliseError, PermanentJobError } from '../../shared/jobs/jobErrors';
+import { decodeMessage } from '../../shared/jobs/jobMessages';
+import { JobRuntime } from '../../shared/jobs/jobRuntime';
+import { MemoryDeadLetters, MemoryJobStatuses, MemoryRedelivery } from '../support/memoryJobPorts';
+
+const counterData = z.object({
+  target: z.number().int(),
+  done: z.number().int().default(0),
+  restarts: z.number().default(0),
+});
+type CounterData = z.infer<typeof counterData>;
+const counterResult = z.object({ counted: z.number() });
+type CounterResult = z.infer<typeof counterResult>;
+
+/** What the test's job does on its next attempt. */
+let behaviour: 'succeed' | 'permanent' | 'transient' | 'string-throw' | 'bad-result' = 'succeed';
+const permanentFailures: string[] = [];
+
+const counterJob = defineJob<CounterData, CounterResult>({
+  type: 'counter',
+  data: counterData,
+  result: counterResult,
+  async run(job, context) {
+    // The data arrives typed and validated: `done` has its default.
+    for (let i = job.data.done; i < job.data.target; i++) {
+      await context.checkpoint({
+        data: { done: i + 1 },
+        progress: { step: 'count', index: i + 1, total: job.data.target },
+      });
+    }
+    switch (behaviour) {
+      case 'succeed':
+        return { counted: job.data.target };
+      case 'permanent':
+        throw new PermanentJobError('BAD_INPUT', 'the input cannot be counted');
+      case 'transient':
+        throw Object.assign(new Error('storage said 503\nwith a stack of details'), { code: 'STORAGE_BUSY' });
+      case 'string-throw':
+        // eslint-disable-next-line @typescript-eslint/only-throw-error
+        throw 'a string';
+      case 'bad-result':
+        return { counted: 'many' } as unknown as CounterResult;
+      default: {
+        const never: never = behaviour;
+        throw new Error(String(never));
+      }
+    }
+  },
+  onPermanentFailure(job, error) {
+    permanentFailures.push(`${job.id}:${error.code}`);
+    return Promise.resolve();
+  },
+  onReplay: (job) => ({ done: 0, restarts: job.data.restarts + 1 }),
+});
+
+const cancelRequests: string[] = [];
+const workflowJob = defineJob<{ step: string; cancelRequested?: boolean }, Record<string, never>>({
+  type: 'workflow',
+  data: z.object({ step: z.string(), cancelRequested: z.boolean().optional() }),
+  cancel: {
+    refusal: (job) => (job.data.step === 'shipped' ? 'it has shipped' : undefined),
+    request: (job) => (job.data.cancelRequested ? undefined : { cancelRequested: true }),
+    afterRequest(job) {
+      cancelRequests.push(job.id);
+      return Promise.resolve();
+    },
+  },
+});
+const simpleJob = defineJob<{ n: number }, Record<string, never>>({
+  type: 'simple',
+  data: z.object({ n: z.number() }),
+  cancel: {},
+});
+
+describe('job runtime rules (in-memory ports)', () => {
+  let statuses: MemoryJobStatuses;
+  let deadLetters: MemoryDeadLetters;
+  let redelivery: MemoryRedelivery;
+  let runtime: JobRuntime;
+
+  beforeEach(() => {
+    statuses = new MemoryJobStatuses();
+    deadLetters = new MemoryDeadLetters();
+    redelivery = new MemoryRedelivery();
+    runtime = new JobRuntime({ statuses, deadLetters, redelivery, definitions: [counterJob, workflowJob] });
+    behaviour = 'succeed';
+    permanentFailures.length = 0;
+    cancelRequests.length = 0;
+  });
+
+  it('moves a job queued → running → succeeded, with its typed result and a timeline', async () => {
+    await runtime.create(counterJob, { id: 'c1', data: { target: 3, done: 0, restarts: 0 } });
+    assert.equal((await runtime.read(counterJob, 'c1'))?.status, 'queued');
+    const outcome = await runtime.execute(counterJob, 'c1');
+    assert.equal(outcome.outcome, 'succeeded');
+    const job = await runtime.read(counterJob, 'c1');
+    assert.equal(job?.status, 'succeeded');
+    assert.deepEqual(job?.result, { counted: 3 });
+    assert.equal(job?.attempts, 1);
+    assert.equal(job?.progress.percent, 100);
+    assert.ok(job?.completedAt);
+    assert.deepEqual(
+      statuses.events('c1').map((e) => e.kind),
+      ['created', 'started', 'succeeded'],
+    );
+  });
+
+  it('keeps a terminal status: a finished job is not run again, and a late write cannot revive it', async () => {
+    await runtime.create(counterJob, { id: 'c2', data: { target: 1, done: 0, restarts: 0 } });
+    await runtime.execute(counterJob, 'c2');
+    const again = await runtime.execute(counterJob, 'c2');
+    assert.equal(again.outcome, 'already-finished');
+    assert.equal((await runtime.read(counterJob, 'c2'))?.attempts, 1);
+    const late = await runtime.update(counterJob, 'c2', () => ({ status: 'running' }));
+    assert.equal(late.status, 'succeeded');
+    const failed = await runtime.update(counterJob, 'c2', () => ({ status: 'failed' }));
+    assert.equal(failed.status, 'succeeded');
+  });
+
+  it('never moves progress back', async () => {
+    await runtime.create(counterJob, { id: 'c3', data: { target: 1, done: 0, restarts: 0 } });
+    await runtime.update(counterJob, 'c3', () => ({ progress: { step: 'b', index: 3, total: 4, percent: 75 } }));
+    const back = await runtime.update(counterJob, 'c3', () => ({
+      progress: { step: 'a', index: 1, total: 4, percent: 25 },
+    }));
+    assert.equal(back.progress.index, 3);
+    assert.equal(back.progress.percent, 75);
+    assert.equal(back.progress.step, 'b');
+    const forward = await runtime.update(counterJob, 'c3', () => ({ progress: { step: 'c', index: 4, percent: 100 } }));
+    assert.equal(forward.progress.step, 'c');
+    assert.equal(forward.progress.index, 4);
+  });
+
+  it('fails for good on a PermanentJobError: status failed with its code, no rethrow, the failure hook runs', async () => {
+    await runtime.create(counterJob, { id: 'c4', data: { target: 1, done: 0, restarts: 0 } });
+    behaviour = 'permanent';
+    const outcome = await runtime.execute(counterJob, 'c4');
+    assert.equal(outcome.outcome, 'failed');
+    const job = await runtime.read(counterJob, 'c4');
+    assert.equal(job?.status, 'failed');
+    assert.deepEqual(job?.error, { code: 'BAD_INPUT', message: 'the input cannot be counted' });
+    assert.deepEqual(permanentFailures, ['c4:BAD_INPUT']);
+    assert.ok(statuses.events('c4').some((e) => e.kind === 'failed' && e.message.startsWith('BAD_INPUT')));
+  });
+
+  it('records a transient failure and rethrows it for the retry; the next attempt resumes and clears the error', async () => {
+    await runtime.create(counterJob, { id: 'c5', data: { target: 2, done: 0, restarts: 0 } });
+    behaviour = 'transient';
+    await assert.rejects(runtime.execute(counterJob, 'c5'), /storage said 503/);
+    const between = await runtime.read(counterJob, 'c5');
+    assert.equal(between?.status, 'running');
+    assert.deepEqual(between?.error, { code: 'STORAGE_BUSY', message: 'storage said 503' });
+    assert.equal(between?.data.done, 2, 'the checkpoint survives the failed attempt');
+    assert.deepEqual(permanentFailures, []);
+    behaviour = 'succeed';
+    const outcome = await runtime.execute(counterJob, 'c5');
+    assert.equal(outcome.outcome, 'succeeded');
+    const job = await runtime.read(counterJob, 'c5');
+    assert.equal(job?.attempts, 2);
+    assert.equal(job?.error, undefined);
+    assert.ok(statuses.events('c5').some((e) => e.kind === 'attempt-failed'));
+  });
+
+  it('normalises a non-Error throwable once, keeping it as the cause', async () => {
+    const error = normaliseError({ odd: true });
+    assert.ok(error instanceof Error);
+    assert.deepEqual(error.cause, { odd: true });
+    assert.equal(classifyFailure('boom').permanent, false);
+    assert.equal(classifyFailure('boom').error.code, 'TRANSIENT');
+    assert.equal(classifyFailure(new PermanentJobError('X_Y', 'first\nsecond')).error.message, 'first');
+    await runtime.create(counterJob, { id: 'c6', data: { target: 0, done: 0, restarts: 0 } });
+    behaviour = 'string-throw';
+    await assert.rejects(runtime.execute(counterJob, 'c6'), (thrown: unknown) => {
+      assert.ok(thrown instanceof Error);
+      assert.equal(thrown.cause, 'a string');
+      return true;
+    });
+    assert.equal((await runtime.read(counterJob, 'c6'))?.error?.code, 'TRANSIENT');
+  });
+
+  it('fails a job whose stored data or returned result does not match its schema, without retrying', async () => {
+    await statuses.create({ id: 'c7', type: 'counter', data: { target: 'ten' } });
+    await assert.rejects(runtime.read(counterJob, 'c7'), (error: unknown) => {
+      assert.ok(error instanceof PermanentJobError);
+      assert.equal(error.code, 'MALFORMED_JOB_DATA');
+      return true;
+    });
+    const outcome = await runtime.execute(counterJob, 'c7');
+    assert.equal(outcome.outcome, 'failed');
+    assert.equal((await statuses.get('c7'))?.error?.code, 'MALFORMED_JOB_DATA');
+
+    await runtime.create(counterJob, { id: 'c8', data: { target: 0, done: 0, restarts: 0 } });
+    behaviour = 'bad-result';
+    assert.equal((await runtime.execute(counterJob, 'c8')).outcome, 'failed');
+    assert.equal((await statuses.get('c8'))?.error?.code, 'RESULT_INVALID');
+  });
+
+  it('reads a job of another type as absent, and an unknown id too', async () => {
+    await runtime.create(simpleJob, { id: 's1', data: { n: 1 } });
+    assert.equal(await runtime.read(counterJob, 's1'), undefined);
+    assert.equal(await runtime.read(counterJob, 'nope'), undefined);
+    assert.equal((await runtime.execute(counterJob, 'nope')).outcome, 'unknown-job');
+  });
+
+  it('dead-letters a poisoned message once with its body, failing its job with the last recorded error', async () => {
+    await runtime.create(counterJob, { id: 'c9', data: { target: 1, done: 0, restarts: 0 } });
+    behaviour = 'transient';
+    await assert.rejects(runtime.execute(counterJob, 'c9'));
+    const delivery = { poisonQueue: 'work-poison', messageId: 'm1', insertedAt: new Date(), text: '{"jobId":"c9"}' };
+    const first = await runtime.recordPoison(delivery, { kind: 'queue', queue: 'work' }, 'c9', 5);
+    const second = await runtime.recordPoison(delivery, { kind: 'queue', queue: 'work' }, 'c9', 5);
+    assert.equal(first.id, second.id);
+    assert.equal(deadLetters.letters.size, 1);
+    assert.equal(first.body, '{"jobId":"c9"}');
+    assert.equal(first.error.code, 'STORAGE_BUSY');
+    const job = await runtime.read(counterJob, 'c9');
+    assert.equal(job?.status, 'failed');
+    assert.equal(statuses.events('c9').filter((e) => e.kind === 'dead-lettered').length, 1);
+  });
+
+  it('replays a dead letter: reopens the job queued with its type’s data change and redelivers, once', async () => {
+    await runtime.create(counterJob, { id: 'c10', data: { target: 2, done: 0, restarts: 0 } });
+    behaviour = 'permanent';
+    await runtime.execute(counterJob, 'c10');
+    const letter = await runtime.recordPoison(
+      { poisonQueue: 'work-poison', messageId: 'm2', insertedAt: new Date(), text: 'body' },
+      { kind: 'queue', queue: 'work' },
+      'c10',
+      5,
+    );
+    const replayed = await runtime.replay(letter.id);
+    assert.equal(replayed.outcome, 'replayed');
+    assert.equal(redelivery.redelivered.length, 1);
+    assert.equal(redelivery.redelivered[0]?.body, 'body');
+    const job = await runtime.read(counterJob, 'c10');
+    assert.equal(job?.status, 'queued');
+    assert.equal(job?.error, undefined);
+    assert.equal(job?.completedAt, undefined);
+    assert.equal(job?.progress.index, 0, 'a replay resets progress');
+    assert.deepEqual([job?.data.done, job?.data.restarts], [0, 1]);
+    assert.equal((await runtime.replay(letter.id)).outcome, 'conflict');
+    assert.equal(redelivery.redelivered.length, 1);
+    behaviour = 'succeed';
+    assert.equal((await runtime.execute(counterJob, 'c10')).outcome, 'succeeded');
+    assert.equal((await runtime.replay('dl_missing')).outcome, 'not-found');
+  });
+
+  it('reopens the dead letter when its source cannot take the replay', async () => {
+    const letter = await runtime.recordMalformed(
+      { messageId: 'm3', insertedAt: new Date(), queue: 'work', text: 'not json', dequeueCount: 1 },
+      'not a work message',
+    );
+    assert.equal(letter.error.code, 'MALFORMED_MESSAGE');
+    redelivery.failWith = Object.assign(new Error('queue gone'), { statusCode: 404 });
+    const outcome = await runtime.replay(letter.id);
+    assert.deepEqual(outcome, { outcome: 'failed', sourceGone: true, reason: 'queue gone' });
+    assert.equal(deadLetters.letters.get(letter.id)?.state, 'open');
+  });
+
+  it('cancels by the type’s policy: refused without one, when terminal or when the policy refuses', async () => {
+    await runtime.create(counterJob, { id: 'c11', data: { target: 1, done: 0, restarts: 0 } });
+    assert.deepEqual(await runtime.cancel(counterJob, 'c11'), {
+      outcome: 'refused',
+      reason: 'counter jobs cannot be cancelled',
+    });
+    assert.deepEqual(await runtime.cancel(workflowJob, 'missing'), { outcome: 'not-found' });
+
+    await runtime.create(workflowJob, { id: 'w1', data: { step: 'paying' } });
+    const requested = await runtime.cancel(workflowJob, 'w1');
+    assert.equal(requested.outcome, 'requested');
+    assert.equal((await runtime.read(workflowJob, 'w1'))?.data.cancelRequested, true);
+    const writes = statuses.writes;
+    assert.equal((await runtime.cancel(workflowJob, 'w1')).outcome, 'requested');
+    assert.equal(statuses.writes, writes, 'a repeated request writes nothing');
+    assert.deepEqual(cancelRequests, ['w1', 'w1']);
+
+    await runtime.create(workflowJob, { id: 'w2', data: { step: 'shipped' } });
+    assert.deepEqual(await runtime.cancel(workflowJob, 'w2'), { outcome: 'refused', reason: 'it has shipped' });
+
+    await runtime.create(simpleJob, { id: 's2', data: { n: 1 } });
+    const cancelled = await runtime.cancel(simpleJob, 's2');
+    assert.equal(cancelled.outcome, 'cancelled');
+    assert.equal((await runtime.read(simpleJob, 's2'))?.error?.code, 'CANCELLED');
+    const refused = await runtime.cancel(simpleJob, 's2');
+    assert.deepEqual(refused, { outcome: 'refused', reason: 'the simple is already cancelled' });
+  });
+
+  it('decodes queue messages at the boundary: a mismatch is permanent and names the field', () => {
+    const schema = z.object({ jobId: z.string() });
+    assert.deepEqual(decodeMessage(schema, { jobId: 'a' }, 'a work message'), { jobId: 'a' });
+    assert.throws(
+      () => decodeMessage(schema, { jobId: 1 }, 'a work message'),
+      (error: unknown) =>
+        error instanceof PermanentJobError && error.code === 'MALFORMED_MESSAGE' && /jobId/.test(error.message),
+    );
+  });
+});
