@@ -1,7 +1,7 @@
 import path from 'node:path';
 
 import type { BindingServices } from './bindings/bindingContext';
-import { accountNameOf, resolveConnectionString } from './config/connections';
+import { resolveConnection, type StorageConnection } from './config/connections';
 import { StartupError } from './config/errors';
 import { type HostOptions, loadHostOptions } from './config/hostOptions';
 import { applySettings, loadLocalSettings } from './config/localSettings';
@@ -12,6 +12,8 @@ import { computeHostId } from './core/hostId';
 import { Invoker } from './core/invoker';
 import { manualTriggerEvent } from './core/manualTrigger';
 import { retryPolicyFrom } from './core/retryPolicy';
+import { LocalEventGrid } from './eventgrid/localEventGrid';
+import { RuntimeWebhooks } from './eventgrid/runtimeWebhooks';
 import { HttpServer } from './http/httpServer';
 import { type HostKeys, loadHostKeys } from './http/keys';
 import { HostLogger } from './log';
@@ -141,26 +143,25 @@ export class Devhost {
     if (functions.length === 0) logger.warn('No job functions found.');
 
     const needsStorage = functions.some((f) => f.trigger.type !== 'httpTrigger') || Boolean(env['AzureWebJobsStorage']);
-    let hostConnectionString = '';
+    let hostConnection: StorageConnection | undefined;
     const accounts = new StorageAccounts();
     if (needsStorage) {
-      hostConnectionString = resolveConnectionString('Storage', env, 'The host');
+      hostConnection = resolveConnection('Storage', env, 'The host');
       // Every connection the functions use must answer now, not at the first message.
-      const connections = new Set([hostConnectionString]);
+      const connections = new Map([[hostConnection.key, hostConnection]]);
       for (const fn of functions) {
         for (const binding of [fn.trigger, ...fn.inputs, ...fn.outputs]) {
           if (binding.type === 'httpTrigger' || binding.type === 'http') continue;
-          connections.add(
-            resolveConnectionString(
-              binding.config['connection'],
-              env,
-              `Function "${fn.name}" binding "${binding.key}"`,
-            ),
+          const connection = resolveConnection(
+            binding.config['connection'],
+            env,
+            `Function "${fn.name}" binding "${binding.key}"`,
           );
+          connections.set(connection.key, connection);
         }
       }
-      for (const connectionString of connections) {
-        await checkStorageReachable(accounts.get(connectionString), accountNameOf(connectionString));
+      for (const connection of connections.values()) {
+        await checkStorageReachable(accounts.get(connection), connection.accountName);
       }
     }
 
@@ -185,6 +186,8 @@ export class Devhost {
     });
     const enabled = functions.filter((fn) => !isDisabled(fn, env));
     const hostId = computeHostId(appDir, env);
+    const keys = options.enforceKeys ? loadHostKeys(env) : undefined;
+    const webhooks = new RuntimeWebhooks(keys, env);
     const services: ListenerServices = {
       options: hostOptions,
       invoker,
@@ -192,10 +195,15 @@ export class Devhost {
       env,
       logger,
       hostId,
-      hostConnectionString,
+      get hostConnection(): StorageConnection {
+        // Only listeners read it, and any listener makes needsStorage true.
+        return hostConnection ?? resolveConnection('Storage', env, 'The host');
+      },
       retryPolicy: (fn) => retryPolicyFrom(fn.metadata.retryOptions, hostOptions.retry),
       queueWrites,
       blobWrites,
+      webhooks,
+      blobEvents: new LocalEventGrid(),
     };
     const listeners: TriggerListener[] = [];
     for (const [type, factory] of Object.entries(LISTENER_FACTORIES)) {
@@ -207,7 +215,6 @@ export class Devhost {
       );
     }
 
-    const keys = options.enforceKeys ? loadHostKeys(env) : undefined;
     const byName = new Map(functions.map((fn) => [fn.name.toLowerCase(), fn]));
     const httpServer = new HttpServer({
       port: options.port ?? settingsPort ?? DEFAULT_PORT,
@@ -220,6 +227,7 @@ export class Devhost {
       keys,
       streamingUri,
       isDisabled: (fn) => isDisabled(fn, env),
+      runtimeWebhooks: (req, res, url, path) => webhooks.handle(req, res, url, path),
       manualTrigger: async (fn, input) => {
         const event = await manualTriggerEvent(fn, input, accounts, env);
         await invoker.invoke(fn, event, services.retryPolicy(fn));
@@ -227,6 +235,7 @@ export class Devhost {
     });
     try {
       await httpServer.listen();
+      webhooks.listeningOn(httpServer.baseUrl);
     } catch (error) {
       const address = options.host ?? DEFAULT_LISTEN_ADDRESS;
       throw new StartupError(
@@ -246,13 +255,13 @@ export class Devhost {
       appHookData,
       restoreRequire,
     );
-    host.#printListing(functions, env);
+    host.#printListing(functions, env, webhooks);
     for (const listener of listeners) await listener.start();
-    logger.info(`Host started (host id ${hostId}, ${accountNameOf(hostConnectionString)} storage).`);
+    logger.info(`Host started (host id ${hostId}, ${hostConnection?.accountName ?? 'no'} storage).`);
     return host;
   }
 
-  #printListing(functions: FunctionDefinition[], env: NodeJS.ProcessEnv): void {
+  #printListing(functions: FunctionDefinition[], env: NodeJS.ProcessEnv, webhooks: RuntimeWebhooks): void {
     const { logger } = this;
     logger.plain('');
     logger.plain('Functions:');
@@ -274,6 +283,12 @@ export class Devhost {
           ? 'Function keys: from DEVHOST_MASTER_KEY / DEVHOST_FUNCTION_KEY settings.'
           : `Master key (generated for this run): ${this.keys.master}\nFunction key (generated for this run): ${this.keys.function['default'] ?? ''}`,
       );
+      for (const extension of webhooks.extensions) {
+        const systemKey = webhooks.systemKey(extension);
+        if (systemKey && !systemKey.fromSettings) {
+          logger.plain(`System key ${extension}_extension (generated for this run): ${systemKey.value}`);
+        }
+      }
       logger.plain('');
     }
   }

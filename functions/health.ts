@@ -10,9 +10,9 @@ import { storageClients } from '../shared/storage/storageClients';
 
 const config = appConfig();
 const names = resourceNames(config.resourcePrefix);
-const deadLetters = new DeadLetterStore(storageClients(config.storageConnectionString).table(names.tables.deadLetters));
+const deadLetters = new DeadLetterStore(storageClients(config.storageConnection).table(names.tables.deadLetters));
 const runs = new BatchRunStore(
-  storageClients(config.storageConnectionString).table(names.tables.batchRuns),
+  storageClients(config.storageConnection).table(names.tables.batchRuns),
   config.nightly.leaseMs,
 );
 
@@ -22,7 +22,7 @@ app.http('health', {
   authLevel: 'anonymous',
   handler: async () => {
     const report = await healthReport(
-      storageClients(config.storageConnectionString),
+      storageClients(config.storageConnection),
       names.tables.jobs,
       [
         ...names.triggerQueues.map((queue) => ({ queue, poisonQueue: `${queue}-poison` })),

@@ -4,7 +4,7 @@ import { appServices } from '../shared/appServices';
 import { asText } from '../shared/storage/entityValues';
 import { runThumbnailJob, type UploadedBlob } from '../shared/thumbnails/thumbnailJob';
 
-const { names } = appServices();
+const { names, config } = appServices();
 
 function record(value: unknown): Record<string, unknown> {
   return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
@@ -39,6 +39,8 @@ async function uploadedBlob(context: InvocationContext): Promise<UploadedBlob> {
 app.storageBlob('thumbnail', {
   path: `${names.containers.uploads}/{name}`,
   connection: 'AzureWebJobsStorage',
+  // Event Grid by default (Flex Consumption has no polling source); THUMBNAIL_BLOB_SOURCE switches back.
+  source: config.thumbnails.blobSource,
   handler: async (content: unknown, context) => {
     const services = appServices();
     await services.ready();

@@ -8,6 +8,7 @@ import { json } from '../shared/http/problem';
 import { parseJsonBody } from '../shared/http/requestBody';
 import { JobStore } from '../shared/jobs/jobStore';
 import { sasProtocolFor } from '../shared/storage/sasProtocol';
+import { blobSasUrl } from '../shared/storage/uploadSas';
 import { THUMBNAIL_JOB_TYPE } from '../shared/thumbnails/thumbnailJob';
 
 const EXTENSIONS: Record<string, readonly string[]> = {
@@ -65,7 +66,7 @@ app.http('createUpload', {
     const blobName = `${jobId}/${parsed.value.fileName}`;
     const blob = storage.blobs.getContainerClient(names.containers.uploads).getBlockBlobClient(blobName);
     const expiresOn = new Date(Date.now() + config.uploads.sasLifetimeMs);
-    const uploadUrl = await blob.generateSasUrl({
+    const uploadUrl = await blobSasUrl(blob, storage.blobs, {
       permissions: BlobSASPermissions.parse('cw'),
       startsOn: new Date(Date.now() - 60_000), // tolerate clock skew between client and storage
       expiresOn,

@@ -28,7 +28,7 @@ export function appServices(): AppServices {
   if (services) return services;
   const config = appConfig();
   const names = resourceNames(config.resourcePrefix);
-  const storage = storageClients(config.storageConnectionString);
+  const storage = storageClients(config.storageConnection);
   const jobs = new JobStore(storage.table(names.tables.jobs));
   const deadLetters = new DeadLetterStore(storage.table(names.tables.deadLetters));
   const sales = new SalesFacts(storage.table(names.tables.sales));

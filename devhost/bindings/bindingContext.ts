@@ -1,4 +1,4 @@
-import { resolveConnectionString } from '../config/connections';
+import { resolveConnection } from '../config/connections';
 import type { QueuesOptions } from '../config/hostOptions';
 import type { Binding } from '../core/functionDefinition';
 import type { StorageAccount, StorageAccounts } from '../storage/account';
@@ -9,22 +9,22 @@ export interface BindingServices {
   env: NodeJS.ProcessEnv;
   queues: QueuesOptions;
   /** Tells local queue listeners that a message was written, so they poll now (the host's SharedQueueWatcher). */
-  notifyQueueWritten(connectionString: string, queueName: string): void;
+  notifyQueueWritten(connectionKey: string, queueName: string): void;
   /** Tells the local blob scanner a blob was written, so it looks now instead of at the next scan. */
-  notifyBlobWritten(connectionString: string, container: string): void;
+  notifyBlobWritten(connectionKey: string, container: string): void;
 }
 
 export function accountFor(
   services: BindingServices,
   binding: Binding,
   functionName: string,
-): { account: StorageAccount; connectionString: string } {
-  const connectionString = resolveConnectionString(
+): { account: StorageAccount; connectionKey: string } {
+  const connection = resolveConnection(
     binding.config['connection'],
     services.env,
     `Function "${functionName}" binding "${binding.key}"`,
   );
-  return { account: services.accounts.get(connectionString), connectionString };
+  return { account: services.accounts.get(connection), connectionKey: connection.key };
 }
 
 /** Splits `container/blob/path` at the first slash. */

@@ -50,14 +50,14 @@ async function writeQueue(
   fn: string,
 ): Promise<void> {
   const queueName = resolve(binding, 'queueName', data, services.env).toLowerCase();
-  const { account, connectionString } = accountFor(services, binding, fn);
+  const { account, connectionKey } = accountFor(services, binding, fn);
   const queue = account.queue(queueName);
   await queue.createIfNotExists();
   for (const item of asItems(value)) {
     if (item === null || item === undefined) continue;
     await queue.sendMessage(encodeQueueMessage(queueText(item), services.queues.messageEncoding));
   }
-  services.notifyQueueWritten(connectionString, queueName);
+  services.notifyQueueWritten(connectionKey, queueName);
 }
 
 async function writeBlob(
@@ -68,14 +68,14 @@ async function writeBlob(
   fn: string,
 ): Promise<void> {
   const { container, blobName } = splitBlobPath(resolve(binding, 'path', data, services.env));
-  const { account, connectionString } = accountFor(services, binding, fn);
+  const { account, connectionKey } = accountFor(services, binding, fn);
   const containerClient = account.container(container);
   await containerClient.createIfNotExists();
   const body = Buffer.isBuffer(value)
     ? value
     : Buffer.from(typeof value === 'string' ? value : JSON.stringify(value), 'utf8');
   await containerClient.getBlockBlobClient(blobName).upload(body, body.length);
-  services.notifyBlobWritten(connectionString, container);
+  services.notifyBlobWritten(connectionKey, container);
 }
 
 async function writeTable(

@@ -6,6 +6,10 @@ import type { HostLogger } from '../log';
 export interface BlobCandidate {
   name: string;
   etag: string;
+  /** From the listing, for event payloads. */
+  blobType?: string | undefined;
+  contentType?: string | undefined;
+  contentLength?: number | undefined;
 }
 
 /** Handles one candidate; false means "try again on the next scan" (for example, another host holds its receipt). */
@@ -16,6 +20,8 @@ interface WatchedContainer {
   handlers: CandidateHandler[];
   /** Blob name → the ETag already handed on. Rebuilt from each listing, so deleted blobs drop out. */
   handled: Map<string, string>;
+  /** Changes only: the first listing records what exists without handing anything on (an event source). */
+  baselinePending: boolean;
 }
 
 export const SCAN_INTERVAL_MS = 2_000;
@@ -44,10 +50,19 @@ export class BlobScanner {
     this.#intervalMs = intervalMs;
   }
 
-  watch(key: string, client: ContainerClient, handler: CandidateHandler): void {
+  /**
+   * @param options.changesOnly hand on only blobs written after the first listing (see {@link prime}), as an event
+   *   source does; otherwise every blob version not handed on before, existing ones included (the polling trigger)
+   */
+  watch(
+    key: string,
+    client: ContainerClient,
+    handler: CandidateHandler,
+    options: { changesOnly?: boolean } = {},
+  ): void {
     let watched = this.#containers.get(key);
     if (!watched) {
-      watched = { client, handlers: [], handled: new Map() };
+      watched = { client, handlers: [], handled: new Map(), baselinePending: options.changesOnly === true };
       this.#containers.set(key, watched);
     }
     watched.handlers.push(handler);
@@ -57,6 +72,16 @@ export class BlobScanner {
   wake(): void {
     this.#wakeRequested = true;
     this.#wake?.();
+  }
+
+  /** Lists every changes-only container once, so blobs written after this returns are handed on. */
+  async prime(): Promise<void> {
+    this.#running = true;
+    try {
+      for (const watched of this.#containers.values()) if (watched.baselinePending) await this.#scan(watched);
+    } finally {
+      this.#running = false;
+    }
   }
 
   start(): void {
@@ -101,23 +126,34 @@ export class BlobScanner {
 
   async #scan(watched: WatchedContainer): Promise<void> {
     const seen = new Map<string, string>();
-    const candidates: { name: string; etag: string; known: string | undefined }[] = [];
+    const candidates: (BlobCandidate & { known: string | undefined })[] = [];
     try {
       for await (const blob of watched.client.listBlobsFlat({ abortSignal: this.#scanAbort.signal })) {
         if (!this.#running) return;
         // Listings give the ETag bare, GetProperties quoted; the host's receipts use the quoted HTTP form.
         const etag = `"${(blob.properties.etag ?? '').replace(/"/g, '')}"`;
         const known = watched.handled.get(blob.name);
-        if (known === etag) seen.set(blob.name, etag);
-        else candidates.push({ name: blob.name, etag, known });
+        if (known === etag || watched.baselinePending) seen.set(blob.name, etag);
+        else {
+          candidates.push({
+            name: blob.name,
+            etag,
+            known,
+            blobType: blob.properties.blobType,
+            contentType: blob.properties.contentType,
+            contentLength: blob.properties.contentLength,
+          });
+        }
       }
     } catch (error) {
       if ((error as { statusCode?: number }).statusCode === 404) {
         watched.handled.clear(); // the container does not exist (yet): nothing to trigger
+        watched.baselinePending = false; // so every blob it will hold is new
         return;
       }
       throw error;
     }
+    watched.baselinePending = false;
     // Candidates are handed on several at a time: each is a few storage round trips (receipt, lease, enqueue), and
     // the receipts keep every blob version once-only whatever the order.
     let next = 0;
@@ -128,7 +164,7 @@ export class BlobScanner {
         let allHandled = true;
         for (const handler of watched.handlers) {
           try {
-            if (!(await handler({ name: candidate.name, etag: candidate.etag }))) allHandled = false;
+            if (!(await handler(candidate))) allHandled = false;
           } catch (error) {
             allHandled = false;
             this.#logger.warn(

@@ -1,7 +1,7 @@
 import { resolveAppSettings } from '../bindings/expressions';
 import { BlobPathPattern } from '../blob/blobPathPattern';
 import { blobTriggerEvent } from '../blob/blobTriggerEvent';
-import { resolveConnectionString } from '../config/connections';
+import { resolveConnection } from '../config/connections';
 import type { StorageAccounts } from '../storage/account';
 import type { FunctionDefinition } from './functionDefinition';
 import type { TriggerEvent } from './invoker';
@@ -26,8 +26,8 @@ export async function manualTriggerEvent(
       if (slash <= 0) throw new Error(`input "${input}" must name a blob as "container/name"`);
       const containerName = input.slice(0, slash);
       const blobName = input.slice(slash + 1);
-      const connectionString = resolveConnectionString(fn.trigger.config['connection'], env, `Function "${fn.name}"`);
-      const blob = accounts.get(connectionString).container(containerName).getBlobClient(blobName);
+      const connection = resolveConnection(fn.trigger.config['connection'], env, `Function "${fn.name}"`);
+      const blob = accounts.get(connection).container(containerName).getBlobClient(blobName);
       const path = fn.trigger.config['path'];
       const pattern = BlobPathPattern.parse(resolveAppSettings(typeof path === 'string' ? path : containerName, env));
       const { event } = await blobTriggerEvent({

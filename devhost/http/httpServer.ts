@@ -43,6 +43,8 @@ export interface HttpServerOptions {
   /** Set when the app enabled HTTP streaming: requests are proxied to the library's own HTTP server. */
   streamingUri: string | undefined;
   isDisabled(fn: FunctionDefinition): boolean;
+  /** `runtime/webhooks/{extension}/...`, handled by the extensions' webhooks (eventgrid/runtimeWebhooks.ts). */
+  runtimeWebhooks?: (req: http.IncomingMessage, res: http.ServerResponse, url: URL, path: string) => Promise<void>;
 }
 
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
@@ -201,6 +203,9 @@ export class HttpServer {
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
     const path = url.pathname.replace(/^\/+|\/+$/g, '');
     if (path === 'admin' || path.startsWith('admin/')) return this.#handleAdmin(req, res, url, path);
+    if (this.#options.runtimeWebhooks && path.toLowerCase().startsWith('runtime/webhooks/')) {
+      return this.#options.runtimeWebhooks(req, res, url, path);
+    }
 
     const prefix = this.#options.routePrefix;
     let routePath: string;

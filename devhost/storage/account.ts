@@ -1,20 +1,52 @@
 import { TableClient, TableServiceClient } from '@azure/data-tables';
+import type { TokenCredential } from '@azure/identity';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { type QueueClient, QueueServiceClient } from '@azure/storage-queue';
 
-/** Clients for one storage account, created once per connection string and shared by all listeners. */
-export class StorageAccount {
-  readonly blobs: BlobServiceClient;
-  readonly queues: QueueServiceClient;
-  readonly tables: TableServiceClient;
-  readonly #connectionString: string;
+import { serviceUriOf, type StorageConnection } from '../config/connections';
+import { storageCredential } from '../identity/storageCredential';
 
-  constructor(connectionString: string) {
-    this.#connectionString = connectionString;
-    const allowInsecureConnection = { allowInsecureConnection: true };
-    this.blobs = BlobServiceClient.fromConnectionString(connectionString);
-    this.queues = QueueServiceClient.fromConnectionString(connectionString);
-    this.tables = TableServiceClient.fromConnectionString(connectionString, allowInsecureConnection);
+/**
+ * Clients for one storage account, created once per connection and shared by all listeners. A connection string
+ * gives all three services; an identity-based connection gives the services it names, with one credential (so one
+ * token cache) for all of them. A service the connection does not name fails when first used, naming the setting.
+ */
+export class StorageAccount {
+  readonly connection: StorageConnection;
+  #blobs: BlobServiceClient | undefined;
+  #queues: QueueServiceClient | undefined;
+  #tables: TableServiceClient | undefined;
+  #credential: TokenCredential | undefined;
+
+  constructor(connection: StorageConnection) {
+    this.connection = connection;
+  }
+
+  get blobs(): BlobServiceClient {
+    const c = this.connection;
+    this.#blobs ??=
+      c.kind === 'connectionString'
+        ? BlobServiceClient.fromConnectionString(c.connectionString)
+        : new BlobServiceClient(serviceUriOf(c, 'blob'), this.#tokenCredential());
+    return this.#blobs;
+  }
+
+  get queues(): QueueServiceClient {
+    const c = this.connection;
+    this.#queues ??=
+      c.kind === 'connectionString'
+        ? QueueServiceClient.fromConnectionString(c.connectionString)
+        : new QueueServiceClient(serviceUriOf(c, 'queue'), this.#tokenCredential());
+    return this.#queues;
+  }
+
+  get tables(): TableServiceClient {
+    const c = this.connection;
+    this.#tables ??=
+      c.kind === 'connectionString'
+        ? TableServiceClient.fromConnectionString(c.connectionString, { allowInsecureConnection: true })
+        : new TableServiceClient(serviceUriOf(c, 'table'), this.#tokenCredential());
+    return this.#tables;
   }
 
   queue(name: string): QueueClient {
@@ -26,19 +58,28 @@ export class StorageAccount {
   }
 
   table(name: string): TableClient {
-    return TableClient.fromConnectionString(this.#connectionString, name, { allowInsecureConnection: true });
+    const c = this.connection;
+    return c.kind === 'connectionString'
+      ? TableClient.fromConnectionString(c.connectionString, name, { allowInsecureConnection: true })
+      : new TableClient(serviceUriOf(c, 'table'), name, this.#tokenCredential());
+  }
+
+  #tokenCredential(): TokenCredential {
+    if (this.connection.kind !== 'identity') throw new Error('not an identity-based connection');
+    this.#credential ??= storageCredential(this.connection.identity, this.connection.setting);
+    return this.#credential;
   }
 }
 
-/** One StorageAccount per distinct connection string. */
+/** One StorageAccount per distinct connection (connection string, or service URIs and credential). */
 export class StorageAccounts {
   readonly #accounts = new Map<string, StorageAccount>();
 
-  get(connectionString: string): StorageAccount {
-    let account = this.#accounts.get(connectionString);
+  get(connection: StorageConnection): StorageAccount {
+    let account = this.#accounts.get(connection.key);
     if (!account) {
-      account = new StorageAccount(connectionString);
-      this.#accounts.set(connectionString, account);
+      account = new StorageAccount(connection);
+      this.#accounts.set(connection.key, account);
     }
     return account;
   }

@@ -19,9 +19,15 @@ async function probe(service: string, account: string, call: (signal: AbortSigna
   }
 }
 
-/** Asks the blob, queue and table services of an account for their properties. */
+/**
+ * Asks the blob, queue and table services of an account for their properties (only the services an identity-based
+ * connection names).
+ */
 export async function checkStorageReachable(account: StorageAccount, accountName: string): Promise<void> {
-  await probe('blob', accountName, (abortSignal) => account.blobs.getProperties({ abortSignal }));
-  await probe('queue', accountName, (abortSignal) => account.queues.getProperties({ abortSignal }));
-  await probe('table', accountName, (abortSignal) => account.tables.getProperties({ abortSignal }));
+  const { connection } = account;
+  const has = (service: 'blob' | 'queue' | 'table') =>
+    connection.kind === 'connectionString' || connection.serviceUris[service] !== undefined;
+  if (has('blob')) await probe('blob', accountName, (abortSignal) => account.blobs.getProperties({ abortSignal }));
+  if (has('queue')) await probe('queue', accountName, (abortSignal) => account.queues.getProperties({ abortSignal }));
+  if (has('table')) await probe('table', accountName, (abortSignal) => account.tables.getProperties({ abortSignal }));
 }

@@ -5,36 +5,48 @@ import { BlobPathError, BlobPathPattern } from '../blob/blobPathPattern';
 import { BlobReceipts, HOSTS_CONTAINER } from '../blob/blobReceipts';
 import { BlobScanner } from '../blob/blobScanner';
 import { blobTriggerEvent } from '../blob/blobTriggerEvent';
-import { resolveConnectionString } from '../config/connections';
+import {
+  BLOB_POISON_QUEUE,
+  type BlobTriggerMessage,
+  BlobTriggerQueue,
+  blobTriggerQueueName,
+} from '../blob/blobTriggerQueue';
+import { resolveConnection, type StorageConnection } from '../config/connections';
 import { StartupError } from '../config/errors';
 import type { FunctionDefinition } from '../core/functionDefinition';
+import { BlobEventSource } from '../eventgrid/blobEventSource';
+import { createBlobsWebhook } from '../eventgrid/blobsWebhook';
 import type { StorageAccount } from '../storage/account';
 import type { ListenerFactory, ListenerServices, TriggerListener } from './listener';
 import { Notifier } from './notifier';
 import { QueueListener, type QueueMessageContext, receiveVisibilityFrom } from './queueListener';
 
-/** The internal queue message (`BlobTriggerQueueWriter`), and what `webjobs-blobtrigger-poison` receives. */
-export interface BlobTriggerMessage {
-  Type: 'BlobTrigger';
-  FunctionId: string;
-  BlobType: 'BlockBlob' | 'PageBlob' | 'AppendBlob';
-  ContainerName: string;
-  BlobName: string;
-  ETag: string;
-}
+export { BLOB_POISON_QUEUE, type BlobTriggerMessage, blobTriggerQueueName };
 
-export const BLOB_POISON_QUEUE = 'webjobs-blobtrigger-poison';
+/** `StorageBlobTriggerOptions.source`: the default polls; `EventGrid` runs from the extension's webhook. */
+export type BlobTriggerSource = 'LogsAndContainerScan' | 'EventGrid';
 
-export function blobTriggerQueueName(hostId: string): string {
-  return `azure-webjobs-blobtrigger-${hostId}`;
-}
+/** How often devhost's local Event Grid lists watched containers for writes no blob front saw (`0` = never). */
+export const EVENTGRID_SCAN_SETTING = 'DEVHOST_EVENTGRID_SCAN_SECONDS';
+const DEFAULT_EVENTGRID_SCAN_MS = 2_000;
 
 interface BlobFunction {
   fn: FunctionDefinition;
   functionId: string;
   pattern: BlobPathPattern;
   account: StorageAccount;
-  connectionString: string;
+  connection: StorageConnection;
+  source: BlobTriggerSource;
+}
+
+function sourceOf(fn: FunctionDefinition): BlobTriggerSource {
+  const source = fn.trigger.config['source'];
+  if (source === undefined || source === null || source === '') return 'LogsAndContainerScan';
+  if (typeof source === 'string' && source.toLowerCase() === 'eventgrid') return 'EventGrid';
+  if (typeof source === 'string' && source.toLowerCase() === 'logsandcontainerscan') return 'LogsAndContainerScan';
+  throw new StartupError(
+    `Function "${fn.name}": blobTrigger source must be "LogsAndContainerScan" or "EventGrid", got ${JSON.stringify(source)}`,
+  );
 }
 
 function prepare(fn: FunctionDefinition, services: ListenerServices): BlobFunction {
@@ -51,82 +63,114 @@ function prepare(fn: FunctionDefinition, services: ListenerServices): BlobFuncti
     }
     throw error;
   }
-  const source = fn.trigger.config['source'];
-  if (typeof source === 'string' && source.toLowerCase() === 'eventgrid') {
-    throw new StartupError(
-      `Function "${fn.name}": blob triggers with source "EventGrid" need an Event Grid subscription, which devhost does not provide; use the default polling source locally`,
-    );
-  }
-  const connectionString = resolveConnectionString(
-    fn.trigger.config['connection'],
-    services.env,
-    `Function "${fn.name}"`,
-  );
+  const connection = resolveConnection(fn.trigger.config['connection'], services.env, `Function "${fn.name}"`);
   return {
     fn,
     functionId: `Host.Functions.${fn.name}`,
     pattern,
-    account: services.accounts.get(connectionString),
-    connectionString,
+    account: services.accounts.get(connection),
+    connection,
+    source: sourceOf(fn),
   };
-}
-
-function encode(text: string, encoding: 'base64' | 'none'): string {
-  return encoding === 'base64' ? Buffer.from(text, 'utf8').toString('base64') : text;
 }
 
 function blobTypeOf(value: string | undefined): BlobTriggerMessage['BlobType'] {
   return value === 'PageBlob' || value === 'AppendBlob' ? value : 'BlockBlob';
 }
 
+function eventGridScanIntervalMs(env: NodeJS.ProcessEnv): number {
+  const configured = env[EVENTGRID_SCAN_SETTING];
+  if (configured === undefined || configured.trim() === '') return DEFAULT_EVENTGRID_SCAN_MS;
+  const seconds = Number(configured);
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new StartupError(`Setting "${EVENTGRID_SCAN_SETTING}" must be a number of seconds (0 turns the scan off)`);
+  }
+  return seconds * 1000;
+}
+
 /**
- * The blob trigger in the host's two stages: one scanner per host finds new blob versions and, guarded by a receipt,
- * puts one message per function and version on the internal queue `azure-webjobs-blobtrigger-{hostId}`; a queue
- * listener on every host runs the function from that queue, so failures are retried and, after
- * `poisonBlobThreshold` attempts, the message moves to `webjobs-blobtrigger-poison`.
+ * The blob trigger in the host's two stages. Finding blobs: for the default source, one scanner per host finds new
+ * blob versions and, guarded by a receipt, queues one message per function and version; for `source: 'EventGrid'`,
+ * the blobs extension's webhook queues one message per delivered event (no receipts), and devhost's local event
+ * source raises those events. Running them: a queue listener on every host runs the function from the internal queue
+ * `azure-webjobs-blobtrigger-{hostId}`, so failures are retried and, after `poisonBlobThreshold` attempts, the
+ * message moves to `webjobs-blobtrigger-poison`. Both sources give the function the same input and metadata.
  */
 export const createBlobListeners: ListenerFactory = (functions, services) => {
   if (functions.length === 0) return [];
   const blobFunctions = functions.map((fn) => prepare(fn, services));
   const byId = new Map(blobFunctions.map((entry) => [entry.functionId, entry]));
-  const hostAccount = services.accounts.get(services.hostConnectionString);
-  const receipts = new BlobReceipts(hostAccount.container(HOSTS_CONTAINER), services.hostId);
+  const hostAccount = services.accounts.get(services.hostConnection);
+  const hostContainer = hostAccount.container(HOSTS_CONTAINER);
+  const receipts = new BlobReceipts(hostContainer, services.hostId);
   const queueName = blobTriggerQueueName(services.hostId);
-  const queue = hostAccount.queue(queueName);
-  const queueKey = Notifier.key(services.hostConnectionString, queueName);
+  const queueKey = Notifier.key(services.hostConnection.key, queueName);
+  const triggerQueue = new BlobTriggerQueue(hostAccount.queue(queueName), services.options.queues.messageEncoding, () =>
+    services.queueWrites.notify(queueKey),
+  );
   const { blobs, queues } = services.options;
   const scanner = new BlobScanner(services.logger);
-  let queueCreated = false;
+  const polled = blobFunctions.filter((entry) => entry.source === 'LogsAndContainerScan');
+  const eventDriven = blobFunctions.filter((entry) => entry.source === 'EventGrid');
 
-  for (const entry of blobFunctions) {
+  for (const entry of polled) {
     const container = entry.account.container(entry.pattern.container);
-    scanner.watch(Notifier.key(entry.connectionString, entry.pattern.container), container, async (candidate) => {
+    scanner.watch(Notifier.key(entry.connection.key, entry.pattern.container), container, async (candidate) => {
       if (!entry.pattern.match(candidate.name)) return true;
       const outcome = await receipts.claim(
         entry.functionId,
         candidate.etag,
         entry.pattern.container,
         candidate.name,
-        async () => {
-          if (!queueCreated) {
-            await queue.createIfNotExists();
-            queueCreated = true;
-          }
-          const message: BlobTriggerMessage = {
+        () =>
+          triggerQueue.enqueue({
             Type: 'BlobTrigger',
             FunctionId: entry.functionId,
             BlobType: 'BlockBlob',
             ContainerName: entry.pattern.container,
             BlobName: candidate.name,
             ETag: candidate.etag,
-          };
-          await queue.sendMessage(encode(JSON.stringify(message, undefined, 2), queues.messageEncoding));
-        },
+          }),
       );
-      if (outcome === 'queued') services.queueWrites.notify(queueKey);
       return outcome !== 'busy';
     });
   }
+
+  // The blobs extension registers its webhook whatever the sources; Event Grid may target any blob function.
+  services.webhooks.register(
+    'blobs',
+    createBlobsWebhook({
+      queue: triggerQueue,
+      logger: services.logger,
+      resolveFunctionId: (functionName) => {
+        const short = functionName.replace(/^Host\./, '');
+        const entry = blobFunctions.find(
+          (candidate) => candidate.functionId === functionName || candidate.functionId === `Host.${short}`,
+        );
+        return entry?.functionId;
+      },
+    }),
+  );
+  const eventSource =
+    eventDriven.length > 0
+      ? new BlobEventSource({
+          webhooks: services.webhooks,
+          hostContainer,
+          hostId: services.hostId,
+          logger: services.logger,
+          scanIntervalMs: eventGridScanIntervalMs(services.env),
+        })
+      : undefined;
+  for (const entry of eventDriven) {
+    eventSource?.subscribe({
+      functionName: entry.fn.name,
+      container: entry.account.container(entry.pattern.container),
+      pattern: entry.pattern,
+      accountName: entry.connection.accountName,
+      accountKey: entry.connection.key,
+    });
+  }
+  if (eventSource) services.blobEvents.attach(eventSource);
 
   const execute = async (message: QueueMessageContext): Promise<boolean> => {
     let parsed: BlobTriggerMessage;
@@ -148,8 +192,8 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
       throw error;
     }
     if (properties.etag !== parsed.ETag) {
-      // Overwritten since it was queued: the new version has its own receipt; make sure it is seen soon.
-      scanner.wake();
+      // Overwritten since it was queued: the new version has its own receipt (or event); make sure it is seen soon.
+      if (entry.source === 'LogsAndContainerScan') scanner.wake();
       return true;
     }
     const insertedOn = (message.insertedOn ?? new Date()).toISOString();
@@ -173,7 +217,7 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
   const batchSize = Math.min(32, Math.floor(blobs.maxDegreeOfParallelism / 2) + 1);
   const visibility = receiveVisibilityFrom(services.env);
   const queueListener = new QueueListener({
-    queue,
+    queue: triggerQueue.queue,
     poisonQueue: hostAccount.queue(BLOB_POISON_QUEUE),
     batchSize,
     newBatchThreshold: Math.max(0, blobs.maxDegreeOfParallelism - batchSize),
@@ -185,26 +229,27 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
     ...(visibility ? { receiveVisibilityMs: visibility } : {}),
     process: execute,
     onWake: (wake) => services.queueWrites.subscribe(queueKey, wake),
-    onPoisoned: (poisonName) => services.queueWrites.notify(Notifier.key(services.hostConnectionString, poisonName)),
+    onPoisoned: (poisonName) => services.queueWrites.notify(Notifier.key(services.hostConnection.key, poisonName)),
   });
   const unsubscribes: (() => void)[] = [];
 
   const listener: TriggerListener = {
-    start: () => {
+    start: async () => {
       for (const entry of blobFunctions) {
+        const wake = entry.source === 'EventGrid' ? () => eventSource?.wake() : () => scanner.wake();
         unsubscribes.push(
-          services.blobWrites.subscribe(Notifier.key(entry.connectionString, entry.pattern.container), () =>
-            scanner.wake(),
-          ),
+          services.blobWrites.subscribe(Notifier.key(entry.connection.key, entry.pattern.container), wake),
         );
       }
-      scanner.start();
+      services.logger.info(`registered http endpoint = ${services.webhooks.urlOf('blobs')}`);
+      // Before "Host started": what exists now is history, what is written afterwards raises events.
+      await eventSource?.start();
+      if (polled.length > 0) scanner.start();
       queueListener.start();
-      return Promise.resolve();
     },
     stop: async () => {
       for (const unsubscribe of unsubscribes.splice(0)) unsubscribe();
-      await Promise.all([scanner.stop(), queueListener.stop()]);
+      await Promise.all([scanner.stop(), eventSource?.stop(), queueListener.stop()]);
     },
   };
   return [listener];

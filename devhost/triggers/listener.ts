@@ -1,7 +1,10 @@
+import type { StorageConnection } from '../config/connections';
 import type { HostOptions } from '../config/hostOptions';
 import type { FunctionDefinition } from '../core/functionDefinition';
 import type { Invoker } from '../core/invoker';
 import type { RetryPolicy } from '../core/retryPolicy';
+import type { LocalEventGrid } from '../eventgrid/localEventGrid';
+import type { RuntimeWebhooks } from '../eventgrid/runtimeWebhooks';
 import type { HostLogger } from '../log';
 import type { StorageAccounts } from '../storage/account';
 import type { Notifier } from './notifier';
@@ -27,13 +30,17 @@ export interface ListenerServices {
   logger: HostLogger;
   /** The host id used in storage paths (locks, receipts, timer status), as the real host derives it. */
   hostId: string;
-  /** Connection string of `AzureWebJobsStorage`, where the host keeps its own state. */
-  hostConnectionString: string;
+  /** The `AzureWebJobsStorage` connection, where the host keeps its own state. */
+  hostConnection: StorageConnection;
   retryPolicy(fn: FunctionDefinition): RetryPolicy | undefined;
-  /** Fast path: a queue written by this host (key `connectionString|queueName`). */
+  /** Fast path: a queue written by this host (key `connection key|queueName`). */
   queueWrites: Notifier;
-  /** Fast path: a blob container written by this host (key `connectionString|container`). */
+  /** Fast path: a blob container written by this host (key `connection key|container`). */
   blobWrites: Notifier;
+  /** Extension webhooks (`/runtime/webhooks/{name}`), where the blobs extension registers its Event Grid endpoint. */
+  webhooks: RuntimeWebhooks;
+  /** Devhost's local Event Grid, which Event Grid–source blob listeners attach to. */
+  blobEvents: LocalEventGrid;
 }
 
 /** Creates the listeners for every function of one trigger type. */

@@ -5,8 +5,8 @@
 export class Notifier {
   readonly #subscribers = new Map<string, Set<() => void>>();
 
-  static key(connectionString: string, name: string): string {
-    return `${connectionString}|${name}`;
+  static key(connectionKey: string, name: string): string {
+    return `${connectionKey}|${name}`;
   }
 
   subscribe(key: string, callback: () => void): () => void {

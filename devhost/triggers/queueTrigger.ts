@@ -1,5 +1,5 @@
 import { resolveAppSettings } from '../bindings/expressions';
-import { resolveConnectionString } from '../config/connections';
+import { resolveConnection } from '../config/connections';
 import { StartupError } from '../config/errors';
 import type { FunctionDefinition } from '../core/functionDefinition';
 import type { TriggerEvent } from '../core/invoker';
@@ -55,12 +55,8 @@ function createListener(fn: FunctionDefinition, services: ListenerServices): Tri
   }
   const problem = validateQueueName(queueName);
   if (problem) throw new StartupError(`Function "${fn.name}": queue name "${queueName}" ${problem}`);
-  const connectionString = resolveConnectionString(
-    fn.trigger.config['connection'],
-    services.env,
-    `Function "${fn.name}"`,
-  );
-  const account = services.accounts.get(connectionString);
+  const connection = resolveConnection(fn.trigger.config['connection'], services.env, `Function "${fn.name}"`);
+  const account = services.accounts.get(connection);
   const poisonName = poisonQueueNameFor(queueName);
   const policy = services.retryPolicy(fn);
   if (policy) {
@@ -85,8 +81,8 @@ function createListener(fn: FunctionDefinition, services: ListenerServices): Tri
       const outcome = await services.invoker.invoke(fn, triggerEvent(queueName, message), policy);
       return outcome.status === 'succeeded';
     },
-    onWake: (wake) => services.queueWrites.subscribe(Notifier.key(connectionString, queueName), wake),
-    onPoisoned: (poisonQueueName) => services.queueWrites.notify(Notifier.key(connectionString, poisonQueueName)),
+    onWake: (wake) => services.queueWrites.subscribe(Notifier.key(connection.key, queueName), wake),
+    onPoisoned: (poisonQueueName) => services.queueWrites.notify(Notifier.key(connection.key, poisonQueueName)),
   });
   return {
     start: () => {

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 
+import { parseStorageConnection, type StorageConnection } from '../storage/storageConnection';
+
 /** Raised at start when a setting is missing or invalid; the message names the setting. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -28,7 +30,6 @@ const widthList = z
   .transform((value) => value ?? [128, 256, 512]);
 
 const settingsSchema = z.object({
-  AzureWebJobsStorage: z.string().trim().min(1, 'is required (a storage connection string)'),
   RESOURCE_PREFIX: z
     .string()
     .trim()
@@ -40,6 +41,10 @@ const settingsSchema = z.object({
     .optional()
     .transform((value) => value ?? 'webp'),
   THUMBNAIL_MAX_PIXELS: integer(50_000_000, 1, 1_000_000_000),
+  THUMBNAIL_BLOB_SOURCE: z
+    .enum(['EventGrid', 'LogsAndContainerScan'])
+    .optional()
+    .transform((value) => value ?? 'EventGrid'),
   UPLOAD_MAX_BYTES: integer(20 * 1024 * 1024, 1, 256 * 1024 * 1024),
   UPLOAD_SAS_MINUTES: integer(15, 1, 60),
   JOB_RETENTION_DAYS: integer(30, 1, 3650),
@@ -85,8 +90,8 @@ const settingsSchema = z.object({
 });
 
 export interface AppConfig {
-  /** Connection string of the storage account that holds all job state (`AzureWebJobsStorage`). */
-  storageConnectionString: string;
+  /** The storage account that holds all job state (`AzureWebJobsStorage`): a connection string or an identity. */
+  storageConnection: StorageConnection;
   /** Prepended to every table, queue and container name, so several deployments (or test runs) share an account. */
   resourcePrefix: string;
   thumbnails: {
@@ -94,6 +99,11 @@ export interface AppConfig {
     format: 'source' | 'webp';
     /** Largest image accepted, in pixels (width × height), checked before decoding: decompression bombs fail. */
     maxPixels: number;
+    /**
+     * How the host learns of uploads: `EventGrid` (an Event Grid subscription calls the blobs extension's webhook;
+     * the only source Flex Consumption supports) or `LogsAndContainerScan` (polling, on plans that keep it).
+     */
+    blobSource: 'EventGrid' | 'LogsAndContainerScan';
   };
   uploads: {
     maxBytes: number;
@@ -134,15 +144,24 @@ export interface AppConfig {
 /** Parses and validates the app settings; throws one ConfigError naming every bad setting. */
 export function parseAppConfig(env: NodeJS.ProcessEnv): AppConfig {
   const parsed = settingsSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
+  const storage = parseStorageConnection('AzureWebJobsStorage', env);
+  if (!parsed.success || !storage.ok) {
+    const problems = [
+      ...(storage.ok ? [] : storage.problems),
+      ...(parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`)),
+    ];
     throw new ConfigError(`Invalid app settings: ${problems.join('; ')}`);
   }
   const s = parsed.data;
   return {
-    storageConnectionString: s.AzureWebJobsStorage,
+    storageConnection: storage.connection,
     resourcePrefix: s.RESOURCE_PREFIX ?? '',
-    thumbnails: { widths: s.THUMBNAIL_WIDTHS, format: s.THUMBNAIL_FORMAT, maxPixels: s.THUMBNAIL_MAX_PIXELS },
+    thumbnails: {
+      widths: s.THUMBNAIL_WIDTHS,
+      format: s.THUMBNAIL_FORMAT,
+      maxPixels: s.THUMBNAIL_MAX_PIXELS,
+      blobSource: s.THUMBNAIL_BLOB_SOURCE,
+    },
     uploads: {
       maxBytes: s.UPLOAD_MAX_BYTES,
       sasLifetimeMs: s.UPLOAD_SAS_MINUTES * 60_000,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { BindingExpressionError, resolveBindingExpression } from '../../devhost/bindings/expressions';
-import { expandConnectionString, resolveConnectionString } from '../../devhost/config/connections';
+import { expandConnectionString, resolveConnection } from '../../devhost/config/connections';
 import { parseTimeSpanMs } from '../../devhost/config/duration';
 import { StartupError } from '../../devhost/config/errors';
 import { parseHostOptions } from '../../devhost/config/hostOptions';
@@ -72,15 +72,15 @@ describe('host.json parsing', () => {
 describe('connections', () => {
   it('resolves AzureWebJobs<name> before <name>, and empty to Storage', () => {
     const env = { AzureWebJobsStorage: 'A=1', AzureWebJobsOther: 'B=2', Other: 'C=3', Plain: 'D=4' };
-    assert.equal(resolveConnectionString(undefined, env, 'f'), 'A=1');
-    assert.equal(resolveConnectionString('', env, 'f'), 'A=1');
-    assert.equal(resolveConnectionString('Other', env, 'f'), 'B=2');
-    assert.equal(resolveConnectionString('Plain', env, 'f'), 'D=4');
+    const keyOf = (connection: unknown) => resolveConnection(connection, env, 'f').key;
+    assert.equal(keyOf(undefined), 'A=1');
+    assert.equal(keyOf(''), 'A=1');
+    assert.equal(keyOf('Other'), 'B=2');
+    assert.equal(keyOf('Plain'), 'D=4');
     assert.throws(
-      () => resolveConnectionString('Missing', env, 'Function "x"'),
+      () => resolveConnection('Missing', env, 'Function "x"'),
       /Function "x": connection setting "AzureWebJobsMissing" or "Missing" is missing/,
     );
-    assert.throws(() => resolveConnectionString('Id', { Id__serviceUri: 'https://x' }, 'f'), /identity-based/);
   });
 
   it('expands UseDevelopmentStorage=true to the Azurite endpoints', () => {

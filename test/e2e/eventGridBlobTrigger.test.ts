@@ -1,0 +1,229 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import type { ContainerClient } from '@azure/storage-blob';
+
+import { DevhostProcess } from '../support/devhostProcess';
+import { storageClients, uniqueName } from '../support/storage';
+import { waitFor } from '../support/wait';
+
+const APP = 'test/apps/eventgrid-app';
+const MASTER_KEY = 'eventgrid-test-master-key';
+const SYSTEM_KEY = 'eventgrid-test-blobs-extension-key';
+const FUNCTION_KEY = 'eventgrid-test-function-key';
+
+interface Ran {
+  name: string;
+  blobTrigger: string;
+  uri: string;
+  etag: string;
+  length: number;
+  metadata: Record<string, string>;
+  text: string;
+}
+
+function runs(host: DevhostProcess): Ran[] {
+  return host.lines(/EVENT /).map((line) => JSON.parse(line.slice(line.indexOf('EVENT ') + 6)) as Ran);
+}
+
+async function newContainer(): Promise<{ container: ContainerClient; env: Record<string, string> }> {
+  const container = storageClients().blobs.getContainerClient(uniqueName('eg-'));
+  await container.create();
+  return {
+    container,
+    env: { IN_CONTAINER: container.containerName, AzureFunctionsWebHost__hostid: uniqueName('host-') },
+  };
+}
+
+/** The blob's Event Grid `BlobCreated` event, as a storage system topic delivers it. */
+async function blobCreated(container: ContainerClient, name: string): Promise<Record<string, unknown>> {
+  const blob = container.getBlobClient(name);
+  const properties = await blob.getProperties();
+  return {
+    topic: '/subscriptions/x/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/devstoreaccount1',
+    subject: `/blobServices/default/containers/${container.containerName}/blobs/${name}`,
+    eventType: 'Microsoft.Storage.BlobCreated',
+    id: uniqueName('ev'),
+    eventTime: new Date().toISOString(),
+    data: {
+      api: 'PutBlob',
+      eTag: (properties.etag ?? '').replace(/"/g, ''),
+      contentType: properties.contentType,
+      contentLength: properties.contentLength,
+      blobType: 'BlockBlob',
+      url: blob.url,
+    },
+    dataVersion: '',
+    metadataVersion: '1',
+  };
+}
+
+async function post(
+  host: DevhostProcess,
+  body: unknown,
+  headers: Record<string, string>,
+  query = 'functionName=Host.Functions.onEvent',
+): Promise<Response> {
+  return fetch(host.url(`/runtime/webhooks/blobs?${query}`), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+describe('Event Grid-source blob trigger: devhost as the local event source', () => {
+  let setup: Awaited<ReturnType<typeof newContainer>>;
+  let host: DevhostProcess;
+
+  before(async () => {
+    setup = await newContainer();
+    await setup.container.getBlockBlobClient('history.txt').upload('old', 3);
+    host = await DevhostProcess.start({ app: APP, env: setup.env });
+  });
+  after(async () => {
+    assert.equal(await host.stop(), 0);
+  });
+
+  it('raises BlobCreated for a new blob and runs the function with the polling trigger metadata', async () => {
+    await setup.container.getBlockBlobClient('new.txt').upload('fresh', 5, { metadata: { origin: 'test' } });
+    const ran = await waitFor('the event-driven run', () => runs(host).find((r) => r.name === 'new.txt'));
+    const etag = (await setup.container.getBlobClient('new.txt').getProperties()).etag;
+    assert.equal(ran.blobTrigger, `${setup.container.containerName}/new.txt`);
+    assert.ok(ran.uri.endsWith(`/${setup.container.containerName}/new.txt`));
+    assert.equal(ran.etag, etag);
+    assert.equal(ran.length, 5);
+    assert.deepEqual(ran.metadata, { origin: 'test' });
+    assert.equal(ran.text, 'fresh');
+    assert.ok(host.lines(/registered http endpoint = http:\/\/localhost:\d+\/runtime\/webhooks\/blobs$/).length > 0);
+  });
+
+  it('raises no event for blobs that were there before the host started (Event Grid has no history)', async () => {
+    await setup.container.getBlockBlobClient('marker.txt').upload('m', 1);
+    await waitFor('a later blob', () => runs(host).find((r) => r.name === 'marker.txt'));
+    assert.equal(runs(host).filter((r) => r.name === 'history.txt').length, 0);
+  });
+
+  it('retries a failing blob poisonBlobThreshold times, then puts the message on webjobs-blobtrigger-poison', async () => {
+    const poison = storageClients().queues.getQueueClient('webjobs-blobtrigger-poison');
+    await setup.container.getBlockBlobClient('fail-me.txt').upload('bad', 3);
+    const message = await waitFor('the poison message', async () => {
+      if (!(await poison.exists())) return undefined;
+      const { peekedMessageItems } = await poison.peekMessages({ numberOfMessages: 32 });
+      return peekedMessageItems
+        .map((item) => JSON.parse(Buffer.from(item.messageText, 'base64').toString('utf8')) as Record<string, string>)
+        .find((body) => body['ContainerName'] === setup.container.containerName && body['BlobName'] === 'fail-me.txt');
+    });
+    assert.equal(message['FunctionId'], 'Host.Functions.onEvent');
+    assert.equal(runs(host).filter((r) => r.name === 'fail-me.txt').length, 2, 'poisonBlobThreshold is 2');
+  });
+});
+
+describe('Event Grid-source blob trigger: the blobs extension webhook', () => {
+  let setup: Awaited<ReturnType<typeof newContainer>>;
+  let host: DevhostProcess;
+  const systemKey = { 'x-functions-key': SYSTEM_KEY };
+
+  before(async () => {
+    setup = await newContainer();
+    host = await DevhostProcess.start({
+      app: APP,
+      // No local event source: every run below comes from a delivery posted to the webhook.
+      env: {
+        ...setup.env,
+        DEVHOST_EVENTGRID_SCAN_SECONDS: '0',
+        DEVHOST_MASTER_KEY: MASTER_KEY,
+        DEVHOST_FUNCTION_KEY: FUNCTION_KEY,
+        DEVHOST_BLOBS_EXTENSION_KEY: SYSTEM_KEY,
+      },
+      args: ['--enforce-keys'],
+    });
+  });
+  after(async () => {
+    assert.equal(await host.stop(), 0);
+  });
+
+  it('accepts the blobs_extension system key or the master key, nothing else', async () => {
+    await setup.container.getBlockBlobClient('auth.txt').upload('a', 1);
+    const event = [await blobCreated(setup.container, 'auth.txt')];
+    const notification = { 'aeg-event-type': 'Notification' };
+    assert.equal((await post(host, event, notification)).status, 401);
+    assert.equal((await post(host, event, { ...notification, 'x-functions-key': FUNCTION_KEY })).status, 401);
+    assert.equal(
+      (await post(host, event, notification, `functionName=Host.Functions.onEvent&code=${MASTER_KEY}`)).status,
+      202,
+    );
+    assert.equal((await post(host, event, { ...notification, ...systemKey })).status, 202);
+    await waitFor('two runs', () => runs(host).filter((r) => r.name === 'auth.txt').length >= 2 || undefined);
+    assert.equal(runs(host).filter((r) => r.name === 'auth.txt').length, 2, 'no receipts: each delivery runs');
+  });
+
+  it('answers the SubscriptionValidation handshake and the CloudEvents OPTIONS handshake', async () => {
+    const validation = await post(
+      host,
+      [{ id: '1', eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent', data: { validationCode: 'code-123' } }],
+      { 'aeg-event-type': 'SubscriptionValidation', ...systemKey },
+    );
+    assert.equal(validation.status, 200);
+    assert.deepEqual(await validation.json(), { validationResponse: 'code-123' });
+    const options = await fetch(host.url('/runtime/webhooks/blobs?functionName=Host.Functions.onEvent'), {
+      method: 'OPTIONS',
+      headers: { 'WebHook-Request-Origin': 'eventgrid.azure.net', ...systemKey },
+    });
+    assert.equal(options.status, 200);
+    assert.equal(options.headers.get('webhook-allowed-origin'), 'eventgrid.azure.net');
+    const unsubscribe = await post(host, [], { 'aeg-event-type': 'Unsubscribe', ...systemKey });
+    assert.equal(unsubscribe.status, 202);
+  });
+
+  it('queues every event of an Event Grid batch and a single CloudEvent, each running once', async () => {
+    for (const name of ['batch-1.txt', 'batch-2.txt', 'cloud.txt']) {
+      await setup.container.getBlockBlobClient(name).upload(name, name.length);
+    }
+    const batch = [
+      await blobCreated(setup.container, 'batch-1.txt'),
+      await blobCreated(setup.container, 'batch-2.txt'),
+    ];
+    const accepted = await post(host, batch, { 'aeg-event-type': 'Notification', ...systemKey });
+    assert.equal(accepted.status, 202);
+    assert.equal(await accepted.text(), '');
+    const legacy = await blobCreated(setup.container, 'cloud.txt');
+    const cloudEvent = {
+      specversion: '1.0',
+      type: 'Microsoft.Storage.BlobCreated',
+      source: legacy['topic'],
+      subject: legacy['subject'],
+      id: 'ce-1',
+      time: new Date().toISOString(),
+      data: legacy['data'],
+    };
+    const single = await post(
+      host,
+      cloudEvent,
+      { 'aeg-event-type': 'Notification', ...systemKey },
+      'functionName=Functions.onEvent',
+    );
+    assert.equal(single.status, 202);
+    for (const name of ['batch-1.txt', 'batch-2.txt', 'cloud.txt']) {
+      await waitFor(name, () => runs(host).find((r) => r.name === name));
+    }
+  });
+
+  it('refuses a delivery it cannot read with a problem naming the field', async () => {
+    const cases: [unknown, Record<string, string>, string, string?][] = [
+      [
+        [{ data: { url: 'https://a.blob.core.windows.net/c/b', eTag: 'e' } }],
+        { 'aeg-event-type': 'Notification' },
+        '[0].data.blobType',
+      ],
+      ['{not json', { 'aeg-event-type': 'Notification' }, 'body'],
+      [[], {}, 'aeg-event-type'],
+      [[], { 'aeg-event-type': 'Notification' }, 'functionName', 'x=1'],
+    ];
+    for (const [body, headers, field, query] of cases) {
+      const response = await post(host, body, { ...headers, ...systemKey }, query);
+      assert.equal(response.status, 400, field);
+      assert.equal(response.headers.get('content-type'), 'application/problem+json');
+      assert.equal(((await response.json()) as { field?: string }).field, field);
+    }
+  });
+});
