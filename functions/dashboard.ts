@@ -5,6 +5,7 @@ import { dashboardAsset, dashboardCsp } from '../shared/dashboard/dashboardAsset
 import { healthReport } from '../shared/health/healthReport';
 import { json, notFound, validationProblem } from '../shared/http/problem';
 import { BLOB_TRIGGER_POISON_QUEUE } from '../shared/storage/resourceNames';
+import { storageClients, withTablesOf } from '../shared/storage/storageClients';
 
 const { names, storage } = appServices();
 const csp = dashboardCsp(storage.blobs.url);
@@ -45,7 +46,7 @@ app.http('queueDepths', {
   handler: async () => {
     const services = appServices();
     const report = await healthReport(
-      services.storage,
+      withTablesOf(services.storage, storageClients(services.config.jobsStorageConnection)),
       names.tables.jobs,
       [
         ...names.triggerQueues.map((queue) => ({ queue, poisonQueue: `${queue}-poison` })),
