@@ -15,22 +15,41 @@ export interface AzuriteOptions {
   tablePort?: number;
   /** Where Azurite's own output goes (default: discarded). */
   onOutput?: (line: string) => void;
+  /**
+   * HTTPS with this PEM certificate and key, and OAuth (`--oauth basic`: bearer tokens are accepted, their claims
+   * checked, signatures not), so identity-based connections can be tried locally. Shared key still works.
+   */
+  tls?: { certPath: string; keyPath: string; oauth: boolean };
 }
 
 export interface RunningAzurite {
   connectionString: string;
+  /** The service endpoints (`https://` with `tls`), for identity-based settings (`__blobServiceUri`, ...). */
+  serviceUris: { blob: string; queue: string; table: string };
   ports: { blob: number; queue: number; table: number };
   process: ChildProcess;
   stop(): Promise<void>;
 }
 
+const ACCOUNT = 'devstoreaccount1';
+
+function serviceUrisOf(ports: { blob: number; queue: number; table: number }, protocol: 'http' | 'https') {
+  return {
+    blob: `${protocol}://127.0.0.1:${ports.blob}/${ACCOUNT}`,
+    queue: `${protocol}://127.0.0.1:${ports.queue}/${ACCOUNT}`,
+    table: `${protocol}://127.0.0.1:${ports.table}/${ACCOUNT}`,
+  };
+}
+
 /** The connection string for an Azurite on the given ports. */
-export function azuriteConnectionString(ports: { blob: number; queue: number; table: number }): string {
-  const account = 'devstoreaccount1';
+export function azuriteConnectionString(
+  ports: { blob: number; queue: number; table: number },
+  protocol: 'http' | 'https' = 'http',
+): string {
+  const uris = serviceUrisOf(ports, protocol);
   return (
-    `DefaultEndpointsProtocol=http;AccountName=${account};AccountKey=${DEV_KEY};` +
-    `BlobEndpoint=http://127.0.0.1:${ports.blob}/${account};QueueEndpoint=http://127.0.0.1:${ports.queue}/${account};` +
-    `TableEndpoint=http://127.0.0.1:${ports.table}/${account};`
+    `DefaultEndpointsProtocol=${protocol};AccountName=${ACCOUNT};AccountKey=${DEV_KEY};` +
+    `BlobEndpoint=${uris.blob};QueueEndpoint=${uris.queue};TableEndpoint=${uris.table};`
   );
 }
 
@@ -53,6 +72,10 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
     '--silent',
     '--loose',
   ];
+  if (options.tls) {
+    args.push('--cert', path.resolve(options.tls.certPath), '--key', path.resolve(options.tls.keyPath));
+    if (options.tls.oauth) args.push('--oauth', 'basic');
+  }
   if (options.location) {
     await mkdir(options.location, { recursive: true });
     args.push('--location', path.resolve(options.location));
@@ -77,7 +100,9 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
         const line = buffer.slice(0, newline).trim();
         buffer = buffer.slice(newline + 1);
         options.onOutput?.(line);
-        const match = /Azurite (Blob|Queue|Table) service is successfully listening at http:\/\/[^:]+:(\d+)/.exec(line);
+        const match = /Azurite (Blob|Queue|Table) service is successfully listening at https?:\/\/[^:]+:(\d+)/.exec(
+          line,
+        );
         if (match?.[1] && match[2]) ports[match[1].toLowerCase() as 'blob' | 'queue' | 'table'] = Number(match[2]);
         if (ports.blob && ports.queue && ports.table) {
           clearTimeout(timer);
@@ -93,8 +118,10 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
     });
   });
   const ready = { blob: ports.blob ?? 0, queue: ports.queue ?? 0, table: ports.table ?? 0 };
+  const protocol = options.tls ? 'https' : 'http';
   return {
-    connectionString: azuriteConnectionString(ready),
+    connectionString: azuriteConnectionString(ready, protocol),
+    serviceUris: serviceUrisOf(ready, protocol),
     ports: ready,
     process: child,
     stop: () =>

@@ -6,8 +6,10 @@ import { StartupError } from './config/errors';
 import { loadLocalSettings } from './config/localSettings';
 import { Devhost } from './host';
 import { HostLogger } from './log';
+import { ensurePortFree, parsePort } from './portCheck';
 
 const USAGE = `Usage: devhost start [--app DIR] [--port N] [--host ADDR] [--functions a,b] [--enforce-keys] [--azurite DIR] [--verbose]
+                     [--azurite-blob-port N] [--azurite-queue-port N] [--azurite-table-port N]
 
   --app DIR         the function app folder (package.json, host.json); default: current directory
   --port N          HTTP port; default: local.settings.json Host.LocalHttpPort, else 7071
@@ -17,6 +19,9 @@ const USAGE = `Usage: devhost start [--app DIR] [--port N] [--host ADDR] [--func
   --enforce-keys    check function keys (also --enableAuth, as Core Tools spells it)
   --azurite DIR     start an embedded Azurite keeping its data in DIR, unless AzureWebJobsStorage names
                     another account (what \`npm start\` uses)
+  --azurite-blob-port N, --azurite-queue-port N, --azurite-table-port N
+                    the embedded Azurite's ports (settings DEVHOST_AZURITE_BLOB_PORT, ..._QUEUE_PORT,
+                    ..._TABLE_PORT); default 10000, 10001, 10002; 0 picks free ones
   --verbose         debug logs
   --grace-ms N      graceful-stop period in milliseconds (default 30000)`;
 
@@ -52,35 +57,53 @@ async function run(argv: string[]): Promise<void> {
       'enforce-keys': { type: 'boolean' },
       enableAuth: { type: 'boolean' },
       azurite: { type: 'string' },
+      'azurite-blob-port': { type: 'string' },
+      'azurite-queue-port': { type: 'string' },
+      'azurite-table-port': { type: 'string' },
       verbose: { type: 'boolean' },
       'grace-ms': { type: 'string' },
     },
     strict: true,
   });
-  const port = values.port === undefined ? undefined : Number(values.port);
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
-    throw new StartupError(`--port must be a port number, got "${values.port}"`);
-  }
+  const port = values.port === undefined ? undefined : parsePort(values.port, '--port');
   const graceMs = values['grace-ms'] === undefined ? 30_000 : Number(values['grace-ms']);
   const logger = new HostLogger(values.verbose ? 'debug' : 'information');
   const appDir = path.resolve(values.app ?? process.cwd());
 
   let stopAzurite: (() => Promise<void>) | undefined;
+  const azuritePortOption = (['blob', 'queue', 'table'] as const).find(
+    (s) => values[`azurite-${s}-port`] !== undefined,
+  );
+  if (values.azurite === undefined && azuritePortOption !== undefined) {
+    throw new StartupError(`--azurite-${azuritePortOption}-port applies to the embedded Azurite: add --azurite DIR`);
+  }
   if (values.azurite !== undefined) {
-    stopAzurite = await startEmbeddedAzurite(appDir, values.azurite, logger);
+    const ports = {
+      blob: values['azurite-blob-port'],
+      queue: values['azurite-queue-port'],
+      table: values['azurite-table-port'],
+    };
+    stopAzurite = await startEmbeddedAzurite(appDir, values.azurite, ports, logger);
   }
 
-  const host = await Devhost.start({
-    appDir,
-    port,
-    host: values.host,
-    functions: values.functions
-      ?.split(',')
-      .map((f) => f.trim())
-      .filter(Boolean),
-    enforceKeys: Boolean(values['enforce-keys'] || values.enableAuth),
-    logger,
-  });
+  let host: Devhost;
+  try {
+    host = await Devhost.start({
+      appDir,
+      port,
+      host: values.host,
+      functions: values.functions
+        ?.split(',')
+        .map((f) => f.trim())
+        .filter(Boolean),
+      enforceKeys: Boolean(values['enforce-keys'] || values.enableAuth),
+      logger,
+    });
+  } catch (error) {
+    // The embedded Azurite is a child process: it must not outlive a host that failed to start.
+    await stopAzurite?.();
+    throw error;
+  }
   let signals = 0;
   const onSignal = (signal: string) => {
     signals++;
@@ -102,23 +125,53 @@ async function run(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 }
 
+const AZURITE_DEFAULT_PORTS = { blob: 10000, queue: 10001, table: 10002 } as const;
+type AzuriteService = keyof typeof AZURITE_DEFAULT_PORTS;
+
 /**
- * Starts Azurite on the standard ports with data under `dir`, unless the app's storage setting names a real account
- * (or an Azurite someone else runs on other ports).
+ * Starts Azurite with data under `dir`, on the standard ports unless an option or setting moves them, unless the
+ * app's storage setting names a real account (or an Azurite someone else runs). The app is pointed at the ports
+ * Azurite really listens on through `AzureWebJobsStorage` in the environment, which local.settings.json never
+ * overrides.
  */
 async function startEmbeddedAzurite(
   appDir: string,
   dir: string,
+  options: Record<AzuriteService, string | undefined>,
   logger: HostLogger,
 ): Promise<(() => Promise<void>) | undefined> {
-  const configured =
-    process.env['AzureWebJobsStorage'] ?? (await loadLocalSettings(appDir)).values['AzureWebJobsStorage'];
+  const settings = (await loadLocalSettings(appDir)).values;
+  const setting = (name: string): string | undefined => process.env[name] ?? settings[name];
+  const configured = setting('AzureWebJobsStorage');
   if (configured !== undefined && !/^\s*UseDevelopmentStorage\s*=\s*true/i.test(configured)) {
     logger.info('AzureWebJobsStorage names a storage account: not starting the embedded Azurite.');
     return undefined;
   }
+  const ports: Record<AzuriteService, number> = { ...AZURITE_DEFAULT_PORTS };
+  for (const service of Object.keys(ports) as AzuriteService[]) {
+    const option = `--azurite-${service}-port`;
+    const settingName = `DEVHOST_AZURITE_${service.toUpperCase()}_PORT`;
+    const fromOption = options[service];
+    const fromSetting = setting(settingName);
+    if (fromOption !== undefined) ports[service] = parsePort(fromOption, option);
+    else if (fromSetting !== undefined) ports[service] = parsePort(fromSetting, settingName);
+    await ensurePortFree(
+      ports[service],
+      '127.0.0.1',
+      `Azurite's ${service} port`,
+      `choose another with ${option} N (or the ${settingName} setting), or stop the program using it (another Azurite? then set AzureWebJobsStorage to its connection string and leave out --azurite)`,
+    );
+  }
   const location = path.resolve(appDir, dir);
-  const azurite = await startAzurite({ location, blobPort: 10000, queuePort: 10001, tablePort: 10002 });
-  logger.info(`Embedded Azurite started (data in ${path.relative(process.cwd(), location) || '.'}).`);
+  const azurite = await startAzurite({
+    location,
+    blobPort: ports.blob,
+    queuePort: ports.queue,
+    tablePort: ports.table,
+  });
+  process.env['AzureWebJobsStorage'] = azurite.connectionString;
+  logger.info(
+    `Embedded Azurite started on blob ${azurite.ports.blob}, queue ${azurite.ports.queue}, table ${azurite.ports.table} (data in ${path.relative(process.cwd(), location) || '.'}).`,
+  );
   return () => azurite.stop();
 }

@@ -16,6 +16,7 @@ import { LocalEventGrid } from './eventgrid/localEventGrid';
 import { RuntimeWebhooks } from './eventgrid/runtimeWebhooks';
 import { HttpServer } from './http/httpServer';
 import { type HostKeys, loadHostKeys } from './http/keys';
+import { MANAGED_IDENTITY_SETTING, startManagedIdentityEndpoint } from './identity/managedIdentityEndpoint';
 import { HostLogger } from './log';
 import { StorageAccounts } from './storage/account';
 import { checkStorageReachable } from './storage/probe';
@@ -91,7 +92,19 @@ export class Devhost {
     const core = new CoreApiState((level, _category, message) =>
       logger.log(level === 'information' ? 'debug' : level, message),
     );
-    const restoreRequire = installCoreModule(core.createCoreApi());
+    // Before the app loads: its credentials read IDENTITY_ENDPOINT/IDENTITY_HEADER as on Azure.
+    const identityEndpoint = /^(true|1)$/i.test(env[MANAGED_IDENTITY_SETTING]?.trim() ?? '')
+      ? await startManagedIdentityEndpoint(env, logger)
+      : undefined;
+    if (identityEndpoint) {
+      env['IDENTITY_ENDPOINT'] = identityEndpoint.endpoint;
+      env['IDENTITY_HEADER'] = identityEndpoint.header;
+    }
+    const restoreModule = installCoreModule(core.createCoreApi());
+    const restoreRequire = () => {
+      restoreModule();
+      void identityEndpoint?.close();
+    };
     const appHookData: Record<string, unknown> = {};
     try {
       const entryPoints = await resolveEntryPoints(appDir);
@@ -237,9 +250,11 @@ export class Devhost {
       await httpServer.listen();
       webhooks.listeningOn(httpServer.baseUrl);
     } catch (error) {
+      const port = options.port ?? settingsPort ?? DEFAULT_PORT;
       const address = options.host ?? DEFAULT_LISTEN_ADDRESS;
+      const reason = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'is in use' : 'is unavailable';
       throw new StartupError(
-        `Port ${options.port ?? settingsPort ?? DEFAULT_PORT} on ${address} is unavailable: ${(error as Error).message}`,
+        `HTTP port ${port} on ${address} ${reason} (${(error as Error).message}): choose another with --port N (or Host.LocalHttpPort in local.settings.json)`,
         { cause: error },
       );
     }

@@ -2,12 +2,17 @@ import { app } from '@azure/functions';
 import { z } from 'zod';
 
 import { appServices } from '../shared/appServices';
+import { jobLabel } from '../shared/dashboard/jobLabel';
 import { RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
 import { continuationTokenSchema } from '../shared/http/continuationToken';
 import { json, notFound, validationProblem } from '../shared/http/problem';
 import { fieldProblems } from '../shared/http/requestBody';
 import { isValidJobId, jobToPublic } from '../shared/jobs/jobStore';
-import { isTerminal, JOB_STATUSES } from '../shared/jobs/jobTypes';
+import { isTerminal, type Job, JOB_STATUSES } from '../shared/jobs/jobTypes';
+import { findThumbnailJobOfBlob } from '../shared/thumbnails/findBlobJob';
+
+/** `source=uploads/{name}`: the blob whose job is wanted, named as the README shows it. */
+const UPLOADS_SOURCE = /^uploads\/(.+)$/;
 
 const listQuery = z.object({
   type: z
@@ -17,7 +22,17 @@ const listQuery = z.object({
   status: z.enum(JOB_STATUSES as [string, ...string[]]).optional(),
   limit: z.coerce.number().int().min(1).max(100).optional(),
   continuationToken: continuationTokenSchema.optional(),
+  source: z
+    .string()
+    .max(1100)
+    .regex(UPLOADS_SOURCE, 'must be uploads/{blob name}, the blob whose thumbnail job is wanted')
+    .optional(),
 });
+
+/** A listed job: the public view and the label a person knows it by. */
+function listed(job: Job): ReturnType<typeof jobToPublic> & { label: string } {
+  return { ...jobToPublic(job), label: jobLabel(job) };
+}
 
 app.http('getJob', {
   route: 'jobs/{id}',
@@ -45,8 +60,18 @@ app.http('listJobs', {
   handler: async (request) => {
     const parsed = listQuery.safeParse(Object.fromEntries(request.query.entries()));
     if (!parsed.success) return validationProblem(fieldProblems(parsed.error.issues));
-    const { jobs, ready } = appServices();
+    const { jobs, ready, storage, names } = appServices();
     await ready();
+    const blobName = parsed.data.source ? UPLOADS_SOURCE.exec(parsed.data.source)?.[1] : undefined;
+    if (blobName !== undefined) {
+      const uploads = storage.blobs.getContainerClient(names.containers.uploads);
+      const job = await findThumbnailJobOfBlob(jobs, uploads, blobName);
+      const matches =
+        job &&
+        (!parsed.data.type || job.type === parsed.data.type) &&
+        (!parsed.data.status || job.status === parsed.data.status);
+      return json(200, { jobs: matches ? [listed(job)] : [] });
+    }
     const page = await jobs.list({
       ...(parsed.data.type ? { type: parsed.data.type } : {}),
       ...(parsed.data.status ? { status: parsed.data.status as (typeof JOB_STATUSES)[number] } : {}),
@@ -54,7 +79,7 @@ app.http('listJobs', {
       ...(parsed.data.continuationToken ? { continuationToken: parsed.data.continuationToken } : {}),
     });
     return json(200, {
-      jobs: page.jobs.map(jobToPublic),
+      jobs: page.jobs.map(listed),
       ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}),
     });
   },

@@ -54,7 +54,16 @@ export async function blobSasUrl(
   if (!expiresOn) throw new Error('a user delegation SAS needs an expiry');
   const key = await delegationKeyCovering(service, startsOn, expiresOn);
   const query = generateBlobSASQueryParameters(
-    { ...values, startsOn, expiresOn, containerName: blob.containerName, blobName: blob.name },
+    {
+      // Signed in the service version that issued the key, which that service is sure to verify (a newer SDK's
+      // default version adds fields to the string to sign that an older service does not know).
+      version: key.signedVersion,
+      ...values,
+      startsOn,
+      expiresOn,
+      containerName: blob.containerName,
+      blobName: blob.name,
+    },
     key,
     blob.accountName,
   ).toString();

@@ -14,7 +14,7 @@ const CACHE_CONTROL = 'public, max-age=86400';
 /** libvips gives up on one resize after this long, so no input can hang the worker. */
 const RESIZE_TIMEOUT_SECONDS = 30;
 /** Upload jobs created by `POST /api/uploads` put their blobs under `{jobId}/`. */
-const UPLOAD_JOB_PREFIX = /^(upl_[A-Za-z0-9_-]{22})\//;
+export const UPLOAD_JOB_PREFIX = /^(upl_[A-Za-z0-9_-]{22})\//;
 
 /** The uploaded blob version the job works on. */
 export interface UploadedBlob {

@@ -50,6 +50,10 @@ describe(
         if (message.type() === 'error') consoleErrors.push(message.text());
       });
       page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.message}`));
+      // The console names only the status of a failed load: record which request it was, so a failure says.
+      page.on('response', (response) => {
+        if (response.status() >= 500) consoleErrors.push(`${response.status()} from ${response.url()}`);
+      });
       page.on('dialog', (dialog) => {
         consoleErrors.push(`unexpected dialog: ${dialog.message()}`);
         void dialog.dismiss();
@@ -75,13 +79,58 @@ describe(
       await page.getByText('Admin key set for this tab.').waitFor();
     });
 
+    it('says so where there is nothing to show yet, instead of empty boxes', async () => {
+      await page.getByText('No jobs in the last 24 hours.').waitFor();
+      await page.getByText('No job finished in the last hour.').waitFor();
+      await page.getByText('No daily report yet').waitFor();
+      await page.getByText('No nightly run yet.').waitFor();
+      await page.getByText('No jobs yet: start one below.').waitFor();
+      assert.equal(await page.locator('#revenue-chart').isVisible(), false, 'no empty chart frame');
+      assert.equal(await page.locator('#throughput-chart').isVisible(), false);
+      await page.screenshot({ path: path.join(OUTPUT, 'dashboard-empty.png'), fullPage: true });
+    });
+
     it('starts an order from the page and shows it reach succeeded', async () => {
       await page.getByRole('button', { name: 'Place order' }).click();
       await page.locator('[data-detail-status="succeeded"]').waitFor({ timeout: 30_000 });
+      // The timeline's last event is written just after the status: the next refresh shows it.
+      await page
+        .locator('#job-detail', { hasText: /Steps: reserve done → payment done → shipment done → email done/ })
+        .waitFor({ timeout: 10_000 });
       const detail = await page.locator('#job-detail').textContent();
-      assert.match(detail ?? '', /Steps: reserve done → payment done → shipment done → email done/);
       assert.doesNotMatch(detail ?? '', /null|undefined/);
       await page.screenshot({ path: path.join(OUTPUT, 'dashboard-order.png'), fullPage: true });
+    });
+
+    it('lists the order by its customer, counts it in the summary and draws it in the throughput chart', async () => {
+      await page.locator('#job-rows tr', { hasText: 'Ada Lovelace, 1 item' }).waitFor();
+      await page
+        .locator('[data-summary-type="order"] [data-count="succeeded"]', { hasText: /^1$/ })
+        .waitFor({ timeout: 20_000 });
+      await page.locator('#last-hour-succeeded', { hasText: /^1$/ }).waitFor();
+      await page.locator('#throughput-chart rect.bar-succeeded').first().waitFor();
+      assert.equal(await page.locator('#throughput-empty').isVisible(), false);
+      const title = await page.locator('#throughput-chart rect.bar-succeeded title').first().textContent();
+      assert.match(title ?? '', /^\d\d:\d\d UTC: 1 succeeded$/);
+      await page.locator('#summary').screenshot({ path: path.join(OUTPUT, 'dashboard-summary.png') });
+    });
+
+    it('finds a job by id, and says so when there is none', async () => {
+      const id = await page.locator('#job-rows tr[data-job]').first().getAttribute('data-job');
+      await page.getByRole('button', { name: 'Find' }).click(); // empty: nothing happens
+      await page.getByLabel('Job id').fill('ord_doesnotexist');
+      await page.getByRole('button', { name: 'Find' }).click();
+      await page.getByText('No job ord_doesnotexist.').waitFor();
+      // The browser notes the 404s of the lookup itself; nothing else may have gone wrong.
+      assert.deepEqual(
+        consoleErrors.filter((text) => !/status of 404/.test(text)),
+        [],
+      );
+      consoleErrors.length = 0;
+      assert.equal(await page.locator('#job-detail').isVisible(), false);
+      await page.getByLabel('Job id').fill(id ?? '');
+      await page.getByRole('button', { name: 'Find' }).click();
+      await page.locator('#job-detail h3', { hasText: id ?? '' }).waitFor();
     });
 
     it('uploads an image from the page and shows its thumbnail preview', async () => {
@@ -99,6 +148,7 @@ describe(
       await waitFor('the thumbnail preview to load', () =>
         preview.evaluate((img: { complete: boolean; naturalWidth: number }) => img.complete && img.naturalWidth > 0),
       );
+      await page.locator('#job-rows tr', { hasText: 'sunset.png' }).waitFor();
       await page.screenshot({ path: path.join(OUTPUT, 'dashboard-thumbnail.png'), fullPage: true });
     });
 
@@ -118,6 +168,10 @@ describe(
       await letter.getByRole('button', { name: 'Replay' }).click();
       await page.getByText('Dead letter replayed.').waitFor();
       await page.locator(`[data-deadletter="${id ?? ''}"]`).waitFor({ state: 'detached' });
+      // The upload that is not an image failed: the summary and the chart show it.
+      await page.locator('[data-summary-type="thumbnail"] [data-count="failed"]', { hasText: /^[1-9]/ }).waitFor();
+      await page.locator('#throughput-chart rect.bar-failed').first().waitFor({ timeout: 20_000 });
+      assert.notEqual(await page.locator('#last-hour-failed').textContent(), '0');
     });
 
     it('runs the nightly batch from the page', async () => {
@@ -125,6 +179,9 @@ describe(
       await page.getByText(/Nightly batch nightly_\d+ started/).waitFor();
       await page.locator('[data-detail-status="succeeded"]').waitFor({ timeout: 30_000 });
       await page.locator('[data-run] [data-status="succeeded"]').first().waitFor({ timeout: 10_000 });
+      await page.locator('#revenue-chart text').first().waitFor({ timeout: 10_000 });
+      assert.equal(await page.locator('#revenue-empty').isVisible(), false);
+      await page.locator('[data-summary-type="nightly"] [data-count="succeeded"]', { hasText: /^1$/ }).waitFor();
       await page.screenshot({ path: path.join(OUTPUT, 'dashboard-nightly.png'), fullPage: true });
     });
 

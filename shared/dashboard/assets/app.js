@@ -50,6 +50,21 @@ function age(iso) {
   return `${Math.round(seconds / 86400)}d`;
 }
 
+const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'compensating', 'compensated', 'cancelled'];
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+function svgEl(tag, attributes, text) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** A table with nothing to show says so, instead of an empty box. */
+function emptyRow(columns, text) {
+  return el('tr', { class: 'empty-row' }, el('td', { colspan: String(columns), class: 'empty' }, text));
+}
+
 function statusCell(status) {
   return el('td', { class: `status-${status}`, 'data-status': status }, status);
 }
@@ -64,27 +79,36 @@ async function refreshJobs() {
     ({ body } = await api(`jobs?${query}`));
   } catch {
     // Listing jobs is an operator's view: it needs the admin key wherever keys are enforced.
-    rows.replaceChildren(el('tr', {}, el('td', { colspan: '5' }, 'The job list needs the admin key on this host.')));
+    rows.replaceChildren(emptyRow(6, 'The job list needs the admin key on this host.'));
     return;
   }
-  rows.replaceChildren(
-    ...body.jobs.map((job) =>
-      el(
-        'tr',
-        { 'data-job': job.id },
-        el('td', {}, el('button', { type: 'button', class: 'link', onclick: () => showJob(job.id) }, job.id)),
-        el('td', {}, job.type),
-        statusCell(job.status),
+  if (body.jobs.length === 0) {
+    const filtered = state.filterType || state.filterStatus;
+    rows.replaceChildren(emptyRow(6, filtered ? 'No job matches these filters.' : 'No jobs yet: start one below.'));
+  } else
+    rows.replaceChildren(
+      ...body.jobs.map((job) =>
         el(
-          'td',
-          {},
-          el('progress', { max: '100', value: String(job.progress.percent), 'aria-label': `${job.progress.percent}%` }),
-          ` ${job.progress.step}`,
+          'tr',
+          { 'data-job': job.id },
+          el('td', {}, el('button', { type: 'button', class: 'link', onclick: () => showJob(job.id) }, job.id)),
+          el('td', { class: 'label' }, job.label || ''),
+          el('td', {}, job.type),
+          statusCell(job.status),
+          el(
+            'td',
+            {},
+            el('progress', {
+              max: '100',
+              value: String(job.progress.percent),
+              'aria-label': `${job.progress.percent}%`,
+            }),
+            ` ${job.progress.step}`,
+          ),
+          el('td', {}, age(job.createdAt)),
         ),
-        el('td', {}, age(job.createdAt)),
       ),
-    ),
-  );
+    );
   if (state.selectedJob) await showJob(state.selectedJob, false);
 }
 
@@ -124,11 +148,17 @@ function resultView(job) {
 
 async function showJob(id, scroll = true) {
   state.selectedJob = id;
-  const [{ body: job }, { body: events }] = await Promise.all([
+  const [{ status, body: job }, { body: events }] = await Promise.all([
     api(`jobs/${encodeURIComponent(id)}`),
     api(`jobs/${encodeURIComponent(id)}/events`),
   ]);
   const detail = document.getElementById('job-detail');
+  if (status !== 200) {
+    state.selectedJob = null;
+    detail.hidden = true;
+    notice(`No job ${id}.`);
+    return;
+  }
   detail.hidden = false;
   const steps =
     job.type === 'order'
@@ -155,9 +185,10 @@ async function showJob(id, scroll = true) {
 
 async function refreshQueues() {
   const { body } = await api('queues');
-  document
-    .getElementById('queue-rows')
-    .replaceChildren(
+  const queueRows = document.getElementById('queue-rows');
+  if (body.queues.length === 0) queueRows.replaceChildren(emptyRow(3, 'No queues yet.'));
+  else
+    queueRows.replaceChildren(
       ...body.queues.map((q) =>
         el(
           'tr',
@@ -214,28 +245,136 @@ async function act(id, action) {
 
 function drawChart(days) {
   const svg = document.getElementById('revenue-chart');
-  const ns = 'http://www.w3.org/2000/svg';
+  document.getElementById('revenue-empty').hidden = days.length > 0;
+  svg.classList.toggle('hidden', days.length === 0);
   const max = Math.max(1, ...days.map((d) => d.revenueCents));
   const width = 600 / Math.max(1, days.length);
+  const noRevenue = days.length > 0 && days.every((d) => d.revenueCents === 0);
   svg.replaceChildren(
+    ...(noRevenue
+      ? [
+          svgEl(
+            'text',
+            { x: 300, y: 70, 'text-anchor': 'middle', 'font-size': 14, class: 'empty' },
+            `No revenue in ${days.length === 1 ? 'this report' : `these ${days.length} reports`} yet`,
+          ),
+        ]
+      : []),
     ...days.flatMap((d, i) => {
-      const height = Math.round((d.revenueCents / max) * 120);
-      const bar = document.createElementNS(ns, 'rect');
-      bar.setAttribute('x', String(i * width + 4));
-      bar.setAttribute('y', String(130 - height));
-      bar.setAttribute('width', String(Math.max(2, width - 8)));
-      bar.setAttribute('height', String(height));
-      bar.setAttribute('fill', '#0969da');
-      const title = document.createElementNS(ns, 'title');
-      title.textContent = `${d.date}: ${(d.revenueCents / 100).toFixed(2)} revenue, ${d.orders} orders`;
-      bar.append(title);
-      const label = document.createElementNS(ns, 'text');
-      label.setAttribute('x', String(i * width + 4));
-      label.setAttribute('y', '150');
-      label.setAttribute('font-size', '10');
-      label.textContent = `${d.date.slice(5)} (${d.orders})`;
+      // A day without revenue still gets a sliver, so the day is visibly there and not a gap.
+      const height = Math.max(1, Math.round((d.revenueCents / max) * 120));
+      const bar = svgEl('rect', {
+        x: i * width + 4,
+        y: 130 - height,
+        width: Math.max(2, width - 8),
+        height,
+        fill: '#0969da',
+      });
+      bar.append(svgEl('title', {}, `${d.date}: ${(d.revenueCents / 100).toFixed(2)} revenue, ${d.orders} orders`));
+      const label = svgEl('text', { x: i * width + 4, y: 150, 'font-size': 10 }, `${d.date.slice(5)} (${d.orders})`);
       return [bar, label];
     }),
+  );
+}
+
+/** Succeeded and failed per minute as stacked bars, with a scale: like Hangfire's realtime graph. */
+function drawThroughput(minutes) {
+  const svg = document.getElementById('throughput-chart');
+  const finished = minutes.some((m) => m.succeeded + m.failed > 0);
+  document.getElementById('throughput-empty').hidden = finished;
+  svg.classList.toggle('hidden', !finished);
+  if (!finished) {
+    svg.replaceChildren();
+    return;
+  }
+  const left = 36;
+  const top = 10;
+  const plotHeight = 130;
+  const plotWidth = 600 - left - 4;
+  const max = Math.max(1, ...minutes.map((m) => m.succeeded + m.failed));
+  const step = plotWidth / minutes.length;
+  const y = (value) => top + plotHeight - (value / max) * plotHeight;
+  const parts = [
+    svgEl('line', { x1: left, y1: top + plotHeight, x2: 600, y2: top + plotHeight, stroke: '#8c959f' }),
+    svgEl('text', { x: left - 4, y: top + 8, 'font-size': 10, 'text-anchor': 'end' }, String(max)),
+    svgEl('text', { x: left - 4, y: top + plotHeight, 'font-size': 10, 'text-anchor': 'end' }, '0'),
+  ];
+  minutes.forEach((m, i) => {
+    const x = left + i * step + 1;
+    const barWidth = Math.max(1, step - 2);
+    const time = m.minute.slice(11, 16);
+    if (m.succeeded > 0) {
+      const bar = svgEl('rect', {
+        x,
+        y: y(m.succeeded),
+        width: barWidth,
+        height: plotHeight - (y(m.succeeded) - top),
+        class: 'bar-succeeded',
+        'data-minute': m.minute,
+      });
+      bar.append(svgEl('title', {}, `${time} UTC: ${m.succeeded} succeeded`));
+      parts.push(bar);
+    }
+    if (m.failed > 0) {
+      const bar = svgEl('rect', {
+        x,
+        y: y(m.succeeded + m.failed),
+        width: barWidth,
+        height: y(m.succeeded) - y(m.succeeded + m.failed),
+        class: 'bar-failed',
+        'data-minute': m.minute,
+      });
+      bar.append(svgEl('title', {}, `${time} UTC: ${m.failed} failed`));
+      parts.push(bar);
+    }
+    if (i % 10 === 0 || i === minutes.length - 1) {
+      const last = i === minutes.length - 1;
+      parts.push(
+        svgEl(
+          'text',
+          { x: last ? 600 : x, y: top + plotHeight + 16, 'font-size': 10, 'text-anchor': last ? 'end' : 'start' },
+          time,
+        ),
+      );
+    }
+  });
+  svg.replaceChildren(...parts);
+}
+
+async function refreshSummary() {
+  const rows = document.getElementById('summary-rows');
+  let response;
+  try {
+    response = await api('stats/jobs');
+  } catch (error) {
+    if (error.message !== 'unauthorised') throw error;
+    rows.replaceChildren(emptyRow(8, 'The summary needs the admin key on this host.'));
+    return;
+  }
+  const summary = response.body;
+  document.getElementById('last-hour-succeeded').textContent = String(summary.lastHour.succeeded);
+  document.getElementById('last-hour-failed').textContent = String(summary.lastHour.failed);
+  drawThroughput(summary.throughput);
+  document.getElementById('summary-caption').textContent =
+    `Jobs created in the last ${summary.windowHours} hours, by type and status` +
+    (summary.truncated ? ` (the newest ${summary.scanned} only: at least this many)` : '');
+  const types = Object.keys(summary.counts).sort();
+  if (types.length === 0) {
+    rows.replaceChildren(emptyRow(8, `No jobs in the last ${summary.windowHours} hours.`));
+    return;
+  }
+  rows.replaceChildren(
+    ...types.map((type) =>
+      el(
+        'tr',
+        { 'data-summary-type': type },
+        el('th', { scope: 'row' }, type),
+        ...STATUSES.map((status) => {
+          const count = summary.counts[type][status] || 0;
+          return el('td', { 'data-count': status, class: count ? `status-${status}` : 'zero' }, count);
+        }),
+      ),
+    ),
   );
 }
 
@@ -245,9 +384,10 @@ async function refreshNightly() {
     api('reports/daily?days=14'),
   ]);
   drawChart(reports.days);
-  document
-    .getElementById('nightly-rows')
-    .replaceChildren(
+  const nightlyRows = document.getElementById('nightly-rows');
+  if (runs.jobs.length === 0) nightlyRows.replaceChildren(emptyRow(4, 'No nightly run yet.'));
+  else
+    nightlyRows.replaceChildren(
       ...runs.jobs.map((job) =>
         el(
           'tr',
@@ -268,7 +408,13 @@ async function refreshNightly() {
 }
 
 async function refreshAll() {
-  const results = await Promise.allSettled([refreshJobs(), refreshQueues(), refreshDeadLetters(), refreshNightly()]);
+  const results = await Promise.allSettled([
+    refreshSummary(),
+    refreshJobs(),
+    refreshQueues(),
+    refreshDeadLetters(),
+    refreshNightly(),
+  ]);
   const failed = results.find((r) => r.status === 'rejected' && r.reason.message !== 'unauthorised');
   if (failed) notice(`Could not refresh: ${failed.reason.message}`);
 }
@@ -280,6 +426,12 @@ document.getElementById('key-form').addEventListener('submit', (event) => {
   else sessionStorage.removeItem(KEY_STORAGE);
   notice(key ? 'Admin key set for this tab.' : 'Admin key cleared.');
   void refreshAll();
+});
+
+document.getElementById('job-search').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const id = document.getElementById('search-id').value.trim();
+  if (id) void showJob(id);
 });
 
 document.getElementById('job-filter').addEventListener('change', () => {
