@@ -110,8 +110,8 @@ export class InventoryStore {
 
   /**
    * Reads the stock row and commits the decrement with the reservation in one transaction. The reservation is not
-   * read first: the transaction's insert fails (409) when it exists, and only then, or on a shortage, is it read.
-   * One read fewer per line on the SKU's partition, which every order of that SKU shares.
+   * read first: the transaction's insert fails (409) when it exists, and only a shortage reads it. One read fewer
+   * per line on the SKU's partition, which every order of that SKU shares.
    */
   async #reserveLine(orderId: string, line: OrderLine): Promise<void> {
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
@@ -149,9 +149,11 @@ export class InventoryStore {
         await this.table.submitTransaction(actions);
         return;
       } catch (error) {
-        if (!isConflict(error)) throw error;
-        // This reservation already landed (a repeat), or someone else changed the stock: tell which, or read again.
-        if (await this.#reservation(orderId, line.sku)) return;
+        const status = statusOf(error);
+        // 409: the insert found this order's reservation (a repeat, or released by a cancellation, which must not
+        // be undone here). 412: someone else changed the stock first; read it again after a short wait.
+        if (status === 409) return;
+        if (status !== 412) throw error;
         await conflictBackoff(attempt);
       }
     }
