@@ -10,6 +10,7 @@ import path from 'node:path';
 import { startAzurite } from '../devhost/azurite';
 import type { Benchmark, BenchResult } from './benchContext';
 import { capacityBench } from './capacity.bench';
+import { eventGridDetectionBench } from './eventGridDetection.bench';
 import { nightlyBench } from './nightly.bench';
 import { orderThroughputBench } from './orderThroughput.bench';
 import { queueThroughputBench } from './queueThroughput.bench';
@@ -21,6 +22,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   thumbnails: thumbnailPipelineBench,
   orders: orderThroughputBench,
   capacity: capacityBench,
+  eventgrid: eventGridDetectionBench,
 };
 
 async function main(): Promise<void> {

@@ -1,6 +1,7 @@
 import path from 'node:path';
 
 import type { BindingServices } from './bindings/bindingContext';
+import { HOSTS_CONTAINER } from './blob/blobReceipts';
 import { resolveConnection, type StorageConnection } from './config/connections';
 import { StartupError } from './config/errors';
 import { type HostOptions, loadHostOptions } from './config/hostOptions';
@@ -8,17 +9,20 @@ import { applySettings, loadLocalSettings } from './config/localSettings';
 import { loadEntryPoint, resolveEntryPoints } from './core/appLoader';
 import { CoreApiState, installCoreModule } from './core/coreApi';
 import { defineFunction, type FunctionDefinition, type TriggerType } from './core/functionDefinition';
-import { computeHostId } from './core/hostId';
+import { computeHostId, computeInstanceId } from './core/hostId';
 import { Invoker } from './core/invoker';
 import { manualTriggerEvent } from './core/manualTrigger';
 import { retryPolicyFrom } from './core/retryPolicy';
+import { type BlobFront, startBlobFrontFromSettings } from './eventgrid/blobFront';
 import { LocalEventGrid } from './eventgrid/localEventGrid';
 import { RuntimeWebhooks } from './eventgrid/runtimeWebhooks';
-import { HttpServer } from './http/httpServer';
+import { FrontDoor, hostReadyTimeoutMs } from './http/frontDoor';
+import { HttpServer, maxRequestBodyBytes } from './http/httpServer';
 import { type HostKeys, loadHostKeys } from './http/keys';
 import { MANAGED_IDENTITY_SETTING, startManagedIdentityEndpoint } from './identity/managedIdentityEndpoint';
 import { HostLogger } from './log';
 import { StorageAccounts } from './storage/account';
+import { PrimaryHostLock } from './storage/primaryHostLock';
 import { checkStorageReachable } from './storage/probe';
 import { createBlobListeners } from './triggers/blobTrigger';
 import type { ListenerFactory, ListenerServices, TriggerListener } from './triggers/listener';
@@ -60,6 +64,7 @@ function isDisabled(fn: FunctionDefinition, env: NodeJS.ProcessEnv): boolean {
  */
 export class Devhost {
   readonly #listeners: TriggerListener[];
+  #primaryHostLock: PrimaryHostLock | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(
@@ -88,6 +93,7 @@ export class Devhost {
     const settings = await loadLocalSettings(appDir);
     applySettings(settings.values, env);
     const hostOptions = await loadHostOptions(appDir);
+    const door = await Devhost.#openFrontDoor(options, settings.localHttpPort, env);
 
     const core = new CoreApiState((level, _category, message) =>
       logger.log(level === 'information' ? 'debug' : level, message),
@@ -100,10 +106,13 @@ export class Devhost {
       env['IDENTITY_ENDPOINT'] = identityEndpoint.endpoint;
       env['IDENTITY_HEADER'] = identityEndpoint.header;
     }
+    // Before the app loads too: the app's blob endpoint may be the front.
+    const blobFront = await startBlobFrontFromSettings(env, logger);
     const restoreModule = installCoreModule(core.createCoreApi());
     const restoreRequire = () => {
       restoreModule();
       void identityEndpoint?.close();
+      void blobFront?.close();
     };
     const appHookData: Record<string, unknown> = {};
     try {
@@ -124,12 +133,36 @@ export class Devhost {
         core,
         appHookData,
         capabilities['HttpUri'],
-        settings.localHttpPort,
+        door,
         restoreRequire,
+        blobFront,
       );
     } catch (error) {
       restoreRequire();
+      await door.close();
       throw error;
+    }
+  }
+
+  /**
+   * Listens before the app loads, as Core Tools starts Kestrel before the script host: a port in use stops the start
+   * at once, and requests during start-up wait for the host.
+   */
+  static async #openFrontDoor(
+    options: DevhostStartOptions,
+    settingsPort: number | undefined,
+    env: NodeJS.ProcessEnv,
+  ): Promise<FrontDoor> {
+    const port = options.port ?? settingsPort ?? DEFAULT_PORT;
+    const address = options.host ?? DEFAULT_LISTEN_ADDRESS;
+    try {
+      return await FrontDoor.open(port, address, hostReadyTimeoutMs(env));
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'is in use' : 'is unavailable';
+      throw new StartupError(
+        `HTTP port ${port} on ${address} ${reason} (${(error as Error).message}): choose another with --port N (or Host.LocalHttpPort in local.settings.json)`,
+        { cause: error },
+      );
     }
   }
 
@@ -142,8 +175,9 @@ export class Devhost {
     core: CoreApiState,
     appHookData: Record<string, unknown>,
     streamingUri: string | undefined,
-    settingsPort: number | undefined,
+    door: FrontDoor,
     restoreRequire: () => void,
+    blobFront: BlobFront | undefined,
   ): Promise<Devhost> {
     let functions = [...core.functions.values()].map(defineFunction);
     const only = options.functions ?? hostOptions.functions;
@@ -201,6 +235,13 @@ export class Devhost {
     const hostId = computeHostId(appDir, env);
     const keys = options.enforceKeys ? loadHostKeys(env) : undefined;
     const webhooks = new RuntimeWebhooks(keys, env);
+    const blobEvents = new LocalEventGrid();
+    blobFront?.onCommit((commit) => {
+      if (!blobEvents.watches(commit.accountName, commit.container)) return;
+      blobEvents.blobCreated(commit).catch((error: unknown) => {
+        logger.warn(`BlobCreated for '${commit.container}/${commit.blobName}' failed: ${(error as Error).message}`);
+      });
+    });
     const services: ListenerServices = {
       options: hostOptions,
       invoker,
@@ -216,7 +257,7 @@ export class Devhost {
       queueWrites,
       blobWrites,
       webhooks,
-      blobEvents: new LocalEventGrid(),
+      blobEvents,
     };
     const listeners: TriggerListener[] = [];
     for (const [type, factory] of Object.entries(LISTENER_FACTORIES)) {
@@ -229,9 +270,13 @@ export class Devhost {
     }
 
     const byName = new Map(functions.map((fn) => [fn.name.toLowerCase(), fn]));
+    const instanceId = computeInstanceId(env);
     const httpServer = new HttpServer({
-      port: options.port ?? settingsPort ?? DEFAULT_PORT,
+      door,
       hostname: options.host ?? DEFAULT_LISTEN_ADDRESS,
+      maxBodyBytes: maxRequestBodyBytes(env),
+      hostId,
+      instanceId,
       routePrefix: hostOptions.routePrefix,
       functions: functions.filter((fn) => fn.trigger.type === 'httpTrigger'),
       allFunctions: byName,
@@ -246,18 +291,7 @@ export class Devhost {
         await invoker.invoke(fn, event, services.retryPolicy(fn));
       },
     });
-    try {
-      await httpServer.listen();
-      webhooks.listeningOn(httpServer.baseUrl);
-    } catch (error) {
-      const port = options.port ?? settingsPort ?? DEFAULT_PORT;
-      const address = options.host ?? DEFAULT_LISTEN_ADDRESS;
-      const reason = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'is in use' : 'is unavailable';
-      throw new StartupError(
-        `HTTP port ${port} on ${address} ${reason} (${(error as Error).message}): choose another with --port N (or Host.LocalHttpPort in local.settings.json)`,
-        { cause: error },
-      );
-    }
+    webhooks.listeningOn(httpServer.baseUrl);
     const host = new Devhost(
       functions,
       httpServer,
@@ -272,7 +306,18 @@ export class Devhost {
     );
     host.#printListing(functions, env, webhooks);
     for (const listener of listeners) await listener.start();
+    httpServer.open();
     logger.info(`Host started (host id ${hostId}, ${hostConnection?.accountName ?? 'no'} storage).`);
+    if (hostConnection) {
+      // Like the host's PrimaryHostCoordinator, only where the host has a storage account to keep the lease in.
+      host.#primaryHostLock = new PrimaryHostLock(
+        accounts.get(hostConnection).container(HOSTS_CONTAINER),
+        hostId,
+        instanceId,
+        logger,
+      );
+      host.#primaryHostLock.start();
+    }
     return host;
   }
 
@@ -330,6 +375,7 @@ export class Devhost {
     const result = await Promise.race([drained, grace]);
     clearTimeout(timer);
     this.stopController.abort();
+    await this.#primaryHostLock?.stop();
     if (result === 'timeout') this.logger.warn(`Grace period of ${graceMs}ms ended with invocations still running.`);
     for (const hook of this.core.hooksFor('appTerminate')) {
       try {

@@ -2,7 +2,9 @@ import { app, type InvocationContext } from '@azure/functions';
 
 import { appServices } from '../shared/appServices';
 import { asText } from '../shared/storage/entityValues';
+import { registerBlobReferenceFactory } from '../shared/thumbnails/blobReference';
 import { runThumbnailJob, type UploadedBlob } from '../shared/thumbnails/thumbnailJob';
+import { currentUploadEtag, readUploadVersion } from '../shared/thumbnails/uploadVersions';
 
 const { names, config } = appServices();
 
@@ -36,28 +38,36 @@ async function uploadedBlob(context: InvocationContext): Promise<UploadedBlob> {
   };
 }
 
+registerBlobReferenceFactory();
+
+/**
+ * A deferred (SDK-type) binding: the host hands over which blob changed, never its content, so an upload over the
+ * size limit is refused without being read; the job downloads a version only once its size is known to fit.
+ */
 app.storageBlob('thumbnail', {
   path: `${names.containers.uploads}/{name}`,
   connection: 'AzureWebJobsStorage',
   // Event Grid by default (Flex Consumption has no polling source); THUMBNAIL_BLOB_SOURCE switches back.
   source: config.thumbnails.blobSource,
-  handler: async (content: unknown, context) => {
+  sdkBinding: true,
+  handler: async (_reference: unknown, context) => {
     const services = appServices();
     await services.ready();
     const blob = await uploadedBlob(context);
-    const bytes = Buffer.isBuffer(content) ? content : Buffer.from(content as ArrayBuffer);
+    const uploads = services.storage.blobs.getContainerClient(names.containers.uploads);
     const { outcome, job } = await runThumbnailJob(
       {
         jobs: services.jobs,
         deadLetters: services.deadLetters,
         thumbnails: services.storage.blobs.getContainerClient(names.containers.thumbnails),
+        currentUploadEtag: (name) => currentUploadEtag(uploads, name),
         widths: services.config.thumbnails.widths,
         format: services.config.thumbnails.format,
         maxPixels: services.config.thumbnails.maxPixels,
         maxBytes: services.config.uploads.maxBytes,
       },
       blob,
-      bytes,
+      () => readUploadVersion(uploads, blob.name, blob.etag),
     );
     context.log(`thumbnail job ${job.id} for ${blob.name}: ${outcome}${job.error ? ` (${job.error.code})` : ''}`);
   },

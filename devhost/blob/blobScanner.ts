@@ -84,10 +84,11 @@ export class BlobScanner {
     }
   }
 
-  start(): void {
+  /** @param options.afterInterval first wait one interval (the containers were just listed by {@link prime}) */
+  start(options: { afterInterval?: boolean } = {}): void {
     if (this.#running) return;
     this.#running = true;
-    this.#loop = this.#run();
+    this.#loop = this.#run(options.afterInterval === true);
   }
 
   async stop(): Promise<void> {
@@ -98,10 +99,11 @@ export class BlobScanner {
     await this.#loop;
   }
 
-  async #run(): Promise<void> {
+  async #run(waitFirst: boolean): Promise<void> {
+    let skipScan = waitFirst;
     while (this.#running) {
       this.#wakeRequested = false;
-      for (const watched of this.#containers.values()) {
+      for (const watched of skipScan ? [] : this.#containers.values()) {
         if (!this.#running) break;
         try {
           await this.#scan(watched);
@@ -111,6 +113,7 @@ export class BlobScanner {
           this.#reportOutage(watched.client.containerName, error);
         }
       }
+      skipScan = false;
       if (!this.#running || this.#wakeRequested) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, this.#intervalMs);

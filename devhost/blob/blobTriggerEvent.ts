@@ -1,6 +1,7 @@
 import type { BlobClient, BlobGetPropertiesResponse } from '@azure/storage-blob';
 
 import type { TriggerEvent } from '../core/invoker';
+import type { RpcTypedData } from '../core/rpcTypes';
 import type { BlobPathPattern } from './blobPathPattern';
 
 /** `BlobProperties` as the host serializes it into binding data (PascalCase; the Node library camel-cases it). */
@@ -20,9 +21,45 @@ function propertiesMetadata(properties: BlobGetPropertiesResponse): Record<strin
 }
 
 /**
+ * Whether a binding asked for deferred (SDK-type) binding: `sdkBinding: true` in the Node library sets
+ * `properties.supportsDeferredBinding` to `'true'` in the function metadata.
+ */
+export function supportsDeferredBinding(config: Record<string, unknown>): boolean {
+  const properties = config['properties'];
+  if (properties === null || typeof properties !== 'object') return false;
+  const flag = (properties as Record<string, unknown>)['supportsDeferredBinding'];
+  return flag === true || flag === 'true';
+}
+
+/** The connection setting a binding names (`connection`), `AzureWebJobsStorage` when it names none. */
+export function connectionSettingName(config: Record<string, unknown>): string {
+  const connection = config['connection'];
+  return typeof connection === 'string' && connection.trim() !== '' ? connection : 'AzureWebJobsStorage';
+}
+
+/**
+ * The blob extension's model binding data for a deferred blob binding (source `AzureStorageBlobs`): which blob, and
+ * the connection setting to reach it with. The worker turns it into a client; the content is never read.
+ */
+export function blobModelBindingData(connection: string, containerName: string, blobName: string): RpcTypedData {
+  return {
+    modelBindingData: {
+      version: '1.0',
+      source: 'AzureStorageBlobs',
+      contentType: 'application/json',
+      content: Buffer.from(
+        JSON.stringify({ Connection: connection, ContainerName: containerName, BlobName: blobName }),
+        'utf8',
+      ),
+    },
+  };
+}
+
+/**
  * The invocation of a blob function for one blob version, the same whether the scanner queued it or someone ran the
- * function by hand: the content (bytes, or text with `dataType: string`), and `blobTrigger`, `uri`, `properties`,
- * `metadata` and the path parameters as trigger metadata.
+ * function by hand: the content (bytes, or text with `dataType: string`) — or, for a deferred binding, a reference
+ * to the blob and no download at all, as the host does — and `blobTrigger`, `uri`, `properties`, `metadata` and the
+ * path parameters as trigger metadata.
  */
 export async function blobTriggerEvent(options: {
   blob: BlobClient;
@@ -34,14 +71,22 @@ export async function blobTriggerEvent(options: {
   details?: (properties: BlobGetPropertiesResponse) => string;
   /** Only this version: the download fails if the blob changed since it was queued. */
   etag?: string;
+  /** A deferred (SDK-type) binding: send a reference through this connection setting instead of the content. */
+  deferredConnection?: string;
 }): Promise<{ event: TriggerEvent; properties: BlobGetPropertiesResponse }> {
   const properties = await options.blob.getProperties();
   const etag = options.etag ?? properties.etag;
-  const content = await options.blob.downloadToBuffer(
-    undefined,
-    undefined,
-    etag ? { conditions: { ifMatch: etag } } : {},
-  );
+  let triggerData: RpcTypedData;
+  if (options.deferredConnection !== undefined) {
+    triggerData = blobModelBindingData(options.deferredConnection, options.containerName, options.blobName);
+  } else {
+    const content = await options.blob.downloadToBuffer(
+      undefined,
+      undefined,
+      etag ? { conditions: { ifMatch: etag } } : {},
+    );
+    triggerData = options.dataType === 'string' ? { string: content.toString('utf8') } : { bytes: content };
+  }
   const blobPath = `${options.containerName}/${options.blobName}`;
   const params = options.pattern.match(options.blobName) ?? {};
   const blobType = properties.blobType ?? 'BlockBlob';
@@ -49,7 +94,7 @@ export async function blobTriggerEvent(options: {
     properties,
     event: {
       reason: options.reason ?? `New blob detected(${blobType}): ${blobPath}`,
-      triggerData: options.dataType === 'string' ? { string: content.toString('utf8') } : { bytes: content },
+      triggerData,
       triggerMetadata: {
         BlobTrigger: blobPath,
         Uri: options.blob.url,

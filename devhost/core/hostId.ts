@@ -18,3 +18,14 @@ export function computeHostId(appDir: string, env: NodeJS.ProcessEnv = process.e
   const raw = explicit ?? `${hostname().replace(/[^A-Za-z0-9]/g, '')}-${Math.abs(stableHash(appDir))}`;
   return raw.slice(0, 32).toLowerCase().replace(/-+$/, '');
 }
+
+/**
+ * The instance id the host logs with the host lock (`Host lock lease acquired by instance ID '…'`) and writes as the
+ * lock's `FunctionInstance`: `WEBSITE_INSTANCE_ID` on App Service; locally Core Tools prints a 32-character id,
+ * 24 zeros and 8 upper-case hex digits derived from the machine, which this reproduces from the machine name.
+ */
+export function computeInstanceId(env: NodeJS.ProcessEnv = process.env): string {
+  const explicit = env['WEBSITE_INSTANCE_ID']?.trim();
+  if (explicit) return explicit.slice(0, 32);
+  return (stableHash(hostname()) >>> 0).toString(16).toUpperCase().padStart(32, '0');
+}

@@ -1,6 +1,6 @@
 import { resolveAppSettings } from '../bindings/expressions';
 import { BlobPathPattern } from '../blob/blobPathPattern';
-import { blobTriggerEvent } from '../blob/blobTriggerEvent';
+import { blobTriggerEvent, connectionSettingName, supportsDeferredBinding } from '../blob/blobTriggerEvent';
 import { resolveConnection } from '../config/connections';
 import type { StorageAccounts } from '../storage/account';
 import type { FunctionDefinition } from './functionDefinition';
@@ -36,6 +36,9 @@ export async function manualTriggerEvent(
         blobName,
         pattern,
         dataType: fn.trigger.config['dataType'],
+        ...(supportsDeferredBinding(fn.trigger.config)
+          ? { deferredConnection: connectionSettingName(fn.trigger.config) }
+          : {}),
         reason,
       });
       return event;

@@ -11,6 +11,16 @@ export interface RpcTypedData {
   http?: RpcHttpData | null;
   int?: number | null;
   double?: number | null;
+  /** SDK-type bindings: a reference to the resource instead of its content (`supportsDeferredBinding`). */
+  modelBindingData?: RpcModelBindingData | null;
+}
+
+/** What the host sends for a deferred binding; the worker hands it to `@azure/functions-extensions-base`. */
+export interface RpcModelBindingData {
+  version?: string | null;
+  source?: string | null;
+  contentType?: string | null;
+  content?: Uint8Array | null;
 }
 
 export interface RpcNullableString {

@@ -13,8 +13,8 @@ export interface BlobEventSubscription {
   container: ContainerClient;
   pattern: BlobPathPattern;
   accountName: string;
-  /** Identifies the data account (connection key), so writes seen elsewhere find their subscriptions. */
-  accountKey: string;
+  /** Identifies the connection, so two functions on one container share one scan. */
+  connectionKey: string;
 }
 
 const DELIVERY_ATTEMPTS = 4;
@@ -53,24 +53,21 @@ export class BlobEventSource {
     this.#subscriptions.push(subscription);
     if (this.options.scanIntervalMs <= 0) return;
     this.#scanner.watch(
-      `${subscription.accountKey}|${subscription.container.containerName}`,
+      `${subscription.connectionKey}|${subscription.container.containerName}`,
       subscription.container,
       async (candidate) => {
         if (!subscription.pattern.match(candidate.name)) return true;
-        return this.#publishToAll(
-          {
-            accountName: subscription.accountName,
-            container: subscription.container.containerName,
-            blobName: candidate.name,
-            url: subscription.container.getBlobClient(candidate.name).url,
-            etag: candidate.etag,
-            blobType: blobTypeOf(candidate.blobType),
-            contentType: candidate.contentType,
-            contentLength: candidate.contentLength,
-            api: 'PutBlob',
-          },
-          subscription.accountKey,
-        );
+        return this.#publishToAll({
+          accountName: subscription.accountName,
+          container: subscription.container.containerName,
+          blobName: candidate.name,
+          url: subscription.container.getBlobClient(candidate.name).url,
+          etag: candidate.etag,
+          blobType: blobTypeOf(candidate.blobType),
+          contentType: candidate.contentType,
+          contentLength: candidate.contentLength,
+          api: 'PutBlob',
+        });
       },
       { changesOnly: true },
     );
@@ -81,16 +78,16 @@ export class BlobEventSource {
     this.#scanner.wake();
   }
 
-  /** Whether some subscription watches this container of this account (the front asks before reporting). */
-  watches(accountKey: string, container: string): boolean {
-    return this.#subscriptions.some((s) => s.accountKey === accountKey && s.container.containerName === container);
+  /** Whether some subscription watches this container of this account (by name: locally, names are unique). */
+  watches(accountName: string, container: string): boolean {
+    return this.#subscriptions.some((s) => s.accountName === accountName && s.container.containerName === container);
   }
 
   /** Records what exists now; only blobs written afterwards raise events (Event Grid has no history). */
   async start(): Promise<void> {
     if (this.options.scanIntervalMs <= 0) return;
     await this.#scanner.prime();
-    this.#scanner.start();
+    this.#scanner.start({ afterInterval: true });
   }
 
   async stop(): Promise<void> {
@@ -98,14 +95,16 @@ export class BlobEventSource {
   }
 
   /** A blob was committed (seen by a front, or named by hand): raise its event now. */
-  async blobCreated(blob: CreatedBlob, accountKey: string): Promise<boolean> {
-    return this.#publishToAll(blob, accountKey);
+  async blobCreated(blob: CreatedBlob): Promise<boolean> {
+    return this.#publishToAll(blob);
   }
 
-  async #publishToAll(blob: CreatedBlob, accountKey: string): Promise<boolean> {
+  async #publishToAll(blob: CreatedBlob): Promise<boolean> {
     const targets = this.#subscriptions.filter(
       (s) =>
-        s.accountKey === accountKey && s.container.containerName === blob.container && s.pattern.match(blob.blobName),
+        s.accountName === blob.accountName &&
+        s.container.containerName === blob.container &&
+        s.pattern.match(blob.blobName),
     );
     if (targets.length === 0) return true;
     const claim = this.options.hostContainer.getBlockBlobClient(

@@ -1,17 +1,37 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { hostname as machineName } from 'node:os';
 
+import { HOST_VERSION } from '../core/coreApi';
 import type { FunctionDefinition } from '../core/functionDefinition';
 import type { Invoker } from '../core/invoker';
 import type { RpcHttpCookie, RpcHttpData } from '../core/rpcTypes';
 import type { HostLogger } from '../log';
+import type { FrontDoor } from './frontDoor';
 import { type AuthLevel, type HostKeys, isAuthorized, levelOfKey } from './keys';
 import { isLoopbackAddress, isWildcardAddress } from './loopback';
-import { RouteTemplate } from './routeTemplate';
+import { decodePathSegment, RouteTemplate } from './routeTemplate';
 
-/** The host refuses request bodies above 100 MB (Kestrel `MaxRequestBodySize` in the Functions host). */
-const MAX_BODY_BYTES = 100 * 1024 * 1024;
+/** The host refuses request bodies above 100 MB (Kestrel `MaxRequestBodySize`), or `FUNCTIONS_REQUEST_BODY_SIZE_LIMIT`. */
+const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
+
+/** The body limit in bytes: the host's `FUNCTIONS_REQUEST_BODY_SIZE_LIMIT` setting, else 100 MB. */
+export function maxRequestBodyBytes(env: NodeJS.ProcessEnv): number {
+  const value = Number(env['FUNCTIONS_REQUEST_BODY_SIZE_LIMIT']);
+  return Number.isSafeInteger(value) && value > 0 ? value : DEFAULT_MAX_BODY_BYTES;
+}
+
+/** Characters a Host header may hold (RFC 3986 reg-name, IPv6 literal, port); Kestrel answers 400 to anything else. */
+const VALID_HOST_HEADER = /^[A-Za-z0-9\-._~!$&'()*+,;=%]*(?::\d*)?$|^\[[0-9A-Fa-f:.]+\](?::\d*)?$/;
+
+class RequestError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 const AUTH_LEVELS: readonly AuthLevel[] = ['anonymous', 'user', 'function', 'system', 'admin'];
 
 interface HttpRoute {
@@ -25,9 +45,15 @@ interface HttpRoute {
 export type ManualTrigger = (fn: FunctionDefinition, input: string) => Promise<void>;
 
 export interface HttpServerOptions {
-  port: number;
-  /** Address to listen on: `127.0.0.1` unless the user asked for another (`--host`). */
+  /** The socket, already listening since before the app loaded. */
+  door: FrontDoor;
+  /** The address it listens on: `127.0.0.1` unless the user asked for another (`--host`). */
   hostname: string;
+  /** Request body limit in bytes. */
+  maxBodyBytes: number;
+  /** For `GET /admin/host/status`. */
+  hostId: string;
+  instanceId: string;
   routePrefix: string;
   functions: FunctionDefinition[];
   /** All functions, HTTP or not, by lower-cased name, for the admin API. */
@@ -47,15 +73,23 @@ export interface HttpServerOptions {
   runtimeWebhooks?: (req: http.IncomingMessage, res: http.ServerResponse, url: URL, path: string) => Promise<void>;
 }
 
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
+/** Kestrel's check: a declared length over the limit is refused before a byte of the body is read. */
+function checkDeclaredLength(req: http.IncomingMessage, maxBytes: number): void {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) throw new RequestError(413, 'request body too large');
+}
+
+/** Reads the body, counting as it goes for bodies without a declared length (chunked). */
+function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Buffer> {
+  checkDeclaredLength(req, maxBytes);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(Object.assign(new Error('request body too large'), { statusCode: 413 }));
-        req.destroy();
+      if (size > maxBytes) {
+        reject(new RequestError(413, 'request body too large'));
+        req.pause();
         return;
       }
       chunks.push(chunk);
@@ -65,11 +99,26 @@ function readBody(req: http.IncomingMessage): Promise<Buffer> {
   });
 }
 
-function sendProblem(res: http.ServerResponse, status: number, title: string, detail?: string): void {
+/**
+ * The host's own answers carry no body: 404 for a route no function serves (or a method it does not take), 401 for
+ * a missing key, 500 when the function failed, 413 and 400 from Kestrel (which also closes the connection).
+ */
+function sendStatus(res: http.ServerResponse, status: number): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const headers: Record<string, string> = { 'content-length': '0' };
+  if (status === 400 || status === 413) headers['connection'] = 'close';
+  res.writeHead(status, headers);
+  res.end();
+}
+
+/** An admin API error with the plain-text message ASP.NET's `BadRequest("…")` writes. */
+function sendText(res: http.ServerResponse, status: number, text: string): void {
   if (res.headersSent) return;
-  const body = JSON.stringify({ type: 'about:blank', title, status, ...(detail ? { detail } : {}) });
-  res.writeHead(status, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
 }
 
 function cookieHeader(cookie: RpcHttpCookie): string {
@@ -112,9 +161,7 @@ function writeRpcResponse(res: http.ServerResponse, data: RpcHttpData | undefine
  */
 export class HttpServer {
   readonly #routes: HttpRoute[];
-  readonly #server: http.Server;
   readonly #options: HttpServerOptions;
-  #port = 0;
 
   constructor(options: HttpServerOptions) {
     this.#options = options;
@@ -135,19 +182,10 @@ export class HttpServer {
         };
       })
       .sort((a, b) => b.template.precedence - a.template.precedence);
-    this.#server = http.createServer((req, res) => {
-      this.#handle(req, res).catch((error: unknown) => {
-        const status = (error as { statusCode?: number }).statusCode ?? 500;
-        if (status >= 500) options.logger.error(`HTTP request failed: ${(error as Error).message}`);
-        sendProblem(res, status, status === 413 ? 'Payload Too Large' : 'Internal Server Error');
-      });
-    });
-    // Long-polling and slow functions: no request timeout of our own, the function timeout applies.
-    this.#server.requestTimeout = 0;
   }
 
   get port(): number {
-    return this.#port;
+    return this.#options.door.port;
   }
 
   /** `http://localhost:<port>` (or the address asked for with `--host`): where the listing points callers. */
@@ -155,7 +193,7 @@ export class HttpServer {
     const host = this.#options.hostname;
     const shown =
       isLoopbackAddress(host) || isWildcardAddress(host) ? 'localhost' : host.includes(':') ? `[${host}]` : host;
-    return `http://${shown}:${this.#port}`;
+    return `http://${shown}:${this.port}`;
   }
 
   /** `http://localhost:<port>/<prefix>/<route>` for the start-up listing. */
@@ -170,25 +208,20 @@ export class HttpServer {
     return route?.methods ? [...route.methods] : ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'];
   }
 
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(this.#options.port, this.#options.hostname, () => resolve());
+  /** The host is running: serve requests, including those that waited while the app loaded. */
+  open(): void {
+    this.#options.door.ready((req, res) => {
+      this.#handle(req, res).catch((error: unknown) => {
+        const status = error instanceof RequestError ? error.statusCode : 500;
+        if (status >= 500) this.#options.logger.error(`HTTP request failed: ${(error as Error).message}`);
+        sendStatus(res, status);
+      });
     });
-    this.#port = (this.#server.address() as AddressInfo).port;
-    return this.#port;
   }
 
   /** Stops accepting connections and waits for requests in progress. */
   async close(): Promise<void> {
-    // Keep-alive connections turn idle as their last response ends; close them as that happens so the stop
-    // does not wait for the client's keep-alive timeout.
-    const reaper = setInterval(() => this.#server.closeIdleConnections(), 50);
-    await new Promise<void>((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeIdleConnections();
-    });
-    clearInterval(reaper);
+    await this.#options.door.close();
   }
 
   #presentedLevel(req: http.IncomingMessage, url: URL): AuthLevel | undefined {
@@ -200,7 +233,14 @@ export class HttpServer {
   }
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+    const hostHeader = req.headers.host ?? 'localhost';
+    if (!VALID_HOST_HEADER.test(hostHeader)) return sendStatus(res, 400);
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', `http://${hostHeader}`);
+    } catch {
+      return sendStatus(res, 400);
+    }
     const path = url.pathname.replace(/^\/+|\/+$/g, '');
     if (path === 'admin' || path.startsWith('admin/')) return this.#handleAdmin(req, res, url, path);
     if (this.#options.runtimeWebhooks && path.toLowerCase().startsWith('runtime/webhooks/')) {
@@ -212,7 +252,7 @@ export class HttpServer {
     if (prefix === '') routePath = path;
     else if (path.toLowerCase() === prefix.toLowerCase()) routePath = '';
     else if (path.toLowerCase().startsWith(`${prefix.toLowerCase()}/`)) routePath = path.slice(prefix.length + 1);
-    else return sendProblem(res, 404, 'Not Found');
+    else return sendStatus(res, 404);
 
     const method = (req.method ?? 'GET').toUpperCase();
     let matched: { route: HttpRoute; params: Record<string, string> } | undefined;
@@ -224,19 +264,15 @@ export class HttpServer {
         break;
       }
     }
-    if (!matched || this.#options.isDisabled(matched.route.fn)) return sendProblem(res, 404, 'Not Found');
+    if (!matched) return sendStatus(res, 404);
     const { route, params } = matched;
-    if (!isAuthorized(route.authLevel, this.#presentedLevel(req, url))) {
-      return sendProblem(
-        res,
-        401,
-        'Unauthorized',
-        'A valid function key is required (x-functions-key header or code query parameter).',
-      );
-    }
+    const level = this.#presentedLevel(req, url);
+    // A disabled function is not there, except for admin callers (who may still run it, as the host allows).
+    if (this.#options.isDisabled(route.fn) && level !== 'admin') return sendStatus(res, 404);
+    if (!isAuthorized(route.authLevel, level)) return sendStatus(res, 401);
     if (this.#options.streamingUri) return this.#proxyStreaming(req, res, route.fn, params, url);
 
-    const body = await readBody(req);
+    const body = await readBody(req, this.#options.maxBodyBytes);
     const nullable = (record: Record<string, string>) =>
       Object.fromEntries(Object.entries(record).map(([k, v]) => [k, { value: v }]));
     const headers: Record<string, string> = {};
@@ -258,7 +294,7 @@ export class HttpServer {
       triggerData: { http: httpData },
       triggerMetadata: { ...params, Query: query, Headers: headers },
     });
-    if (outcome.status === 'failed') return sendProblem(res, 500, 'Internal Server Error');
+    if (outcome.status === 'failed') return sendStatus(res, 500);
     writeRpcResponse(res, outcome.http);
   }
 
@@ -279,8 +315,11 @@ export class HttpServer {
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
     }
+    checkDeclaredLength(req, this.#options.maxBodyBytes);
+    let upstream: http.ClientRequest | undefined;
+    let refused = false;
     const proxied = new Promise<void>((resolve, reject) => {
-      const upstream = http.request(
+      upstream = http.request(
         target,
         {
           method: req.method,
@@ -299,16 +338,31 @@ export class HttpServer {
         },
       );
       upstream.on('error', reject);
+      // Forward the body, counting it: a chunked body over the limit is refused as it arrives, like Kestrel does.
+      let size = 0;
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > this.#options.maxBodyBytes && !refused) {
+          refused = true;
+          req.unpipe(upstream);
+          upstream?.destroy();
+          sendStatus(res, 413);
+        }
+      });
       req.pipe(upstream);
     });
+    proxied.catch(() => undefined); // awaited below unless the answer was already given
     const outcome = await this.#options.invoker.invoke(fn, {
       invocationId,
       reason: 'This function was programmatically called via the host APIs.',
       triggerData: { http: { method: req.method ?? 'GET', url: url.toString() } },
       triggerMetadata: { ...params, Headers: headers },
     });
+    if (refused) return; // answered 413 while the body arrived
     if (outcome.status === 'failed' && !res.headersSent) {
-      sendProblem(res, 500, 'Internal Server Error');
+      // The library never answers the proxied request of a failed invocation: drop it, answer as the host does.
+      upstream?.destroy();
+      sendStatus(res, 500);
       return;
     }
     await proxied;
@@ -316,38 +370,47 @@ export class HttpServer {
 
   async #handleAdmin(req: http.IncomingMessage, res: http.ServerResponse, url: URL, path: string): Promise<void> {
     if (!isAuthorized('admin', this.#presentedLevel(req, url))) {
-      return sendProblem(res, 401, 'Unauthorized', 'The admin API needs the master key.');
+      return sendStatus(res, 401);
     }
     const method = (req.method ?? 'GET').toUpperCase();
     if (path === 'admin/host/status' && method === 'GET') {
+      // The host's HostStatus fields; the version is the host version devhost reports to the library.
       const body = JSON.stringify({
+        id: this.#options.hostId,
         state: 'Running',
-        version: 'devhost',
+        version: HOST_VERSION,
+        versionDetails: `${HOST_VERSION} (devhost)`,
+        platformVersion: '',
+        instanceId: this.#options.instanceId,
+        computerName: machineName(),
         processUptime: Math.round(process.uptime() * 1000),
+        functionAppContentEditingState: 'Unknown',
       });
-      res.writeHead(200, { 'content-type': 'application/json' });
+      res.writeHead(200, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+      });
       res.end(body);
       return;
     }
     const match = /^admin\/functions\/([^/]+)$/.exec(path);
-    if (!match || method !== 'POST') return sendProblem(res, 404, 'Not Found');
-    const fn = this.#options.allFunctions.get(decodeURIComponent(match[1] ?? '').toLowerCase());
-    if (!fn) return sendProblem(res, 404, 'Not Found', `No function named "${match[1] ?? ''}".`);
+    if (!match || method !== 'POST') return sendStatus(res, 404);
+    const fn = this.#options.allFunctions.get(decodePathSegment(match[1] ?? '').toLowerCase());
+    if (!fn) return sendStatus(res, 404);
     if (fn.trigger.type === 'httpTrigger') {
-      return sendProblem(res, 400, 'Bad Request', 'HTTP functions are called on their own route.');
+      return sendText(res, 400, 'This API is not supported for HTTP triggered functions.');
     }
-    const body = await readBody(req);
+    const body = await readBody(req, this.#options.maxBodyBytes);
     let input = '';
     if (body.length > 0) {
       let parsed: unknown;
       try {
         parsed = JSON.parse(body.toString('utf8'));
       } catch {
-        return sendProblem(res, 400, 'Bad Request', 'The body must be JSON: {"input": "..."}.');
+        return sendText(res, 400, 'The body must be JSON: {"input": "..."}.');
       }
       const value = (parsed as { input?: unknown } | null)?.input;
-      if (value !== undefined && typeof value !== 'string')
-        return sendProblem(res, 400, 'Bad Request', '"input" must be a string.');
+      if (value !== undefined && typeof value !== 'string') return sendText(res, 400, '"input" must be a string.');
       input = value ?? '';
     }
     res.writeHead(202);

@@ -17,6 +17,20 @@ type Segment =
   | { kind: 'literal'; text: string }
   | { kind: 'param'; name: string; optional: boolean; catchAll: boolean; defaultValue?: string; constraints: string[] };
 
+/**
+ * Decodes `%XX` sequences in one path segment as Kestrel does: valid ones become their characters, invalid ones
+ * (`%zz`, a lone `%`, bytes that are not UTF-8) stay as written, so crafted paths never fail the request.
+ */
+export function decodePathSegment(segment: string): string {
+  return segment.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run;
+    }
+  });
+}
+
 /** A compiled route template (`orders/{id}`, `files/{*path}`, `items/{id:int?}`). */
 export class RouteTemplate {
   readonly #segments: Segment[];
@@ -69,12 +83,12 @@ export class RouteTemplate {
     for (const segment of this.#segments) {
       const part = parts[i];
       if (segment.kind === 'literal') {
-        if (part === undefined || decodeURIComponent(part).toLowerCase() !== segment.text) return undefined;
+        if (part === undefined || decodePathSegment(part).toLowerCase() !== segment.text) return undefined;
         i++;
         continue;
       }
       if (segment.catchAll) {
-        const rest = parts.slice(i).map(decodeURIComponent).join('/');
+        const rest = parts.slice(i).map(decodePathSegment).join('/');
         if (rest !== '') params[segment.name] = rest;
         i = parts.length;
         continue;
@@ -84,7 +98,7 @@ export class RouteTemplate {
         if (segment.defaultValue !== undefined) params[segment.name] = segment.defaultValue;
         continue;
       }
-      const value = decodeURIComponent(part);
+      const value = decodePathSegment(part);
       for (const constraint of segment.constraints) {
         const check = CONSTRAINTS[constraint];
         if (check && !check(value)) return undefined;

@@ -20,7 +20,7 @@ export function leaseSeconds(periodMs: number): number {
 
 /**
  * A distributed lock held as a lease on an empty blob (`BlobLeaseDistributedLockManager`): created if missing,
- * acquired only when no one else holds it, renewed every half period, released on stop. When a renewal fails for
+ * acquired only when no one else holds it, renewed every half period (or as asked), released on stop. When a renewal fails for
  * good (someone broke the lease, or it expired during an outage) the lock reports itself lost.
  */
 export class BlobLeaseLock {
@@ -30,16 +30,30 @@ export class BlobLeaseLock {
   readonly #seconds: number;
   readonly #logger: HostLogger;
   readonly #owner: string;
+  readonly #renewEveryMs: number;
   #renewal: NodeJS.Timeout | undefined;
   #held = false;
 
-  constructor(container: ContainerClient, blobName: string, periodMs: number, owner: string, logger: HostLogger) {
+  /**
+   * @param periodMs lease period in milliseconds (clamped to the 15 to 60 s blob leases allow)
+   * @param owner written to the blob's `FunctionInstance` metadata, as the host writes it
+   * @param renewEveryMs renewal interval in milliseconds; default half the period (the singleton locks' rule)
+   */
+  constructor(
+    container: ContainerClient,
+    blobName: string,
+    periodMs: number,
+    owner: string,
+    logger: HostLogger,
+    renewEveryMs?: number,
+  ) {
     this.#container = container;
     this.#blob = container.getBlockBlobClient(blobName);
     this.#lease = this.#blob.getBlobLeaseClient();
     this.#seconds = leaseSeconds(periodMs);
     this.#logger = logger;
     this.#owner = owner;
+    this.#renewEveryMs = renewEveryMs ?? (this.#seconds * 1000) / 2;
   }
 
   get held(): boolean {
@@ -71,7 +85,7 @@ export class BlobLeaseLock {
     await this.#blob
       .setMetadata({ FunctionInstance: this.#owner }, { conditions: { leaseId: this.#lease.leaseId } })
       .catch(() => undefined); // informational only
-    this.#scheduleRenewal(onLost, (this.#seconds * 1000) / 2);
+    this.#scheduleRenewal(onLost, this.#renewEveryMs);
     return true;
   }
 
@@ -101,7 +115,7 @@ export class BlobLeaseLock {
   #scheduleRenewal(onLost: () => void, delayMs: number): void {
     this.#renewal = setTimeout(() => {
       this.#lease.renewLease().then(
-        () => this.#scheduleRenewal(onLost, (this.#seconds * 1000) / 2),
+        () => this.#scheduleRenewal(onLost, this.#renewEveryMs),
         (error: unknown) => {
           if (!this.#held) return;
           // A transient failure retries sooner (the host halves the interval, down to one second).

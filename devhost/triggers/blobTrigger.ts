@@ -4,7 +4,7 @@ import { resolveAppSettings } from '../bindings/expressions';
 import { BlobPathError, BlobPathPattern } from '../blob/blobPathPattern';
 import { BlobReceipts, HOSTS_CONTAINER } from '../blob/blobReceipts';
 import { BlobScanner } from '../blob/blobScanner';
-import { blobTriggerEvent } from '../blob/blobTriggerEvent';
+import { blobTriggerEvent, connectionSettingName, supportsDeferredBinding } from '../blob/blobTriggerEvent';
 import {
   BLOB_POISON_QUEUE,
   type BlobTriggerMessage,
@@ -15,6 +15,7 @@ import { resolveConnection, type StorageConnection } from '../config/connections
 import { StartupError } from '../config/errors';
 import type { FunctionDefinition } from '../core/functionDefinition';
 import { BlobEventSource } from '../eventgrid/blobEventSource';
+import { BLOB_FRONT_PORT_SETTING } from '../eventgrid/blobFront';
 import { createBlobsWebhook } from '../eventgrid/blobsWebhook';
 import type { StorageAccount } from '../storage/account';
 import type { ListenerFactory, ListenerServices, TriggerListener } from './listener';
@@ -29,6 +30,8 @@ export type BlobTriggerSource = 'LogsAndContainerScan' | 'EventGrid';
 /** How often devhost's local Event Grid lists watched containers for writes no blob front saw (`0` = never). */
 export const EVENTGRID_SCAN_SETTING = 'DEVHOST_EVENTGRID_SCAN_SECONDS';
 const DEFAULT_EVENTGRID_SCAN_MS = 2_000;
+/** With a blob front, the scan only catches writes that went around it: it can be rare. */
+const DEFAULT_EVENTGRID_SCAN_WITH_FRONT_MS = 30_000;
 
 interface BlobFunction {
   fn: FunctionDefinition;
@@ -80,7 +83,9 @@ function blobTypeOf(value: string | undefined): BlobTriggerMessage['BlobType'] {
 
 function eventGridScanIntervalMs(env: NodeJS.ProcessEnv): number {
   const configured = env[EVENTGRID_SCAN_SETTING];
-  if (configured === undefined || configured.trim() === '') return DEFAULT_EVENTGRID_SCAN_MS;
+  if (configured === undefined || configured.trim() === '') {
+    return env[BLOB_FRONT_PORT_SETTING] ? DEFAULT_EVENTGRID_SCAN_WITH_FRONT_MS : DEFAULT_EVENTGRID_SCAN_MS;
+  }
   const seconds = Number(configured);
   if (!Number.isFinite(seconds) || seconds < 0) {
     throw new StartupError(`Setting "${EVENTGRID_SCAN_SETTING}" must be a number of seconds (0 turns the scan off)`);
@@ -167,7 +172,7 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
       container: entry.account.container(entry.pattern.container),
       pattern: entry.pattern,
       accountName: entry.connection.accountName,
-      accountKey: entry.connection.key,
+      connectionKey: entry.connection.key,
     });
   }
   if (eventSource) services.blobEvents.attach(eventSource);
@@ -203,6 +208,9 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
       blobName: parsed.BlobName,
       pattern: entry.pattern,
       dataType: entry.fn.trigger.config['dataType'],
+      ...(supportsDeferredBinding(entry.fn.trigger.config)
+        ? { deferredConnection: connectionSettingName(entry.fn.trigger.config) }
+        : {}),
       etag: parsed.ETag,
       reason: `New blob detected(${blobTypeOf(properties.blobType)}): ${parsed.ContainerName}/${parsed.BlobName}`,
       details: (p) =>

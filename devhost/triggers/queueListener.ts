@@ -58,6 +58,11 @@ export function receiveVisibilityFrom(env: NodeJS.ProcessEnv): number | undefine
   return seconds * 1000;
 }
 const MIN_POLLING_MS = 100;
+/**
+ * On stop, a receive already sent gets this long to answer before it is aborted: aborting it earlier could lose
+ * messages the service already made invisible (they would stay hidden for the whole receive visibility).
+ */
+const STOP_RECEIVE_GRACE_MS = 2_000;
 const MAX_QUEUE_NAME = 63;
 
 /** The poison queue name, or undefined when the host would have none. */
@@ -111,7 +116,10 @@ export class QueueListener {
   #unsubscribe: (() => void) | undefined;
   #queueExists = false;
   #outage: string | undefined;
-  /** Aborts a poll in flight on stop: the SDK would otherwise retry a dead endpoint for many seconds. */
+  /**
+   * Aborts a poll still in flight shortly after stop: the SDK would otherwise retry a dead endpoint for many
+   * seconds.
+   */
   #pollAbort = new AbortController();
 
   constructor(options: QueueListenerOptions) {
@@ -136,8 +144,9 @@ export class QueueListener {
     this.#running = false;
     this.#unsubscribe?.();
     this.#wake?.();
-    this.#pollAbort.abort();
+    const abortTimer = setTimeout(() => this.#pollAbort.abort(), STOP_RECEIVE_GRACE_MS);
     await this.#loop;
+    clearTimeout(abortTimer);
     await Promise.all([...this.#inFlight]);
   }
 
@@ -179,6 +188,13 @@ export class QueueListener {
         abortSignal: this.#pollAbort.signal,
       });
       messages = response.receivedMessageItems;
+      if (!this.#running) {
+        // Received as the stop began: not started, so hand them straight back for another instance.
+        await Promise.all(
+          messages.map((m) => queue.updateMessage(m.messageId, m.popReceipt, undefined, 0).catch(() => undefined)),
+        );
+        return 0;
+      }
     } catch (error) {
       if (statusOf(error) === 404) {
         this.#queueExists = false;

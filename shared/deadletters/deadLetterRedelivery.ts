@@ -3,11 +3,12 @@ import type { QueueServiceClient } from '@azure/storage-queue';
 
 import type { RedeliveryPort } from '../jobs/jobPorts';
 import type { DeadLetter } from './deadLetterTypes';
+import { replayMetadata } from './replayMarker';
 
 /**
  * Puts a dead letter's work back on Azure Storage: a queue body is sent again byte for byte (it was stored as
  * delivered, so base64 stays base64); a blob is retriggered by a new version — new metadata gives it a new ETag and
- * names the job to reopen. A source that is gone throws the SDK's 404.
+ * names the job to reopen and the dead letter replayed (the marker the trigger checks, see replayMarker.ts). A source that is gone throws the SDK's 404.
  */
 export function storageRedelivery(storage: { queues: QueueServiceClient; blobs: BlobServiceClient }): RedeliveryPort {
   return {
@@ -25,7 +26,7 @@ export function storageRedelivery(storage: { queues: QueueServiceClient; blobs: 
           const properties = await blob.getProperties();
           await blob.setMetadata({
             ...(properties.metadata ?? {}),
-            ...(letter.jobId ? { jobid: letter.jobId } : {}),
+            ...replayMetadata(letter),
             replay: String(letter.replays),
           });
           return;

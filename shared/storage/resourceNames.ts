@@ -24,8 +24,9 @@ export interface ResourceNames {
     orderCompensate: string;
     webhooks: string;
     nightlyRun: string;
+    exports: string;
   };
-  containers: { uploads: string; thumbnails: string; outbox: string; reports: string };
+  containers: { uploads: string; thumbnails: string; outbox: string; reports: string; exports: string };
   /** Every queue this app triggers on: the health check and dashboard report their depths and poison counts. */
   triggerQueues: string[];
 }
@@ -45,6 +46,7 @@ export function resourceNames(prefix: string): ResourceNames {
     orderCompensate: dashed('order-compensate'),
     webhooks: dashed('webhooks'),
     nightlyRun: dashed('nightly-run'),
+    exports: dashed('exports'),
   };
   return {
     tables: {
@@ -64,6 +66,7 @@ export function resourceNames(prefix: string): ResourceNames {
       thumbnails: dashed('thumbnails'),
       outbox: dashed('outbox'),
       reports: dashed('reports'),
+      exports: dashed('exports'),
     },
     triggerQueues: Object.values(queues),
   };

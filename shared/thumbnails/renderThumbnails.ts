@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 
+import { unsupportedImageFormat } from './imageSignatures';
 import { ThumbnailError } from './thumbnailErrors';
 
 /** Output formats: keep the source's format, or always WebP. */
@@ -21,6 +22,8 @@ export interface RenderedThumbnail {
   contentType: string;
   /** File extension of the output format, without the dot. */
   extension: string;
+  /** Animation frames (1 for a still image). */
+  frames: number;
   data: Buffer;
 }
 
@@ -33,8 +36,12 @@ const SOURCE_FORMATS: Record<string, OutputFormat> = {
   heif: 'avif',
   avif: 'avif',
 };
-/** Formats we accept as uploads; GIF and TIFF are decoded but thumbnailed as WebP (no animation, no multi-page). */
+/**
+ * Formats we accept as uploads. GIF and TIFF are thumbnailed as WebP; an animated GIF or WebP keeps its animation
+ * (every frame, resized, in an animated WebP); a multi-page TIFF gives its first page.
+ */
 const ACCEPTED_INPUTS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'avif']);
+const ANIMATED_INPUTS = new Set(['gif', 'webp']);
 const CONTENT_TYPES: Record<OutputFormat, string> = {
   jpeg: 'image/jpeg',
   png: 'image/png',
@@ -43,8 +50,8 @@ const CONTENT_TYPES: Record<OutputFormat, string> = {
 };
 const EXTENSIONS: Record<OutputFormat, string> = { jpeg: 'jpg', png: 'png', webp: 'webp', avif: 'avif' };
 
-function outputFormat(inputFormat: string, setting: ThumbnailFormatSetting): OutputFormat {
-  if (setting === 'webp') return 'webp';
+function outputFormat(inputFormat: string, setting: ThumbnailFormatSetting, animated: boolean): OutputFormat {
+  if (setting === 'webp' || animated) return 'webp';
   return SOURCE_FORMATS[inputFormat] ?? 'webp';
 }
 
@@ -56,6 +63,11 @@ function classifyDecodeError(error: unknown): ThumbnailError {
     return new ThumbnailError('IMAGE_TIMEOUT', 'Decoding the image took too long', { cause: error });
   if (/unsupported image format|Input buffer contains unsupported/i.test(message)) {
     return new ThumbnailError('NOT_AN_IMAGE', 'The upload is not an image', { cause: error });
+  }
+  if (/compression format has not been built in|not built with/i.test(message)) {
+    return new ThumbnailError('UNSUPPORTED_IMAGE_FORMAT', 'Images in this encoding are not supported', {
+      cause: error,
+    });
   }
   return new ThumbnailError('CORRUPT_IMAGE', `The image is truncated or corrupt: ${message.split('\n')[0] ?? ''}`, {
     cause: error,
@@ -69,8 +81,12 @@ function classifyDecodeError(error: unknown): ThumbnailError {
 async function inspect(
   input: Buffer,
   maxInputPixels: number,
-): Promise<{ format: string; width: number; height: number }> {
+): Promise<{ format: string; width: number; height: number; pages: number }> {
   if (input.length === 0) throw new ThumbnailError('EMPTY_BLOB', 'The upload is empty');
+  const unsupported = unsupportedImageFormat(input);
+  if (unsupported) {
+    throw new ThumbnailError('UNSUPPORTED_IMAGE_FORMAT', `Images in ${unsupported} format are not supported`);
+  }
   let metadata: sharp.Metadata;
   try {
     metadata = await sharp(input, { limitInputPixels: false }).metadata();
@@ -82,13 +98,15 @@ async function inspect(
   if (!ACCEPTED_INPUTS.has(format)) {
     throw new ThumbnailError('UNSUPPORTED_IMAGE_FORMAT', `Images in ${format} format are not supported`);
   }
-  if (width * height > maxInputPixels) {
+  // Every frame of an animation is decoded: the limit is on all of them together.
+  const pages = ANIMATED_INPUTS.has(format) ? Math.max(1, metadata.pages ?? 1) : 1;
+  if (width * height * pages > maxInputPixels) {
     throw new ThumbnailError(
       'TOO_MANY_PIXELS',
-      `The image has ${width}x${height} pixels, more than the limit of ${maxInputPixels}`,
+      `The image has ${width}x${height} pixels${pages > 1 ? ` in each of ${pages} frames` : ''}, more than the limit of ${maxInputPixels}`,
     );
   }
-  return { format, width, height };
+  return { format, width, height, pages };
 }
 
 /**
@@ -97,8 +115,9 @@ async function inspect(
  * makes re-processing a blob version harmless.
  */
 export async function renderThumbnails(input: Buffer, options: ThumbnailOptions): Promise<RenderedThumbnail[]> {
-  const { format: inputFormat } = await inspect(input, options.maxInputPixels);
-  const format = outputFormat(inputFormat, options.format);
+  const { format: inputFormat, pages } = await inspect(input, options.maxInputPixels);
+  const animated = pages > 1;
+  const format = outputFormat(inputFormat, options.format, animated);
   const results: RenderedThumbnail[] = [];
   for (const width of options.widths) {
     try {
@@ -106,6 +125,7 @@ export async function renderThumbnails(input: Buffer, options: ThumbnailOptions)
         limitInputPixels: options.maxInputPixels,
         failOn: 'warning',
         sequentialRead: true,
+        animated,
       })
         .timeout({ seconds: options.timeoutSeconds })
         .rotate()
@@ -114,7 +134,9 @@ export async function renderThumbnails(input: Buffer, options: ThumbnailOptions)
         .toBuffer({ resolveWithObject: true });
       results.push({
         width: info.width,
-        height: info.height,
+        // An animation comes back as its frames stacked: one frame's height is what the caller sees.
+        height: info.pageHeight ?? info.height,
+        frames: info.pages ?? 1,
         contentType: CONTENT_TYPES[format],
         extension: EXTENSIONS[format],
         data,

@@ -3,10 +3,14 @@ import { createHash } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 
 import { deadLetterId, type DeadLetterStore } from '../deadletters/deadLetterStore';
+import { verifiedReplayJobId } from '../deadletters/replayMarker';
+import { thumbnailUrl } from '../http/apiRoutes';
 import type { JobStore } from '../jobs/jobStore';
 import { isTerminal, type Job } from '../jobs/jobTypes';
 import { renderThumbnails } from './renderThumbnails';
+import { bareEtag, removeStaleThumbnails, SOURCE_ETAG_METADATA, SOURCE_NAME_METADATA } from './staleThumbnails';
 import { ThumbnailError } from './thumbnailErrors';
+import { thumbnailPath } from './thumbnailNames';
 
 export const THUMBNAIL_JOB_TYPE = 'thumbnail';
 /** Thumbnails of one blob version never change, but the name can be uploaded again: cache for a day. */
@@ -22,14 +26,19 @@ export interface UploadedBlob {
   name: string;
   etag: string;
   contentLength: number;
-  /** User metadata; `jobid` is set by a dead-letter replay so the retrigger finds its job. */
+  /** User metadata; a dead-letter replay sets its marker here (see replayMarker.ts). Uploaders can set it too. */
   metadata: Record<string, string>;
 }
+
+/** One blob version's bytes, or why they could not be read. */
+export type BlobContent = { kind: 'read'; bytes: Buffer } | { kind: 'superseded' } | { kind: 'deleted' };
 
 export interface ThumbnailJobServices {
   jobs: JobStore;
   deadLetters: DeadLetterStore;
   thumbnails: ContainerClient;
+  /** The ETag of the upload's current version, undefined when it is gone. */
+  currentUploadEtag: (name: string) => Promise<string | undefined>;
   widths: readonly number[];
   format: 'source' | 'webp';
   maxPixels: number;
@@ -38,7 +47,18 @@ export interface ThumbnailJobServices {
 
 export interface ThumbnailResult {
   source: { container: string; name: string; etag: string };
-  thumbnails: { width: number; height: number; contentType: string; bytes: number; path: string; url: string }[];
+  thumbnails: {
+    width: number;
+    height: number;
+    contentType: string;
+    bytes: number;
+    /** Animation frames kept, when more than one. */
+    frames?: number;
+    /** `{container}/{width}/{thumbnail name}` in storage (see thumbnailNames.ts). */
+    path: string;
+    /** Where the caller fetches it: the app's thumbnail route, under `PUBLIC_BASE_URL` or relative. */
+    url: string;
+  }[];
 }
 
 /** A job id derived from the blob version: a redelivered trigger for the same version finds the same job. */
@@ -47,25 +67,40 @@ export function thumbnailJobIdFor(container: string, name: string, etag: string)
   return `thm_${hash}`;
 }
 
-/** `thumbnails/{width}/{name}`: the upload's own name, under its width. */
-export function thumbnailPath(width: number, name: string): string {
-  return `${width}/${name}`;
-}
+/** What became of one blob version's job. */
+export type ThumbnailOutcome = 'succeeded' | 'already-done' | 'failed' | 'superseded' | 'upload-deleted';
 
 /**
- * Finds the job of this blob version, creating it when the upload did not come through `POST /api/uploads`: a replay
- * names its job in metadata; an upload through the API sits under its job id; any other blob gets an id derived from
- * container, name and ETag.
+ * Finds the job of this blob version, creating it when the upload did not come through `POST /api/uploads`. Only a
+ * dead-letter replay binds a blob to an existing job by metadata, and only with a marker the server checks against
+ * its own dead letter for this very container and name (an uploader can set metadata, so `jobid` alone is never
+ * trusted); an upload through the API sits under its job id and binds to it once, for the name the job was made
+ * for; any other blob gets an id derived from container, name and ETag.
  */
-export async function resolveThumbnailJob(services: ThumbnailJobServices, blob: UploadedBlob): Promise<Job> {
-  const candidates = [blob.metadata['jobid'], UPLOAD_JOB_PREFIX.exec(blob.name)?.[1]].filter(
-    (id): id is string => typeof id === 'string' && id.length > 0,
-  );
-  for (const id of candidates) {
-    const job = await services.jobs.get(id);
-    if (!job || job.type !== THUMBNAIL_JOB_TYPE) continue;
-    const bound = job.data['etag'];
-    if (bound === undefined || bound === blob.etag || blob.metadata['jobid'] === id) return job;
+export async function resolveThumbnailJob(
+  services: ThumbnailJobServices,
+  blob: UploadedBlob,
+): Promise<{ job: Job; replay: boolean }> {
+  const replayJobId = await verifiedReplayJobId(blob, (id) => services.deadLetters.get(id));
+  if (replayJobId) {
+    const job = await services.jobs.get(replayJobId);
+    // Reopened by the replay (queued), or already bound to this version (a retried attempt of the replay).
+    if (job?.type === THUMBNAIL_JOB_TYPE && (job.status === 'queued' || job.data['etag'] === blob.etag)) {
+      return { job, replay: true };
+    }
+  }
+  const uploadJobId = UPLOAD_JOB_PREFIX.exec(blob.name)?.[1];
+  if (uploadJobId) {
+    const job = await services.jobs.get(uploadJobId);
+    const bound = job?.data['etag'];
+    if (
+      job?.type === THUMBNAIL_JOB_TYPE &&
+      job.data['container'] === blob.container &&
+      job.data['name'] === blob.name &&
+      (bound === undefined || bound === blob.etag)
+    ) {
+      return { job, replay: false };
+    }
   }
   const { job } = await services.jobs.create({
     id: thumbnailJobIdFor(blob.container, blob.name, blob.etag),
@@ -73,26 +108,28 @@ export async function resolveThumbnailJob(services: ThumbnailJobServices, blob: 
     data: { container: blob.container, name: blob.name, etag: blob.etag },
     event: `blob ${blob.container}/${blob.name} detected`,
   });
-  return job;
+  return { job, replay: false };
 }
 
 /**
  * The thumbnail job for one blob version. Safe to run twice: outputs are byte-identical for the same input and are
- * overwritten in place, and a job that already succeeded for this version is not run again. Bad input fails the job
- * for good (with its code) and is dead-lettered without retries; anything else is thrown for the host to retry.
+ * overwritten in place, and a job that already succeeded for this version is not run again. The size is checked
+ * before a byte is read: `readContent` is called only for an upload within the limit. Bad input fails the job for
+ * good (with its code), is dead-lettered without retries, and takes the name's older thumbnails with it when this
+ * is the current version; anything else is thrown for the host to retry.
  */
 export async function runThumbnailJob(
   services: ThumbnailJobServices,
   blob: UploadedBlob,
-  content: Buffer,
-): Promise<{ outcome: 'succeeded' | 'already-done' | 'failed'; job: Job }> {
-  let job = await resolveThumbnailJob(services, blob);
-  const isReplay = blob.metadata['jobid'] === job.id && job.data['etag'] !== blob.etag;
-  if (isTerminal(job.status) && !isReplay) return { outcome: 'already-done', job };
+  readContent: () => Promise<BlobContent>,
+): Promise<{ outcome: ThumbnailOutcome; job: Job }> {
+  const resolved = await resolveThumbnailJob(services, blob);
+  let job = resolved.job;
+  if (isTerminal(job.status) && !resolved.replay) return { outcome: 'already-done', job };
   const total = services.widths.length + 1;
   job = await services.jobs.update(job.id, (current) => ({
     status: 'running',
-    reopen: isReplay && isTerminal(current.status),
+    reopen: resolved.replay && isTerminal(current.status),
     attemptsIncrement: 1,
     data: { container: blob.container, name: blob.name, etag: blob.etag },
     progress: { step: 'decode', index: 0, total, percent: 0, message: `decoding ${blob.name}` },
@@ -105,7 +142,9 @@ export async function runThumbnailJob(
         `the upload is ${blob.contentLength} bytes; at most ${services.maxBytes} are accepted`,
       );
     }
-    const rendered = await renderThumbnails(content, {
+    const content = await readContent();
+    if (content.kind !== 'read') return await withdrawn(services, blob, job, content.kind);
+    const rendered = await renderThumbnails(content.bytes, {
       widths: services.widths,
       format: services.format,
       maxInputPixels: services.maxPixels,
@@ -115,19 +154,25 @@ export async function runThumbnailJob(
     const thumbnails = await Promise.all(
       rendered.map(async (thumbnail, index) => {
         const requestedWidth = services.widths[index] ?? thumbnail.width;
-        const path = thumbnailPath(requestedWidth, blob.name);
+        const path = thumbnailPath(requestedWidth, blob.name, thumbnail.contentType);
         const target = services.thumbnails.getBlockBlobClient(path);
         await target.uploadData(thumbnail.data, {
           blobHTTPHeaders: { blobContentType: thumbnail.contentType, blobCacheControl: CACHE_CONTROL },
-          metadata: { sourceetag: blob.etag.replace(/"/g, ''), jobid: job.id },
+          metadata: {
+            [SOURCE_ETAG_METADATA]: bareEtag(blob.etag),
+            [SOURCE_NAME_METADATA]: encodeURIComponent(blob.name),
+            jobid: job.id,
+          },
         });
         return {
           width: thumbnail.width,
           height: thumbnail.height,
           contentType: thumbnail.contentType,
           bytes: thumbnail.data.length,
+          ...(thumbnail.frames > 1 ? { frames: thumbnail.frames } : {}),
           path: `${services.thumbnails.containerName}/${path}`,
-          url: target.url,
+          // Storage is private: the caller fetches the thumbnail through the app's own route.
+          url: thumbnailUrl(requestedWidth, path.slice(path.indexOf('/') + 1)),
         };
       }),
     );
@@ -155,10 +200,20 @@ export async function runThumbnailJob(
       throw error;
     }
     const failure = { code: error.code, message: error.message };
+    // The name's thumbnails are an older version's: while this failing version is the current one (or the upload
+    // is gone), serving them would pass them off as this upload's.
+    const current = await services.currentUploadEtag(blob.name);
+    const removed =
+      current === undefined || current === blob.etag
+        ? await removeStaleThumbnails(services.thumbnails, services.widths, blob.name)
+        : [];
     job = await services.jobs.update(job.id, () => ({
       status: 'failed',
       error: failure,
-      event: { kind: 'failed', message: `${error.code}: ${error.message}` },
+      event: {
+        kind: 'failed',
+        message: `${error.code}: ${error.message}${removed.length > 0 ? `; ${removed.length} older thumbnail(s) removed` : ''}`,
+      },
     }));
     await services.deadLetters.record({
       id: deadLetterId(`${job.id}\n${blob.etag}`, new Date(job.createdAt), 'thumbnail'),
@@ -177,6 +232,33 @@ export async function runThumbnailJob(
     });
     return { outcome: 'failed', job };
   }
+}
+
+/**
+ * The version went away before it was read: overwritten (its successor has a run of its own) or deleted (its
+ * thumbnails go with it, unless a newer version exists). Nothing failed, so nothing is dead-lettered.
+ */
+async function withdrawn(
+  services: ThumbnailJobServices,
+  blob: UploadedBlob,
+  job: Job,
+  kind: 'superseded' | 'deleted',
+): Promise<{ outcome: ThumbnailOutcome; job: Job }> {
+  const deleted = kind === 'deleted' && (await services.currentUploadEtag(blob.name)) === undefined;
+  const removed = deleted ? await removeStaleThumbnails(services.thumbnails, services.widths, blob.name) : [];
+  const updated = await services.jobs.update(job.id, () => ({
+    status: 'cancelled',
+    error: deleted
+      ? { code: 'UPLOAD_DELETED', message: 'the upload was deleted before it was processed' }
+      : { code: 'UPLOAD_SUPERSEDED', message: 'a newer version of the upload replaced this one before it was read' },
+    event: {
+      kind: 'cancelled',
+      message: deleted
+        ? `upload deleted before it was processed; ${removed.length} thumbnail(s) removed`
+        : 'superseded by a newer version of the upload',
+    },
+  }));
+  return { outcome: deleted ? 'upload-deleted' : 'superseded', job: updated };
 }
 
 /** The job of a blob version known only by name and ETag (a poison message): its upload job, or the derived id. */

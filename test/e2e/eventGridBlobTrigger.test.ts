@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import type { ContainerClient } from '@azure/storage-blob';
@@ -24,6 +25,17 @@ interface Ran {
 
 function runs(host: DevhostProcess): Ran[] {
   return host.lines(/EVENT /).map((line) => JSON.parse(line.slice(line.indexOf('EVENT ') + 6)) as Ran);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 async function newContainer(): Promise<{ container: ContainerClient; env: Record<string, string> }> {
@@ -225,5 +237,59 @@ describe('Event Grid-source blob trigger: the blobs extension webhook', () => {
       assert.equal(response.headers.get('content-type'), 'application/problem+json');
       assert.equal(((await response.json()) as { field?: string }).field, field);
     }
+  });
+});
+
+describe('Event Grid-source blob trigger: the blob front', () => {
+  let setup: Awaited<ReturnType<typeof newContainer>>;
+  let host: DevhostProcess;
+  let viaFront: ContainerClient;
+
+  before(async () => {
+    setup = await newContainer();
+    const connectionString = process.env['TEST_STORAGE_CONNECTION_STRING'] ?? '';
+    const blobEndpoint = /BlobEndpoint=([^;]+)/.exec(connectionString)?.[1] ?? '';
+    const port = await freePort();
+    const frontConnection = connectionString.replace(
+      blobEndpoint,
+      `http://127.0.0.1:${port}${new URL(blobEndpoint).pathname}`,
+    );
+    host = await DevhostProcess.start({
+      app: APP,
+      env: {
+        ...setup.env,
+        AzureWebJobsStorage: frontConnection,
+        DEVHOST_BLOB_FRONT_PORT: String(port),
+        DEVHOST_BLOB_FRONT_UPSTREAM: new URL(blobEndpoint).origin,
+        // No scan: every run below comes from a commit the front saw.
+        DEVHOST_EVENTGRID_SCAN_SECONDS: '0',
+      },
+    });
+    viaFront = storageClients(frontConnection).blobs.getContainerClient(setup.container.containerName);
+  });
+  after(async () => {
+    assert.equal(await host.stop(), 0);
+  });
+
+  it('raises BlobCreated for Put Blob, Put Block List and Copy Blob through it, and for nothing else', async () => {
+    await viaFront.getBlockBlobClient('put.txt').upload('put', 3);
+    const blocks = viaFront.getBlockBlobClient('blocks.txt');
+    const ids = ['YQ==', 'Yg=='];
+    await blocks.stageBlock(ids[0] ?? '', 'first ', 6);
+    await blocks.stageBlock(ids[1] ?? '', 'second', 6);
+    await blocks.commitBlockList(ids);
+    await viaFront.getBlockBlobClient('copy.txt').syncCopyFromURL(viaFront.getBlobClient('put.txt').url);
+    for (const name of ['put.txt', 'blocks.txt', 'copy.txt']) {
+      await waitFor(name, () => runs(host).find((r) => r.name === name));
+    }
+    assert.equal(runs(host).find((r) => r.name === 'blocks.txt')?.text, 'first second');
+    // Metadata changes and writes around the front raise nothing (and the scan is off).
+    await viaFront.getBlobClient('put.txt').setMetadata({ touched: 'yes' });
+    await setup.container.getBlockBlobClient('around.txt').upload('around', 6);
+    await viaFront.getBlockBlobClient('sentinel.txt').upload('s', 1);
+    await waitFor('the sentinel', () => runs(host).find((r) => r.name === 'sentinel.txt'));
+    assert.equal(runs(host).filter((r) => r.name === 'put.txt').length, 1, 'metadata raises no BlobCreated');
+    assert.equal(runs(host).filter((r) => r.name === 'around.txt').length, 0);
+    assert.equal(runs(host).filter((r) => r.name === 'blocks.txt').length, 1, 'staging blocks raises nothing');
   });
 });

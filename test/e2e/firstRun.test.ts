@@ -48,7 +48,8 @@ describe('devhost first run', () => {
     const collect = (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n'));
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
-    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // 'close': every holder of the output pipes is gone, devhost (npx's child) included, not only npx.
+    const exited = new Promise((resolve) => child.once('close', resolve));
     try {
       await waitFor(`Host started\n${lines.join('\n')}`, () => lines.some((l) => /Host started/.test(l)), 60_000);
       const port = Number(/http:\/\/localhost:(\d+)\//.exec(lines.find((l) => /httpTrigger1:/.test(l)) ?? '')?.[1]);

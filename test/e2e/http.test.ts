@@ -85,7 +85,7 @@ describe('devhost HTTP trigger with --enforce-keys', () => {
   it('needs a function or master key for function-level routes', async () => {
     const missing = await fetch(host.url('/api/secret'));
     assert.equal(missing.status, 401);
-    assert.equal(missing.headers.get('content-type'), 'application/problem+json');
+    assert.equal(await missing.text(), '', 'the host answers 401 with no body');
     assert.equal((await fetch(host.url('/api/secret'), { headers: { 'x-functions-key': 'wrong' } })).status, 401);
     assert.equal((await fetch(host.url(`/api/secret?code=${functionKey}`))).status, 200);
     assert.equal((await fetch(host.url('/api/secret'), { headers: { 'x-functions-key': master } })).status, 200);

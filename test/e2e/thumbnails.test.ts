@@ -62,7 +62,7 @@ describe('thumbnail job', () => {
     assert.equal(job.progress.percent, 100);
     assert.equal(sourceName(job), 'photo.jpg');
     for (const width of [128, 256, 512]) {
-      const blob = thumbnails.getBlobClient(`${width}/photo.jpg`);
+      const blob = thumbnails.getBlobClient(`${width}/photo.jpg.webp`);
       const properties = await blob.getProperties();
       assert.equal(properties.contentType, 'image/webp');
       assert.match(properties.cacheControl ?? '', /max-age=\d+/);
@@ -176,7 +176,7 @@ describe('thumbnail job', () => {
     await uploads.getBlockBlobClient('again.png').uploadData(await testImage(200, 200, 'png'));
     const job = await jobForBlob('again.png');
     assert.equal(job.status, 'succeeded');
-    const before = (await thumbnails.getBlobClient('128/again.png').getProperties()).etag;
+    const before = (await thumbnails.getBlobClient('128/again.png.webp').getProperties()).etag;
     const run = await fetch(host.url('/admin/functions/thumbnail'), {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...admin },
@@ -186,7 +186,7 @@ describe('thumbnail job', () => {
     await host.waitForLine(new RegExp(`thumbnail job ${job.id} for again.png: already-done`));
     const after = await getJson<PublicJob>(host, `/api/jobs/${job.id}`);
     assert.equal(after.body.attempts, job.attempts);
-    assert.equal((await thumbnails.getBlobClient('128/again.png').getProperties()).etag, before);
+    assert.equal((await thumbnails.getBlobClient('128/again.png.webp').getProperties()).etag, before);
     const all = (await getJson<{ jobs: PublicJob[] }>(host, '/api/jobs?type=thumbnail&limit=100')).body.jobs;
     assert.equal(all.filter((j) => sourceName(j) === 'again.png').length, 1);
   });
@@ -198,7 +198,7 @@ describe('thumbnail job', () => {
     await waitFor(
       'all thumbnails',
       async () => {
-        const found = await Promise.all(names.map((name) => thumbnails.getBlobClient(`512/${name}`).exists()));
+        const found = await Promise.all(names.map((name) => thumbnails.getBlobClient(`512/${name}.webp`).exists()));
         return found.every(Boolean) || undefined;
       },
       90_000,

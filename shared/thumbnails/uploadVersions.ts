@@ -1,0 +1,29 @@
+import type { ContainerClient } from '@azure/storage-blob';
+
+import { statusOf } from '../storage/tableErrors';
+import type { BlobContent } from './thumbnailJob';
+
+/**
+ * Reads exactly one version of an upload (ETag-conditional): a newer version makes it `superseded`, a deletion
+ * `deleted`. Called only once the version's size is known to be within the limit.
+ */
+export async function readUploadVersion(uploads: ContainerClient, name: string, etag: string): Promise<BlobContent> {
+  try {
+    const bytes = await uploads.getBlobClient(name).downloadToBuffer(0, undefined, { conditions: { ifMatch: etag } });
+    return { kind: 'read', bytes };
+  } catch (error) {
+    if (statusOf(error) === 412) return { kind: 'superseded' };
+    if (statusOf(error) === 404) return { kind: 'deleted' };
+    throw error;
+  }
+}
+
+/** The ETag of an upload's current version, or undefined when it is gone. */
+export async function currentUploadEtag(uploads: ContainerClient, name: string): Promise<string | undefined> {
+  try {
+    return (await uploads.getBlobClient(name).getProperties()).etag;
+  } catch (error) {
+    if (statusOf(error) === 404) return undefined;
+    throw error;
+  }
+}
