@@ -42,28 +42,58 @@ export function salesPartitionsOf(date: string): string[] {
 }
 
 /**
- * Where a read of a day stands, per partition: `''` not started, a table continuation token, or `null` done. The
- * token handed out is `v2:` and this as JSON; a bare token (a checkpoint from before sharding) is the bare date's.
+ * Where a read of a day stands in one partition: past `after` (the last row key handed out), from the start
+ * (nothing), `done`, or at `token`, the table's own continuation token: only for the bare day partition when a
+ * checkpoint from before sharding is resumed (its rows are then handed out as read, outside the merge order).
  */
-type ReadState = (string | null)[];
-
-function encodeState(state: ReadState): string {
-  return `v2:${JSON.stringify(state)}`;
+interface Cursor {
+  after?: string;
+  token?: string;
+  done?: true;
 }
 
-function decodeState(token: string | undefined, partitions: number): ReadState {
-  const fresh: ReadState = Array.from({ length: partitions }, () => '');
+/** The token handed out: `v2:` and the cursors as JSON. */
+function encodeCursors(cursors: Cursor[]): string {
+  return `v2:${JSON.stringify(cursors)}`;
+}
+
+function isCursor(value: unknown): value is Cursor {
+  if (typeof value !== 'object' || value === null) return false;
+  const { after, token, done } = value as Record<string, unknown>;
+  return (
+    (after === undefined || typeof after === 'string') &&
+    (token === undefined || typeof token === 'string') &&
+    (done === undefined || done === true)
+  );
+}
+
+function decodeCursors(token: string | undefined, partitions: number): Cursor[] {
+  const fresh: Cursor[] = Array.from({ length: partitions }, () => ({}));
   if (!token) return fresh;
-  if (!token.startsWith('v2:')) return [token, ...fresh.slice(1)];
-  const parsed = JSON.parse(token.slice(3)) as unknown;
-  if (!Array.isArray(parsed) || parsed.length !== partitions) throw new Error('not a sales ledger read position');
-  return parsed.map((entry) => (typeof entry === 'string' ? entry : null));
+  if (token.startsWith('v2:')) {
+    const parsed = JSON.parse(token.slice(3)) as unknown;
+    if (Array.isArray(parsed) && parsed.length === partitions && parsed.every(isCursor)) return parsed;
+    throw new Error('not a sales ledger read position');
+  }
+  // A checkpoint from before sharding: the table's own token within the bare day partition; shards from the start.
+  return [{ token }, ...fresh.slice(1)];
+}
+
+/** A slice of one partition: its facts in row key order, whether there may be more, the table's token. */
+interface PartitionRead {
+  facts: SalesFact[];
+  more: boolean;
+  token?: string;
+}
+
+function byOrderId(a: SalesFact, b: SalesFact): number {
+  return a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0;
 }
 
 /**
- * The sales ledger the nightly report reads: written when an order reaches a terminal status (an upsert keyed by
- * order id, so a repeat changes nothing) into one of the day's shards, read from all the day's shards together in
- * pages (a merge: the report aggregates, so the order of facts across shards does not matter), never by scanning jobs.
+ * The sales ledger the nightly report and the export read: written when an order reaches a terminal status (an
+ * upsert keyed by order id, so a repeat changes nothing) into one of the day's shards, read from all the day's shards
+ * together in pages merged in order id order, never by scanning jobs.
  */
 export class SalesFacts {
   constructor(private readonly table: TableClient) {}
@@ -90,40 +120,67 @@ export class SalesFacts {
   }
 
   /**
-   * One page of a day's facts, read from every partition of the day in parallel (a slice of a page from each, so
-   * a page is still about SALES_PAGE_SIZE facts and no partition is read faster than the rest); pass the returned
-   * token to continue. The token is opaque: it holds where each partition stands, so a checkpointed run resumes
-   * where it stopped.
+   * One page of a day's facts in order id order, merged from every partition of the day (read in parallel, a slice
+   * of a page from each): the facts handed out are those up to the smallest last row key among the slices that may
+   * have more, so the merge stays in order across pages; the rest are read again next time. Pass the returned token
+   * to continue: it holds where each partition stands, so a checkpointed run resumes where it stopped.
    */
   async page(date: string, continuationToken?: string): Promise<{ facts: SalesFact[]; continuationToken?: string }> {
     const partitions = salesPartitionsOf(date);
-    const state = decodeState(continuationToken, partitions.length);
+    const cursors = decodeCursors(continuationToken, partitions.length);
     const slice = Math.ceil(SALES_PAGE_SIZE / partitions.length);
-    const pages = await Promise.all(
-      partitions.map(async (partition, i) => {
-        const position = state[i];
-        if (position === null || position === undefined) return [];
-        const page = await this.#partitionPage(partition, position || undefined, slice);
-        state[i] = page.token ?? null;
-        return page.facts;
+    const reads = await Promise.all(
+      partitions.map((partition, i) => {
+        const cursor = cursors[i] ?? {};
+        return cursor.done
+          ? Promise.resolve<PartitionRead>({ facts: [], more: false })
+          : this.#partitionPage(partition, cursor, slice);
       }),
     );
-    const facts = pages.flat();
-    return state.every((position) => position === null) ? { facts } : { facts, continuationToken: encodeState(state) };
+    let bound: string | undefined;
+    reads.forEach((read, i) => {
+      const last = read.facts.at(-1)?.orderId;
+      if (cursors[i]?.token !== undefined) return; // outside the merge
+      if (read.more && last !== undefined && (bound === undefined || last < bound)) bound = last;
+    });
+    const limit = bound;
+    const facts: SalesFact[] = [];
+    reads.forEach((read, i) => {
+      const cursor = cursors[i] ?? {};
+      if (cursor.done) return;
+      if (cursor.token !== undefined) {
+        facts.push(...read.facts);
+        cursors[i] = read.token ? { token: read.token } : { done: true };
+        return;
+      }
+      const handed = limit === undefined ? read.facts : read.facts.filter((fact) => fact.orderId <= limit);
+      facts.push(...handed);
+      const last = handed.at(-1)?.orderId;
+      if (!read.more && handed.length === read.facts.length) cursors[i] = { done: true };
+      else if (last !== undefined) cursors[i] = { after: last };
+    });
+    facts.sort(byOrderId);
+    return cursors.every((cursor) => cursor.done) ? { facts } : { facts, continuationToken: encodeCursors(cursors) };
   }
 
-  async #partitionPage(partitionKey: string, continuationToken: string | undefined, pageSize: number) {
-    const pages = this.table
-      .listEntities<Record<string, unknown>>({ queryOptions: { filter: odata`PartitionKey eq ${partitionKey}` } })
-      .byPage({ maxPageSize: pageSize, ...(continuationToken ? { continuationToken } : {}) });
+  /** Up to `top` facts of one partition past the cursor, in row key order, and whether there may be more. */
+  async #partitionPage(partitionKey: string, cursor: Cursor, top: number): Promise<PartitionRead> {
+    const filter =
+      cursor.after !== undefined
+        ? odata`PartitionKey eq ${partitionKey} and RowKey gt ${cursor.after}`
+        : odata`PartitionKey eq ${partitionKey}`;
+    const pages = this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter } }).byPage({
+      maxPageSize: top,
+      ...(cursor.token !== undefined ? { continuationToken: cursor.token } : {}),
+    });
     let page;
     try {
       page = await pages.next();
     } catch (error) {
-      if (statusOf(error) === 404) return { facts: [] as SalesFact[] };
+      if (statusOf(error) === 404) return { facts: [], more: false };
       throw error;
     }
-    if (page.done) return { facts: [] as SalesFact[] };
+    if (page.done) return { facts: [], more: false };
     const facts: SalesFact[] = page.value.map((row) => {
       const errorCode = typeof row['errorCode'] === 'string' && row['errorCode'] ? row['errorCode'] : undefined;
       return {
@@ -134,8 +191,9 @@ export class SalesFacts {
         ...(errorCode ? { errorCode } : {}),
       };
     });
+    // A short page with a continuation token (the service may stop early) may have more too.
     const token = page.value.continuationToken;
-    return { facts, ...(token ? { token } : {}) };
+    return { facts, more: facts.length >= top || token !== undefined, ...(token ? { token } : {}) };
   }
 
   /** Writes many facts in entity-group batches of up to 100 per shard (benchmarks and tests seed volume this way). */

@@ -46,7 +46,7 @@ describe('sales ledger (Table Storage), sharded per day', () => {
     await sales.ensureTable();
   });
 
-  it('spreads a day over its shards and reads every fact back once, in pages', async () => {
+  it('spreads a day over its shards and reads every fact back once, in pages, in order id order', async () => {
     const date = '2026-03-01';
     const facts = Array.from({ length: 2500 }, (_, i) => fact(i));
     await sales.recordMany(date, facts);
@@ -55,6 +55,7 @@ describe('sales ledger (Table Storage), sharded per day', () => {
     const { ids, pages } = await readAll(sales, date);
     assert.equal(ids.length, facts.length);
     assert.equal(new Set(ids).size, facts.length, 'no fact twice');
+    assert.deepEqual(ids, [...ids].sort(), 'in order id order across shards and pages');
     assert.ok(pages >= Math.ceil(facts.length / SALES_PAGE_SIZE), `${pages} pages of at most ~${SALES_PAGE_SIZE}`);
   });
 
@@ -99,6 +100,7 @@ describe('sales ledger (Table Storage), sharded per day', () => {
     assert.equal(ids.length, 30 + 1 + 1200);
     assert.equal(new Set(ids).size, ids.length);
     assert.ok(ids.includes('ord_recorded') && ids.includes('ord_010000'));
+    assert.deepEqual(ids, [...ids].sort(), 'the old partition merged in order too');
 
     // A checkpoint written before sharding holds the table's own token for the bare day partition.
     const legacy = await table
