@@ -96,7 +96,7 @@ export async function orderThroughputBench(context: BenchContext): Promise<Bench
       `| table operations per order (design minimum ${MINIMUM.table}) | ${perOrder('table')} |`,
       `| blob operations per order (design minimum ${MINIMUM.blob}) | ${perOrder('blob')} |`,
       '',
-      "Design minimum, read from the code: queue — per step one send and one delete (receives are batched, so they round to zero); table — per step one checkpoint read, one conditional checkpoint write and one effect write, plus the job's creation and the sales-ledger row; blob — the confirmation `.eml` in the outbox. The rest is the status timeline (one event entity per change), the listing indexes (kept per status change) and idempotency reads before each effect.",
+      "Design minimum, read from the code: queue — per step one send and one delete (receives are batched, so they round to zero); table — per step one checkpoint read, one conditional checkpoint write and one effect write, plus the job's creation and the sales-ledger row; blob — the confirmation `.eml` in the outbox. Above the minimum for tables: the catalogue read that prices the order, the listing index row (written at creation and when the order ends), the `running` write before the first effect, the stock read before the reservation transaction, and the email's claim before sending (the timeline rides inside the job's status writes). Above it for queues: polling receives that return fewer messages than a batch, and the look at the high-priority queue (at most once a second per host).",
     ].join('\n');
     return { title: 'Orders: end-to-end throughput and storage operations per order', markdown };
   } finally {

@@ -4,9 +4,10 @@ import { parseArgs } from 'node:util';
 import { startAzurite } from './azurite';
 import { StartupError } from './config/errors';
 import { loadLocalSettings } from './config/localSettings';
+import { BLOB_FRONT_PORT_SETTING, BLOB_FRONT_UPSTREAM_SETTING } from './eventgrid/blobFront';
 import { Devhost } from './host';
 import { HostLogger } from './log';
-import { ensurePortFree, parsePort } from './portCheck';
+import { ensurePortFree, parsePort, pickFreePort } from './portCheck';
 
 const USAGE = `Usage: devhost start [--app DIR] [--port N] [--host ADDR] [--functions a,b] [--enforce-keys] [--azurite DIR] [--verbose]
                      [--azurite-blob-port N] [--azurite-queue-port N] [--azurite-table-port N]
@@ -86,7 +87,34 @@ async function run(argv: string[]): Promise<void> {
     stopAzurite = await startEmbeddedAzurite(appDir, values.azurite, ports, logger);
   }
 
-  let host: Devhost;
+  // Signals are handled from before the host starts: a stop asked for while it starts (tools send one as soon as they
+  // see "Host started") runs once it is up, gracefully, instead of killing the process mid-start.
+  let host: Devhost | undefined;
+  let stopRequested = false;
+  const stopGracefully = (running: Devhost) => {
+    running
+      .stop(graceMs)
+      .then(() => stopAzurite?.())
+      .then(() => process.exit(0))
+      .catch((error: unknown) => {
+        logger.error(`Stop failed: ${(error as Error).message}`);
+        process.exit(1);
+      });
+  };
+  let signals = 0;
+  const onSignal = (signal: string) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn(`Second ${signal}: exiting now.`);
+      process.exit(130);
+    }
+    logger.info(`${signal} received: graceful stop (press Ctrl+C again to exit at once).`);
+    if (host) stopGracefully(host);
+    else stopRequested = true;
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+
   try {
     host = await Devhost.start({
       appDir,
@@ -104,25 +132,7 @@ async function run(argv: string[]): Promise<void> {
     await stopAzurite?.();
     throw error;
   }
-  let signals = 0;
-  const onSignal = (signal: string) => {
-    signals++;
-    if (signals > 1) {
-      logger.warn(`Second ${signal}: exiting now.`);
-      process.exit(130);
-    }
-    logger.info(`${signal} received: graceful stop (press Ctrl+C again to exit at once).`);
-    host
-      .stop(graceMs)
-      .then(() => stopAzurite?.())
-      .then(() => process.exit(0))
-      .catch((error: unknown) => {
-        logger.error(`Stop failed: ${(error as Error).message}`);
-        process.exit(1);
-      });
-  };
-  process.on('SIGINT', () => onSignal('SIGINT'));
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  if (stopRequested) stopGracefully(host);
 }
 
 const AZURITE_DEFAULT_PORTS = { blob: 10000, queue: 10001, table: 10002 } as const;
@@ -163,15 +173,20 @@ async function startEmbeddedAzurite(
     );
   }
   const location = path.resolve(appDir, dir);
-  const azurite = await startAzurite({
-    location,
-    blobPort: ports.blob,
-    queuePort: ports.queue,
-    tablePort: ports.table,
-  });
-  process.env['AzureWebJobsStorage'] = azurite.connectionString;
+  // The blob port the app and people use is devhost's blob front (eventgrid/blobFront.ts), so every upload raises
+  // BlobCreated for Event Grid-source functions at once; Azurite's own blob service sits behind it on a free port.
+  const azurite = await startAzurite({ location, blobPort: 0, queuePort: ports.queue, tablePort: ports.table });
+  // Port 0 (any free one) is resolved here: the front's port goes into the connection string before it listens.
+  const frontPort =
+    setting(BLOB_FRONT_PORT_SETTING) ?? String(ports.blob === 0 ? await pickFreePort('127.0.0.1') : ports.blob);
+  process.env[BLOB_FRONT_PORT_SETTING] = frontPort;
+  process.env[BLOB_FRONT_UPSTREAM_SETTING] = `http://127.0.0.1:${azurite.ports.blob}`;
+  process.env['AzureWebJobsStorage'] = azurite.connectionString.replace(
+    `BlobEndpoint=${azurite.serviceUris.blob}`,
+    `BlobEndpoint=http://127.0.0.1:${frontPort}/devstoreaccount1`,
+  );
   logger.info(
-    `Embedded Azurite started on blob ${azurite.ports.blob}, queue ${azurite.ports.queue}, table ${azurite.ports.table} (data in ${path.relative(process.cwd(), location) || '.'}).`,
+    `Embedded Azurite started on blob ${frontPort}, queue ${azurite.ports.queue}, table ${azurite.ports.table} (data in ${path.relative(process.cwd(), location) || '.'}).`,
   );
   return () => azurite.stop();
 }

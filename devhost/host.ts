@@ -13,6 +13,7 @@ import { computeHostId, computeInstanceId } from './core/hostId';
 import { Invoker } from './core/invoker';
 import { manualTriggerEvent } from './core/manualTrigger';
 import { retryPolicyFrom } from './core/retryPolicy';
+import { handleBlobEventAdmin } from './eventgrid/blobEventAdmin';
 import { type BlobFront, startBlobFrontFromSettings } from './eventgrid/blobFront';
 import { LocalEventGrid } from './eventgrid/localEventGrid';
 import { RuntimeWebhooks } from './eventgrid/runtimeWebhooks';
@@ -124,6 +125,8 @@ export class Devhost {
       }
       const capabilities = (await core.programmingModel?.getCapabilities?.({})) ?? {};
       core.lockRegistration();
+      // Core Tools' line once the worker has loaded the app (scripts wait for it, like for the host lock line).
+      logger.info('Worker process started and initialized.');
       return await Devhost.#startFunctions(
         options,
         env,
@@ -286,6 +289,7 @@ export class Devhost {
       streamingUri,
       isDisabled: (fn) => isDisabled(fn, env),
       runtimeWebhooks: (req, res, url, path) => webhooks.handle(req, res, url, path),
+      eventGridAdmin: (req, res, path) => handleBlobEventAdmin(req, res, path, blobEvents),
       manualTrigger: async (fn, input) => {
         const event = await manualTriggerEvent(fn, input, accounts, env);
         await invoker.invoke(fn, event, services.retryPolicy(fn));

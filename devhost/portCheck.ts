@@ -26,3 +26,18 @@ export function parsePort(value: string, name: string): number {
   }
   return port;
 }
+
+/**
+ * A port free on `host` right now, for a listener that must be named before it starts (the blob front goes into the
+ * connection string before the host opens it). Another program could take it in between; on loopback that is rare.
+ */
+export async function pickFreePort(host: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen({ port: 0, host }, () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}

@@ -6,6 +6,8 @@ import { healthReport } from '../shared/health/healthReport';
 import { json, notFound, validationProblem } from '../shared/http/problem';
 import { BLOB_TRIGGER_POISON_QUEUE } from '../shared/storage/resourceNames';
 import { storageClients, withTablesOf } from '../shared/storage/storageClients';
+import { isOrphanedThumbnail } from '../shared/thumbnails/staleThumbnails';
+import { currentUploadEtag } from '../shared/thumbnails/uploadVersions';
 
 const { names, storage } = appServices();
 const csp = dashboardCsp(storage.blobs.url);
@@ -128,11 +130,16 @@ app.http('thumbnailImage', {
     if (!name || name.split('/').some((part) => part === '' || part === '.' || part === '..') || name.includes('\\')) {
       return notFound('no such thumbnail');
     }
-    const blob = appServices()
-      .storage.blobs.getContainerClient(names.containers.thumbnails)
-      .getBlobClient(`${width}/${name}`);
+    const blobs = appServices().storage.blobs;
+    const blob = blobs.getContainerClient(names.containers.thumbnails).getBlobClient(`${width}/${name}`);
+    const uploads = blobs.getContainerClient(names.containers.uploads);
     try {
       const download = await blob.getProperties();
+      if (await isOrphanedThumbnail(download.metadata, (upload) => currentUploadEtag(uploads, upload))) {
+        // Its upload was deleted: never pass it off as current; remove it (if it changed meanwhile, leave it).
+        await blob.deleteIfExists({ conditions: { ifMatch: download.etag ?? '*' } }).catch(() => undefined);
+        return notFound('no such thumbnail: its upload was deleted');
+      }
       const body = await blob.downloadToBuffer();
       return {
         status: 200,

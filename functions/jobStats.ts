@@ -4,8 +4,8 @@ import { appServices } from '../shared/appServices';
 import { json } from '../shared/http/problem';
 import { DEFAULT_SUMMARY_OPTIONS, type JobSummary, summariseJobs } from '../shared/jobs/jobSummary';
 
-/** Several dashboard tabs refreshing every few seconds share one scan. */
-const CACHE_MS = 5_000;
+/** Dashboard tabs refreshing every few seconds share one scan: each reads up to `maxJobs` job records. */
+const CACHE_MS = 10_000;
 let cached: { at: number; summary: Promise<JobSummary> } | undefined;
 
 app.http('jobStats', {

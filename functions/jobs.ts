@@ -4,9 +4,9 @@ import { z } from 'zod';
 import { appServices } from '../shared/appServices';
 import { jobLabel } from '../shared/dashboard/jobLabel';
 import { RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
-import { continuationTokenSchema } from '../shared/http/continuationToken';
 import { json, notFound, validationProblem } from '../shared/http/problem';
 import { fieldProblems } from '../shared/http/requestBody';
+import { InvalidContinuationTokenError, isJobListToken } from '../shared/jobs/jobIndex';
 import { isValidJobId, jobToPublic } from '../shared/jobs/jobStore';
 import { isTerminal, type Job, JOB_STATUSES } from '../shared/jobs/jobTypes';
 import { findThumbnailJobOfBlob } from '../shared/thumbnails/findBlobJob';
@@ -21,7 +21,12 @@ const listQuery = z.object({
     .optional(),
   status: z.enum(JOB_STATUSES as [string, ...string[]]).optional(),
   limit: z.coerce.number().int().min(1).max(100).optional(),
-  continuationToken: continuationTokenSchema.optional(),
+  continuationToken: z
+    .string()
+    .min(1)
+    .max(2000)
+    .refine(isJobListToken, 'must be a continuationToken returned by the previous page')
+    .optional(),
   source: z
     .string()
     .max(1100)
@@ -72,12 +77,18 @@ app.http('listJobs', {
         (!parsed.data.status || job.status === parsed.data.status);
       return json(200, { jobs: matches ? [listed(job)] : [] });
     }
-    const page = await jobs.list({
-      ...(parsed.data.type ? { type: parsed.data.type } : {}),
-      ...(parsed.data.status ? { status: parsed.data.status as (typeof JOB_STATUSES)[number] } : {}),
-      ...(parsed.data.limit ? { limit: parsed.data.limit } : {}),
-      ...(parsed.data.continuationToken ? { continuationToken: parsed.data.continuationToken } : {}),
-    });
+    let page;
+    try {
+      page = await jobs.list({
+        ...(parsed.data.type ? { type: parsed.data.type } : {}),
+        ...(parsed.data.status ? { status: parsed.data.status as (typeof JOB_STATUSES)[number] } : {}),
+        ...(parsed.data.limit ? { limit: parsed.data.limit } : {}),
+        ...(parsed.data.continuationToken ? { continuationToken: parsed.data.continuationToken } : {}),
+      });
+    } catch (error) {
+      if (!(error instanceof InvalidContinuationTokenError)) throw error;
+      return validationProblem([{ field: 'continuationToken', message: error.message }]);
+    }
     return json(200, {
       jobs: page.jobs.map(listed),
       ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}),

@@ -1,29 +1,36 @@
 import { app, type Timer } from '@azure/functions';
-import { z } from 'zod';
 
 import { BatchRunStore } from '../shared/batch/batchRunStore';
-import { datesToRun } from '../shared/batch/catchUp';
+import { nightlyJobId, type NightlyServices, runNightly } from '../shared/batch/nightlyBatch';
 import {
-  isValidDate,
-  NIGHTLY_JOB_TYPE,
-  nightlyJobId,
-  type NightlyServices,
-  runNightly,
-} from '../shared/batch/nightlyBatch';
-import { recordPoisonedMessage } from '../shared/deadletters/poisonMessages';
+  nightlyRunMessageSchema,
+  nightlyRunRequestSchema,
+  requestNightlyRun,
+  scheduleNightlyRuns,
+} from '../shared/batch/nightlyRequests';
 import { jobStatusUrl } from '../shared/http/apiRoutes';
 import { json, problem } from '../shared/http/problem';
 import { parseJsonBody } from '../shared/http/requestBody';
+import { queueDeliveryOf } from '../shared/jobs/queueDelivery';
 import { orderServices } from '../shared/orderServices';
-import { asText } from '../shared/storage/entityValues';
+import { MAX_DEQUEUE_COUNT } from '../shared/workflow/orderMessages';
 import { superviseOrders } from '../shared/workflow/orderSupervisor';
 
 const services = orderServices();
 const { names, config, storage } = services.app;
 const runs = new BatchRunStore(storage.table(names.tables.batchRuns), config.nightly.leaseMs);
 
+const requestServices = {
+  runtime: services.runtime,
+  runs,
+  sender: services.sender,
+  runQueue: names.queues.nightlyRun,
+  leaseMs: config.nightly.leaseMs,
+};
+
 function nightlyServices(log: (line: string) => void): NightlyServices {
   return {
+    runtime: services.runtime,
     jobs: services.jobs,
     runs,
     sales: services.app.sales,
@@ -45,21 +52,18 @@ function nightlyServices(log: (line: string) => void): NightlyServices {
   };
 }
 
-const runMessage = z.object({
-  date: z.string().refine(isValidDate, 'must be a date YYYY-MM-DD'),
-  force: z.boolean().optional(),
-});
-
 /** The schedule: one instance across all hosts (the timer's singleton lock), the monitor on for past-due catch-up. */
 app.timer('nightlyBatch', {
   schedule: config.nightly.schedule,
   useMonitor: true,
   handler: async (timer: Timer, context) => {
     await services.ready();
-    await runs.ensureTable();
-    const last = timer.scheduleStatus?.last ? new Date(timer.scheduleStatus.last) : undefined;
-    const dates = datesToRun(new Date(), timer.isPastDue, last, config.nightly.maxCatchUpDays);
-    for (const date of dates) await services.sender.send(names.queues.nightlyRun, { date });
+    const dates = await scheduleNightlyRuns(requestServices, {
+      now: new Date(),
+      isPastDue: timer.isPastDue,
+      last: timer.scheduleStatus?.last ? new Date(timer.scheduleStatus.last) : undefined,
+      maxCatchUpDays: config.nightly.maxCatchUpDays,
+    });
     context.log(`nightly batch queued for ${dates.join(', ')}${timer.isPastDue ? ' (past due: catching up)' : ''}`);
   },
 });
@@ -71,28 +75,20 @@ app.storageQueue('nightlyRun', {
   handler: async (message, context) => {
     await services.ready();
     await runs.ensureTable();
-    const parsed = runMessage.safeParse(message);
+    const parsed = nightlyRunMessageSchema.safeParse(message);
     if (!parsed.success) {
       context.warn(`ignoring an invalid nightly run message: ${parsed.error.issues[0]?.message ?? ''}`);
       return;
     }
+    const { date, force } = parsed.data;
     const outcome = await runNightly(
       nightlyServices((line) => context.log(line)),
-      parsed.data.date,
-      {
-        ...(parsed.data.force ? { force: true } : {}),
-      },
+      date,
+      force ? { force } : {},
     );
-    context.log(`nightly batch for ${parsed.data.date}: ${outcome}`);
+    context.log(`nightly batch for ${date}: ${outcome}`);
   },
 });
-
-const runRequest = z
-  .object({
-    date: z.string().refine(isValidDate, 'must be a date YYYY-MM-DD').optional(),
-    force: z.boolean().optional(),
-  })
-  .strict();
 
 app.http('runNightlyBatch', {
   route: 'batch/nightly/run',
@@ -102,48 +98,33 @@ app.http('runNightlyBatch', {
     const body =
       request.headers.get('content-length') === '0'
         ? { ok: true as const, value: {} }
-        : await parseJsonBody(request, runRequest);
+        : await parseJsonBody(request, nightlyRunRequestSchema);
     if (!body.ok) return body.response;
-    const today = new Date().toISOString().slice(0, 10);
-    const date = body.value.date ?? new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
-    if (date > today)
-      return problem(400, 'validation', 'The request is not valid', 'date: must not be in the future', {
-        errors: [{ field: 'date', message: 'must not be in the future' }],
-      });
     await services.ready();
     await runs.ensureTable();
-    const existing = await runs.get(date);
-    if (existing?.state === 'running' && !runs.isStale(existing)) {
-      return problem(409, 'run-in-flight', 'Run in flight', `the nightly batch for ${date} is running`, {
-        jobId: existing.jobId,
-      });
+    const requested = await requestNightlyRun(requestServices, body.value);
+    switch (requested.outcome) {
+      case 'accepted': {
+        const statusUrl = jobStatusUrl(requested.jobId);
+        return json(
+          202,
+          { jobId: requested.jobId, date: requested.date, statusUrl },
+          { location: statusUrl, 'retry-after': '2' },
+        );
+      }
+      case 'invalid':
+        return problem(400, 'validation', 'The request is not valid', `${requested.field}: ${requested.message}`, {
+          errors: [{ field: requested.field, message: requested.message }],
+        });
+      case 'in-flight':
+        return problem(409, 'run-in-flight', 'Run in flight', requested.message, { jobId: requested.jobId });
+      case 'completed':
+        return problem(409, 'run-completed', 'Already run', requested.message, { jobId: requested.jobId });
+      default: {
+        const never: never = requested;
+        throw new Error(`unknown outcome ${JSON.stringify(never)}`);
+      }
     }
-    const requested = await services.jobs.get(nightlyJobId(date));
-    if (requested?.status === 'queued' && Date.now() - Date.parse(requested.updatedAt) < config.nightly.leaseMs) {
-      return problem(409, 'run-in-flight', 'Run in flight', `the nightly batch for ${date} is queued to run`, {
-        jobId: requested.id,
-      });
-    }
-    if (existing?.state === 'succeeded' && body.value.force !== true) {
-      return problem(
-        409,
-        'run-completed',
-        'Already run',
-        `the nightly batch for ${date} has completed; send {"force": true} to run it again`,
-        { jobId: existing.jobId },
-      );
-    }
-    const jobId = nightlyJobId(date);
-    // The job exists before the run starts, so its status URL answers at once.
-    await services.jobs.create({
-      id: jobId,
-      type: NIGHTLY_JOB_TYPE,
-      data: { date },
-      event: `nightly batch for ${date} requested`,
-    });
-    await services.sender.send(names.queues.nightlyRun, { date, ...(body.value.force ? { force: true } : {}) });
-    const statusUrl = jobStatusUrl(jobId);
-    return json(202, { jobId, date, statusUrl }, { location: statusUrl, 'retry-after': '2' });
   },
 });
 
@@ -153,20 +134,13 @@ app.storageQueue('nightlyRunPoison', {
   connection: 'AzureWebJobsStorage',
   handler: async (message, context) => {
     await services.ready();
-    const metadata = context.triggerMetadata ?? {};
-    const body = typeof message === 'object' && message !== null ? (message as Record<string, unknown>) : {};
-    const date = typeof body['date'] === 'string' && isValidDate(body['date']) ? body['date'] : undefined;
-    const letter = await recordPoisonedMessage(
-      services.app,
-      {
-        poisonQueue: `${names.queues.nightlyRun}-poison`,
-        messageId: asText(metadata['id'], context.invocationId),
-        insertedAt: new Date(asText(metadata['insertionTime'], new Date().toISOString())),
-        text: asText(metadata['queueTrigger'], JSON.stringify(message)),
-      },
+    const delivery = queueDeliveryOf(context, `${names.queues.nightlyRun}-poison`, message);
+    const parsed = nightlyRunMessageSchema.safeParse(message);
+    const letter = await services.runtime.recordPoison(
+      { ...delivery, poisonQueue: delivery.queue },
       { kind: 'queue', queue: names.queues.nightlyRun },
-      date ? nightlyJobId(date) : undefined,
-      5,
+      parsed.success ? nightlyJobId(parsed.data.date) : undefined,
+      MAX_DEQUEUE_COUNT,
     );
     context.warn(`nightly run message dead-lettered as ${letter.id}`);
   },

@@ -57,7 +57,7 @@ app.storageBlob('thumbnail', {
     const uploads = services.storage.blobs.getContainerClient(names.containers.uploads);
     const { outcome, job } = await runThumbnailJob(
       {
-        jobs: services.jobs,
+        runtime: services.runtime,
         deadLetters: services.deadLetters,
         thumbnails: services.storage.blobs.getContainerClient(names.containers.thumbnails),
         currentUploadEtag: (name) => currentUploadEtag(uploads, name),

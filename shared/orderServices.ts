@@ -1,4 +1,5 @@
 import { type AppServices, appServices } from './appServices';
+import type { JobStore } from './jobs/jobStore';
 import { ConfirmationSender } from './orders/confirmationEmail';
 import { InventoryStore } from './orders/inventoryStore';
 import { SandboxPaymentGateway } from './orders/paymentGateway';
@@ -10,6 +11,7 @@ import { queueSender } from './workflow/queueSender';
 /** The order workflow's services, built once per process. */
 export interface OrderAppServices extends OrderServices {
   app: AppServices;
+  jobs: JobStore;
   inventory: InventoryStore;
   payments: SandboxPaymentGateway;
   shipping: SandboxShippingService;
@@ -36,6 +38,7 @@ export function orderServices(log: (message: string) => void = () => undefined):
   let readiness: Promise<void> | undefined;
   const built: OrderAppServices = {
     app,
+    runtime: app.runtime,
     jobs: app.jobs,
     inventory,
     payments,

@@ -94,6 +94,34 @@ export class BlobEventSource {
     await this.#scanner.stop();
   }
 
+  /**
+   * Sends `BlobCreated` for an existing blob by hand, to every subscription whose container and path it matches,
+   * even if its version raised one before (that is the point of asking). Returns the functions it went to; none when
+   * no subscription matches. Throws the storage error (404) when the blob does not exist.
+   */
+  async sendByHand(container: string, blobName: string): Promise<{ functions: string[]; etag: string }> {
+    const targets = this.#subscriptions.filter(
+      (s) => s.container.containerName === container && s.pattern.match(blobName),
+    );
+    const first = targets[0];
+    if (!first) return { functions: [], etag: '' };
+    const blob = first.container.getBlobClient(blobName);
+    const properties = await blob.getProperties();
+    const created: CreatedBlob = {
+      accountName: first.accountName,
+      container,
+      blobName,
+      url: blob.url,
+      etag: properties.etag ?? '',
+      blobType: blobTypeOf(properties.blobType),
+      contentType: properties.contentType,
+      contentLength: properties.contentLength,
+      api: 'PutBlob',
+    };
+    for (const target of targets) await this.#deliver(target.functionName, created);
+    return { functions: targets.map((t) => t.functionName), etag: created.etag };
+  }
+
   /** A blob was committed (seen by a front, or named by hand): raise its event now. */
   async blobCreated(blob: CreatedBlob): Promise<boolean> {
     return this.#publishToAll(blob);

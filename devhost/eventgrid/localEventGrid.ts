@@ -17,6 +17,18 @@ export class LocalEventGrid {
     return this.#sources.some((source) => source.watches(accountName, container));
   }
 
+  /** Sends `BlobCreated` for an existing blob by hand (see {@link BlobEventSource.sendByHand}). */
+  async sendByHand(container: string, blobName: string): Promise<{ functions: string[]; etag: string }> {
+    const functions: string[] = [];
+    let etag = '';
+    for (const source of this.#sources) {
+      const sent = await source.sendByHand(container, blobName);
+      functions.push(...sent.functions);
+      etag ||= sent.etag;
+    }
+    return { functions, etag };
+  }
+
   /** Raises `BlobCreated` for a committed blob; false when a delivery failed. */
   async blobCreated(blob: CreatedBlob): Promise<boolean> {
     let delivered = true;

@@ -120,16 +120,12 @@ export class RuntimeWebhooks {
   async handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL, path: string): Promise<void> {
     const extensionName = (path.split('/')[2] ?? '').toLowerCase();
     let response: WebhookResponse;
-    if (!this.#authorized(extensionName, req, url)) {
-      response = problem(
-        401,
-        'Unauthorized',
-        `The ${extensionName}_extension system key or the master key is required (x-functions-key header or code query parameter).`,
-      );
-    } else {
+    // Like the host's own 401 and 404 (devhost's http/ answers them the same way): status only, empty body.
+    if (!this.#authorized(extensionName, req, url)) response = { status: 401 };
+    else {
       const handler = this.#handlers.get(extensionName);
       const body = handler ? await readBody(req) : Buffer.alloc(0);
-      if (!handler) response = problem(404, 'Not Found', `No extension webhook named "${extensionName}".`);
+      if (!handler) response = { status: 404 };
       else if (body === undefined) {
         response = problem(413, 'Payload Too Large', `Deliveries are at most ${MAX_WEBHOOK_BODY_BYTES} bytes.`);
       } else {

@@ -71,6 +71,8 @@ export interface HttpServerOptions {
   isDisabled(fn: FunctionDefinition): boolean;
   /** `runtime/webhooks/{extension}/...`, handled by the extensions' webhooks (eventgrid/runtimeWebhooks.ts). */
   runtimeWebhooks?: (req: http.IncomingMessage, res: http.ServerResponse, url: URL, path: string) => Promise<void>;
+  /** `admin/eventgrid/...` once admin access is granted (eventgrid/blobEventAdmin.ts). */
+  eventGridAdmin?: (req: http.IncomingMessage, res: http.ServerResponse, path: string) => Promise<void>;
 }
 
 /** Kestrel's check: a declared length over the limit is refused before a byte of the body is read. */
@@ -392,6 +394,9 @@ export class HttpServer {
       });
       res.end(body);
       return;
+    }
+    if (this.#options.eventGridAdmin && path.startsWith('admin/eventgrid/')) {
+      return this.#options.eventGridAdmin(req, res, path);
     }
     const match = /^admin\/functions\/([^/]+)$/.exec(path);
     if (!match || method !== 'POST') return sendStatus(res, 404);

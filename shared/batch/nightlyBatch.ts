@@ -1,7 +1,11 @@
 import type { TableClient } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
+import { z } from 'zod';
 
 import type { DeadLetterStore } from '../deadletters/deadLetterStore';
+import { defineJob } from '../jobs/jobDefinition';
+import { classifyFailure } from '../jobs/jobErrors';
+import type { JobRuntime } from '../jobs/jobRuntime';
 import type { JobStore } from '../jobs/jobStore';
 import type { InventoryStore } from '../orders/inventoryStore';
 import { type BatchCheckpoint, type BatchRun, type BatchRunStore } from './batchRunStore';
@@ -13,7 +17,33 @@ import type { SalesFacts } from './salesFacts';
 export const NIGHTLY_JOB_TYPE = 'nightly';
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** The nightly job's data: the UTC date it reports on. */
+export const nightlyDataSchema = z.object({ date: z.string() });
+export type NightlyData = z.infer<typeof nightlyDataSchema>;
+
+export const nightlyResultSchema = z.object({
+  date: z.string(),
+  report: z.object({ json: z.string(), csv: z.string() }),
+  summary: z.object({ orders: z.number(), revenueCents: z.number() }),
+  findings: z.record(z.string(), z.number()),
+  durationMs: z.number(),
+  attempt: z.number(),
+});
+export type NightlyResult = z.infer<typeof nightlyResultSchema>;
+
+/**
+ * The nightly batch on the job runtime: typed data and result. Its run is claimed per date and checkpointed in the
+ * batch-run record (`runNightly`), so it drives the job through the runtime's typed writes rather than `execute`.
+ */
+export const nightlyJob = defineJob<NightlyData, NightlyResult>({
+  type: NIGHTLY_JOB_TYPE,
+  data: nightlyDataSchema,
+  result: nightlyResultSchema,
+});
+
 export interface NightlyServices {
+  runtime: JobRuntime;
+  /** For retention: listing and deleting old jobs. */
   jobs: JobStore;
   runs: BatchRunStore;
   sales: SalesFacts;
@@ -59,37 +89,46 @@ export async function runNightly(
   options: { force?: boolean } = {},
 ): Promise<NightlyOutcome> {
   const jobId = nightlyJobId(date);
-  const { job } = await services.jobs.create({
+  const { runtime } = services;
+  const created = await runtime.create(nightlyJob, {
     id: jobId,
-    type: NIGHTLY_JOB_TYPE,
     data: { date },
     progress: { step: 'report', index: 0, total: 4, percent: 0, message: `nightly batch for ${date}` },
     event: `nightly batch for ${date}`,
   });
+  let job = created.job;
   const claim = await services.runs.claim(date, jobId, initialCheckpoint(), options.force === true);
   if (claim.kind === 'completed') return 'already-done';
   if (claim.kind === 'in-flight') return 'in-flight';
   let run: BatchRun = claim.run;
-  await services.jobs.update(job.id, () => ({
-    status: 'running',
-    reopen: true,
-    error: null,
-    attemptsIncrement: 1,
-    event: {
-      kind: 'run-started',
-      message: claim.resumed
-        ? `resumed at ${run.checkpoint.phase} after ${run.checkpoint.itemsDone} items`
-        : `run ${run.attempt} started`,
-    },
-  }));
+  job = await runtime.update(
+    nightlyJob,
+    job.id,
+    () => ({
+      status: 'running',
+      reopen: true,
+      error: null,
+      attemptsIncrement: 1,
+      event: {
+        kind: 'run-started',
+        message: claim.resumed
+          ? `resumed at ${run.checkpoint.phase} after ${run.checkpoint.itemsDone} items`
+          : `run ${run.attempt} started`,
+      },
+    }),
+    job,
+  );
   const startedAt = Date.now();
   let checkpoint = run.checkpoint;
   const save = async (next: BatchCheckpoint, message: string, index: number) => {
     run = await services.runs.checkpoint(run, next);
     checkpoint = next;
-    await services.jobs.update(job.id, () => ({
-      progress: { step: next.phase, index, total: 4, percent: Math.round((index / 4) * 100), message },
-    }));
+    job = await runtime.update(
+      nightlyJob,
+      job.id,
+      () => ({ progress: { step: next.phase, index, total: 4, percent: Math.round((index / 4) * 100), message } }),
+      job,
+    );
   };
   try {
     if (checkpoint.phase === 'report') {
@@ -146,40 +185,58 @@ export async function runNightly(
         reservationsReleased: (checkpoint.findings['reservationsReleased'] ?? 0) + released.length,
         stuckOrdersHandedToSupervisor: handed,
       };
-      for (const orphan of released) {
-        await services.jobs.appendEvent(job.id, {
-          kind: 'reservation-released',
-          message: `${orphan.quantity} × ${orphan.sku} held by ${orphan.orderKey}: ${orphan.reason}`,
-        });
+      if (released.length > 0) {
+        job = await runtime.update(
+          nightlyJob,
+          job.id,
+          () => ({
+            events: released.map((orphan) => ({
+              kind: 'reservation-released',
+              message: `${orphan.quantity} × ${orphan.sku} held by ${orphan.orderKey}: ${orphan.reason}`,
+            })),
+          }),
+          job,
+        );
       }
       await save({ ...checkpoint, phase: 'done', findings }, 'consistency checked', 3);
     }
     run = await services.runs.checkpoint(run, checkpoint, 'succeeded');
-    await services.jobs.update(job.id, () => ({
-      status: 'succeeded',
-      progress: { step: 'done', index: 4, total: 4, percent: 100, message: 'done' },
-      result: {
-        date,
-        report: {
-          json: `${services.reports.containerName}/daily/${date}.json`,
-          csv: `${services.reports.containerName}/daily/${date}.csv`,
+    await runtime.update(
+      nightlyJob,
+      job.id,
+      () => ({
+        status: 'succeeded',
+        progress: { step: 'done', index: 4, total: 4, percent: 100, message: 'done' },
+        result: {
+          date,
+          report: {
+            json: `${services.reports.containerName}/daily/${date}.json`,
+            csv: `${services.reports.containerName}/daily/${date}.csv`,
+          },
+          summary: { orders: checkpoint.aggregate.orders, revenueCents: checkpoint.aggregate.revenueCents },
+          findings: checkpoint.findings,
+          durationMs: Date.now() - startedAt,
+          attempt: run.attempt,
         },
-        summary: { orders: checkpoint.aggregate.orders, revenueCents: checkpoint.aggregate.revenueCents },
-        findings: checkpoint.findings,
-        durationMs: Date.now() - startedAt,
-        attempt: run.attempt,
-      },
-      event: { kind: 'succeeded', message: `nightly batch for ${date} done` },
-    }));
+        event: { kind: 'succeeded', message: `nightly batch for ${date} done` },
+      }),
+      job,
+    );
     return 'succeeded';
   } catch (error) {
     if ((error as { code?: string }).code === 'BATCH_RUN_LOST') return 'lost';
     // Release the claim at once (keeping the checkpoint), so the retry resumes without waiting for the lease.
     await services.runs.checkpoint(run, checkpoint, 'failed').catch(() => undefined);
-    await services.jobs.update(job.id, () => ({
-      error: { code: 'BATCH_FAILED', message: (error as Error).message.split('\n')[0] ?? 'failed' },
-      event: { kind: 'attempt-failed', message: (error as Error).message.split('\n')[0] ?? 'failed' },
-    }));
+    const { error: failure } = classifyFailure(error);
+    await runtime.update(
+      nightlyJob,
+      job.id,
+      () => ({
+        error: { code: 'BATCH_FAILED', message: failure.message },
+        event: { kind: 'attempt-failed', message: `${failure.code}: ${failure.message}` },
+      }),
+      job,
+    );
     throw error;
   }
 }

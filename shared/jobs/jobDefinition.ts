@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 
-import type { Job, JobError, JobProgress } from './jobTypes';
+import type { Job, JobError, JobProgress, NewJobEvent } from './jobTypes';
 
 /** What one typed write to a job asks for; the runtime turns it into the store's untyped `JobUpdate`. */
 export interface TypedJobUpdate<Data, Result> {
@@ -10,7 +10,9 @@ export interface TypedJobUpdate<Data, Result> {
   progress?: Partial<JobProgress>;
   /** Shallow-merged into the job's result (a workflow collects its result step by step). */
   result?: Partial<Result>;
-  event?: { kind: string; message: string; data?: Record<string, unknown> };
+  event?: NewJobEvent;
+  /** More timeline entries, before `event`. */
+  events?: NewJobEvent[];
   /** `null` clears the error. */
   error?: JobError | null;
 }

@@ -16,6 +16,14 @@ export class PermanentJobError extends Error {
   }
 }
 
+/**
+ * The work went away before it could be done (its input was deleted or replaced by a newer version): a permanent
+ * outcome that ends the job `cancelled`, not `failed`, and is not dead-lettered — nothing failed.
+ */
+export class JobCancelledError extends PermanentJobError {
+  override readonly name: string = 'JobCancelledError';
+}
+
 /** The code a transient failure gets when its error carries none. */
 export const TRANSIENT_CODE = 'TRANSIENT';
 /** A queue message that does not match its schema: permanent, no retry can fix it. */

@@ -4,12 +4,21 @@ import type { AnyJobDefinition, JobContext, JobDefinition, TypedJobUpdate } from
 import {
   type ClassifiedFailure,
   classifyFailure,
+  JobCancelledError,
   MALFORMED_JOB_DATA_CODE,
   MALFORMED_MESSAGE_CODE,
   PermanentJobError,
 } from './jobErrors';
 import type { DeadLetterPort, JobStatusPort, RedeliveryPort } from './jobPorts';
-import { isTerminal, type Job, type JobCorrelation, type JobError, type JobProgress, type JobStatus } from './jobTypes';
+import {
+  isTerminal,
+  type Job,
+  type JobCorrelation,
+  type JobError,
+  JobNotFoundError,
+  type JobProgress,
+  type JobStatus,
+} from './jobTypes';
 
 /** A typed write with the lifecycle fields only the runtime and workflows set. */
 export interface RuntimeJobUpdate<Data, Result> extends TypedJobUpdate<Data, Result> {
@@ -23,7 +32,8 @@ export type ExecuteOutcome<Data, Result> =
   | { outcome: 'unknown-job' }
   | { outcome: 'already-finished'; job: Job<Data, Result> }
   | { outcome: 'succeeded'; job: Job<Data, Result> }
-  | { outcome: 'failed'; job: Job<Data, Result>; error: JobError };
+  | { outcome: 'failed'; job: Job<Data, Result>; error: JobError }
+  | { outcome: 'cancelled'; job: Job<Data, Result>; error: JobError };
 
 export type CancelOutcome<Data, Result> =
   | { outcome: 'not-found' }
@@ -114,6 +124,11 @@ export class JobRuntime {
     return this.typed(definition, job);
   }
 
+  /** A job of any type with its data unvalidated: for access checks and dispatch before the type is known. */
+  async readAny(id: string): Promise<Job | undefined> {
+    return this.#statuses.get(id);
+  }
+
   /**
    * Validates a stored job against its definition; throws a permanent `MALFORMED_JOB_DATA` failure when it does not
    * match (no retry can repair stored data).
@@ -136,12 +151,13 @@ export class JobRuntime {
         );
       }
       result = parsed.data;
-    } else {
-      result = job.result as Result | undefined;
     }
-    const { result: _untyped, ...rest } = job;
-    void _untyped;
-    return { ...rest, data: data.data, ...(result !== undefined ? { result } : {}) };
+    // The same object, typed in place: stores remember the version of the objects they hand out, so a typed job
+    // passed back as `basis` still saves the read.
+    const typed = job as unknown as Job<Data, Result>;
+    typed.data = data.data;
+    if (result !== undefined) typed.result = result;
+    return typed;
   }
 
   /**
@@ -152,7 +168,8 @@ export class JobRuntime {
     definition: JobDefinition<Data, Result>,
     id: string,
     change: (current: Job<Data, Result>) => RuntimeJobUpdate<Data, Result> | undefined,
-    basis?: Job<Data, Result>,
+    /** The job as last read or written (typed or not): the write is tried on its version first. */
+    basis?: Job<Data, Result> | Job,
   ): Promise<Job<Data, Result>> {
     const written = await this.#statuses.update(
       id,
@@ -170,6 +187,23 @@ export class JobRuntime {
       basis ? { basis: basis as unknown as Job } : {},
     );
     return this.typed(definition, written);
+  }
+
+  /**
+   * Records an error on a job whatever its data (a stored record that no longer parses), ending it `failed` when
+   * `fail`. Returns undefined when there is no such job.
+   */
+  async recordError(id: string, error: JobError, options: { fail?: boolean } = {}): Promise<Job | undefined> {
+    try {
+      return await this.#statuses.update(id, () => ({
+        error,
+        ...(options.fail ? { status: 'failed' as const } : {}),
+        event: { kind: options.fail ? 'failed' : 'error', message: `${error.code}: ${error.message}` },
+      }));
+    } catch (thrown) {
+      if (thrown instanceof JobNotFoundError) return undefined;
+      throw thrown;
+    }
   }
 
   /** Ends a job `succeeded` with its result (merged into what it has), progress at 100 %. */
@@ -234,17 +268,23 @@ export class JobRuntime {
   /**
    * Runs one attempt of a one-shot job: marks it `running` (attempt counted, `start` merged into that write), calls
    * `run`, and ends it `succeeded` with the result. A `PermanentJobError` ends it `failed` and calls
-   * `onPermanentFailure`; anything else is recorded and rethrown for the host to retry. A terminal job is not run
+   * `onPermanentFailure` (a `JobCancelledError` ends it `cancelled`: its input went away); anything else is recorded and rethrown for the host to retry. A terminal job is not run
    * again unless `reopen` (a replay).
    */
   async execute<Data, Result>(
     definition: JobDefinition<Data, Result>,
     id: string,
-    options: { reopen?: boolean; start?: RuntimeJobUpdate<Data, Result>; describe?: (result: Result) => string } = {},
+    options: {
+      reopen?: boolean;
+      start?: RuntimeJobUpdate<Data, Result>;
+      describe?: (result: Result) => string;
+      /** The job as the caller just read or created it: saves the read. */
+      job?: Job;
+    } = {},
   ): Promise<ExecuteOutcome<Data, Result>> {
     const run = definition.run;
     if (!run) throw new TypeError(`job type ${definition.type} has no run function`);
-    const raw = await this.#statuses.get(id);
+    const raw = options.job && options.job.id === id ? options.job : await this.#statuses.get(id);
     if (!raw || raw.type !== definition.type) return { outcome: 'unknown-job' };
     let job: Job<Data, Result>;
     try {
@@ -305,6 +345,19 @@ export class JobRuntime {
         // Best effort: the retry matters more than the note, and the poison handler records the final failure.
         await this.recordAttemptFailure(definition, latest, failure.cause).catch(() => undefined);
         throw failure.cause;
+      }
+      if (failure.cause instanceof JobCancelledError) {
+        const cancelled = await this.update(
+          definition,
+          id,
+          () => ({
+            status: 'cancelled',
+            error: failure.error,
+            event: { kind: 'cancelled', message: failure.error.message },
+          }),
+          latest,
+        );
+        return { outcome: 'cancelled', job: cancelled, error: failure.error };
       }
       const { job: failed } = await this.recordAttemptFailure(definition, latest, failure.cause);
       await definition.onPermanentFailure?.(failed, failure.error);

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 
-import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
+import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 
 import { ensureTable, statusOf } from '../storage/tableErrors';
+import { JobIndex, type ListingStatus, listingStatusOf } from './jobIndex';
 import { applyJobUpdate, newJob } from './jobRules';
+import { appendToTimeline, parseTimeline, SPILL_END, SPILL_PREFIX, spillRowKey, timelineEntry } from './jobTimeline';
 import {
   type CreateJobInput,
   type Job,
@@ -15,28 +17,23 @@ import {
   JobTooLargeError,
   type JobUpdate,
   type JobUpdateOptions,
+  type NewJobEvent,
 } from './jobTypes';
 
 const STATUS_ROW = 'status';
-const EVENT_PREFIX = 'event-';
 /** One string property of a table entity holds at most 64 KiB: 32 K UTF-16 characters. Keep a margin. */
 const MAX_PROPERTY_CHARS = 30_000;
-const NEWEST_FIRST_BASE = 9_999_999_999_999;
 const DEFAULT_UPDATE_ATTEMPTS = 10;
-const INDEX_ALL = 'idx-all';
+/** Table Storage's limit of actions in one entity-group transaction. */
+const MAX_BATCH = 100;
 
 type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
 
-function indexRowKey(createdAt: string, id: string): string {
-  return `${(NEWEST_FIRST_BASE - Date.parse(createdAt)).toString().padStart(13, '0')}-${id}`;
-}
-
-function typePartition(type: string): string {
-  return `idx-type-${type}`;
-}
-
-function statusPartition(status: JobStatus): string {
-  return `idx-status-${status}`;
+/** What the store knows of a job object it read or wrote: the entity's version and the timeline inside it. */
+interface Version {
+  etag: string;
+  timeline: JobEvent[];
+  spilled: number;
 }
 
 /** Unguessable: 128 random bits. */
@@ -56,7 +53,7 @@ function serialise(field: string, value: unknown): string {
   return text;
 }
 
-function toEntity(job: Job): Entity {
+function toEntity(job: Job, timeline: readonly JobEvent[], spilled: number): Entity {
   return {
     partitionKey: job.id,
     rowKey: STATUS_ROW,
@@ -71,6 +68,8 @@ function toEntity(job: Job): Entity {
     completedAt: job.completedAt ?? '',
     correlation: serialise('correlation', job.correlation),
     data: serialise('data', job.data),
+    timeline: serialise('timeline', timeline),
+    timelineSpilled: spilled,
   };
 }
 
@@ -109,15 +108,19 @@ export function jobToPublic(job: Job): Omit<Job, 'data' | 'correlation'> {
 }
 
 /**
- * Job status records in Table Storage. One partition per job: the status entity (point read by id) and its events
- * (the timeline). Index partitions list recent jobs without scanning the table: `idx-all`, `idx-type-{type}` and
- * `idx-status-{status}`, row keys newest first. Every status write is ETag-conditional and retried on conflict.
+ * Job status records in Table Storage. One partition per job: the status entity (point read by id) carries the
+ * job's timeline inside it (spilling old entries to entities in the same partition only for long lives), so a
+ * status change with its timeline entry is one write. The listing index (`JobIndex`: day-bucketed, sharded
+ * partitions) changes only when a job is created or its listing status changes. Every write is ETag-conditional and
+ * retried on conflict; a caller that holds the job as last read or written (`basis`) skips the read.
  */
 export class JobStore {
-  #sequence = 0;
-  readonly #versions = new WeakMap<Job, string>();
+  readonly #versions = new WeakMap<Job, Version>();
+  readonly #index: JobIndex;
 
-  constructor(private readonly table: TableClient) {}
+  constructor(private readonly table: TableClient) {
+    this.#index = new JobIndex(table);
+  }
 
   static newJobId(prefix = 'job'): string {
     return newId(prefix);
@@ -128,29 +131,40 @@ export class JobStore {
   }
 
   async create(input: CreateJobInput): Promise<{ job: Job; created: boolean }> {
-    const job = newJob(input, input.createdAt ?? new Date().toISOString());
+    const now = input.createdAt ?? new Date().toISOString();
+    const job = newJob(input, now);
+    const timeline = [timelineEntry({ kind: 'created', message: input.event ?? `${job.type} job created` }, now)];
     let etag: string | undefined;
     try {
-      etag = (await this.table.createEntity(toEntity(job))).etag;
+      etag = (await this.table.createEntity(toEntity(job, timeline, 0))).etag;
     } catch (error) {
       if (statusOf(error) !== 409) throw error;
       const existing = await this.get(input.id);
       if (!existing) throw error;
       return { job: existing, created: false };
     }
-    await this.#writeIndex(job, undefined);
-    await this.appendEvent(job.id, { kind: 'created', message: input.event ?? `${job.type} job created` });
-    return { job: this.#remember(job, etag), created: true };
+    // After the status entity: an index row never points at a job that does not exist.
+    await this.#index.write(job);
+    return { job: this.#remember(job, etag, timeline, 0), created: true };
   }
 
   async get(id: string): Promise<Job | undefined> {
     const entity = await this.#read(id);
-    return entity ? this.#remember(fromEntity(entity), entity.etag) : undefined;
+    return entity ? this.#fromEntity(entity) : undefined;
+  }
+
+  #fromEntity(entity: TableEntityResult<Record<string, unknown>>): Job {
+    return this.#remember(
+      fromEntity(entity),
+      entity.etag,
+      parseTimeline(entity['timeline']),
+      Number(entity['timelineSpilled'] ?? 0),
+    );
   }
 
   /** Keeps the version of a job object this store read or wrote, so `update({ basis })` can skip a read. */
-  #remember(job: Job, etag: string | undefined): Job {
-    if (etag) this.#versions.set(job, etag);
+  #remember(job: Job, etag: string | undefined, timeline: JobEvent[], spilled: number): Job {
+    if (etag) this.#versions.set(job, { etag, timeline, spilled });
     return job;
   }
 
@@ -169,139 +183,129 @@ export class JobStore {
    */
   async update(id: string, change: (job: Job) => JobUpdate | undefined, options: JobUpdateOptions = {}): Promise<Job> {
     const attempts = options.maxAttempts ?? DEFAULT_UPDATE_ATTEMPTS;
-    const basisVersion = options.basis ? this.#versions.get(options.basis) : undefined;
-    let known: { job: Job; etag: string } | undefined =
-      options.basis && basisVersion ? { job: options.basis, etag: basisVersion } : undefined;
+    let current: Job | undefined = options.basis && this.#versions.has(options.basis) ? options.basis : undefined;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      if (!known) {
+      if (!current) {
         const entity = await this.#read(id);
         if (!entity) throw new JobNotFoundError(id);
-        known = { job: fromEntity(entity), etag: entity.etag };
+        current = this.#fromEntity(entity);
       }
-      const current = known.job;
-      const etag = known.etag;
-      known = undefined;
+      const version = this.#versions.get(current);
+      if (!version) throw new Error(`job ${id}: no version for the job being updated`);
       const update = change(current);
-      if (!update) return this.#remember(current, etag);
-      const next = applyJobUpdate(current, update, new Date().toISOString());
-      let written;
+      if (!update) return current;
+      const now = new Date().toISOString();
+      const next = applyJobUpdate(current, update, now);
+      const statusEvent =
+        next.status !== current.status
+          ? { kind: 'status', message: `status ${current.status} → ${next.status}` }
+          : undefined;
+      const added = [...(update.events ?? []), ...(update.event ? [update.event] : statusEvent ? [statusEvent] : [])];
+      const { embedded, spill } = appendToTimeline(
+        version.timeline,
+        added.map((event) => timelineEntry(event, now)),
+      );
+      const spilled = version.spilled + (spill ? 1 : 0);
+      const entity = toEntity(next, embedded, spilled);
+      let etag: string | undefined;
       try {
-        written = await this.table.updateEntity(toEntity(next), 'Replace', { etag });
+        if (spill) {
+          const actions: TransactionAction[] = [
+            ['update', entity, 'Replace', { etag: version.etag }],
+            [
+              'upsert',
+              { partitionKey: id, rowKey: spillRowKey(version.spilled), events: serialise('timeline', spill) },
+              'Replace',
+            ],
+          ];
+          const response = await this.table.submitTransaction(actions);
+          etag = response.subResponses.find((sub) => sub.rowKey === STATUS_ROW)?.etag;
+        } else {
+          etag = (await this.table.updateEntity(entity, 'Replace', { etag: version.etag })).etag;
+        }
       } catch (error) {
-        if (statusOf(error) === 412) {
-          // Another writer got there first: back off a little, with jitter, and re-apply on fresh state.
-          if (attempt > 0 || !basisVersion) {
-            await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * (attempt + 1)));
-          }
+        if (statusOf(error) === 412 || (spill && statusOf(error) === 409)) {
+          // Another writer got there first: re-apply on fresh state; back off (with jitter) from the second try.
+          current = undefined;
+          if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
           continue;
         }
         throw error;
       }
-      this.#remember(next, written.etag);
-      if (next.status !== current.status) await this.#writeIndex(next, current.status);
-      const event =
-        update.event ??
-        (next.status !== current.status
-          ? { kind: 'status', message: `status ${current.status} → ${next.status}` }
-          : undefined);
-      if (event) await this.appendEvent(id, event);
-      return next;
+      const written = this.#remember(next, etag, embedded, spilled);
+      if (listingStatusOf(next.status) !== listingStatusOf(current.status)) await this.#index.write(written);
+      return written;
     }
     throw new JobConflictError(`job ${id}: gave up after ${attempts} conflicting updates`);
   }
 
-  async appendEvent(
-    id: string,
-    event: { kind: string; message: string; data?: Record<string, unknown> },
-  ): Promise<void> {
-    const at = new Date();
-    this.#sequence = (this.#sequence + 1) % 1_000_000;
-    const rowKey = `${EVENT_PREFIX}${at.getTime().toString().padStart(15, '0')}-${this.#sequence
-      .toString()
-      .padStart(6, '0')}${randomBytes(3).toString('hex')}`;
-    await this.table.createEntity({
-      partitionKey: id,
-      rowKey,
-      at: at.toISOString(),
-      kind: event.kind,
-      message: event.message.slice(0, 4000),
-      data: event.data ? serialise('event data', event.data) : '',
-    });
+  /** Adds a timeline entry (one status write). */
+  async appendEvent(id: string, event: NewJobEvent): Promise<void> {
+    await this.update(id, () => ({ event }));
   }
 
+  /** The job's timeline, oldest first: spilled chunks (only for long lives), then the entries inside the job. */
   async events(id: string, limit = 500): Promise<JobEvent[]> {
+    const entity = await this.#read(id);
+    if (!entity) return [];
     const events: JobEvent[] = [];
-    const rows = this.table.listEntities<Record<string, unknown>>({
-      queryOptions: { filter: odata`PartitionKey eq ${id} and RowKey ge ${EVENT_PREFIX} and RowKey lt ${'event.'}` },
-    });
-    for await (const row of rows) {
-      const data = parse<Record<string, unknown> | null>(row['data'], null);
-      events.push({
-        at: String(row['at']),
-        kind: String(row['kind']),
-        message: String(row['message']),
-        ...(data ? { data } : {}),
-      });
-      if (events.length >= limit) break;
+    if (Number(entity['timelineSpilled'] ?? 0) > 0) {
+      for await (const row of this.table.listEntities<Record<string, unknown>>({
+        queryOptions: {
+          filter: odata`PartitionKey eq ${id} and RowKey ge ${SPILL_PREFIX} and RowKey lt ${SPILL_END}`,
+        },
+      })) {
+        events.push(...parseTimeline(row['events']));
+        if (events.length >= limit) return events.slice(0, limit);
+      }
     }
-    return events;
+    events.push(...parseTimeline(entity['timeline']));
+    return events.slice(0, limit);
   }
 
-  /** Recent jobs first, by type and/or status, paged with an opaque continuation token. */
-  async list(query: { type?: string; status?: JobStatus; limit?: number; continuationToken?: string }): Promise<{
-    jobs: Job[];
+  /**
+   * Recent jobs first, by type and/or status, paged with an opaque continuation token (`InvalidContinuationToken`
+   * for one this store did not issue). `statuses` lists several at once (the supervisor's jobs in flight).
+   */
+  async list(query: {
+    type?: string;
+    status?: JobStatus;
+    statuses?: readonly JobStatus[];
+    limit?: number;
     continuationToken?: string;
-  }> {
+  }): Promise<{ jobs: Job[]; continuationToken?: string }> {
     const limit = Math.min(Math.max(query.limit ?? 20, 1), 100);
-    let filter: string;
-    if (query.type && query.status) {
-      filter = odata`PartitionKey eq ${typePartition(query.type)} and status eq ${query.status}`;
-    } else if (query.type) {
-      filter = odata`PartitionKey eq ${typePartition(query.type)}`;
-    } else if (query.status) {
-      filter = odata`PartitionKey eq ${statusPartition(query.status)}`;
-    } else {
-      filter = odata`PartitionKey eq ${INDEX_ALL}`;
-    }
-    const pages = this.table
-      .listEntities<Record<string, unknown>>({ queryOptions: { filter, select: ['jobId'] } })
-      .byPage({
-        maxPageSize: limit,
-        ...(query.continuationToken ? { continuationToken: query.continuationToken } : {}),
-      });
-    let page;
-    try {
-      page = await pages.next();
-    } catch (error) {
-      if (statusOf(error) === 404) return { jobs: [] };
-      throw error;
-    }
-    if (page.done) return { jobs: [] };
-    const found = await Promise.all(page.value.map((row) => this.get(String(row['jobId']))));
-    // An index row can lag its job (index writes follow the status write): trust the job itself.
-    const jobs = found.filter((job): job is Job => job !== undefined && (!query.status || job.status === query.status));
-    const token = page.value.continuationToken;
+    const wanted = query.status ? [query.status] : query.statuses && query.statuses.length > 0 ? query.statuses : [];
+    const listing = [...new Set(wanted.map(listingStatusOf))] as ListingStatus[];
+    const jobs: Job[] = [];
+    let token = query.continuationToken;
+    do {
+      const page = await this.#index.page(
+        { ...(query.type ? { type: query.type } : {}), ...(listing.length > 0 ? { statuses: listing } : {}) },
+        limit - jobs.length,
+        token,
+      );
+      const found = await Promise.all(page.ids.map((id) => this.get(id)));
+      // The index keeps active jobs in one bucket, and a row can lag its job: the job itself decides.
+      jobs.push(
+        ...found.filter(
+          (job): job is Job =>
+            job !== undefined &&
+            (wanted.length === 0 || wanted.includes(job.status)) &&
+            (!query.type || job.type === query.type),
+        ),
+      );
+      token = page.continuationToken;
+    } while (token && jobs.length < limit);
     return { jobs, ...(token ? { continuationToken: token } : {}) };
   }
 
-  /** Ids of jobs created before `cutoff`, oldest last, at most `limit` (retention deletes them page by page). */
+  /** Ids of jobs created before `cutoff`, at most `limit` (retention deletes them page by page). */
   async idsCreatedBefore(cutoff: Date, limit: number): Promise<string[]> {
-    const boundary = `${(NEWEST_FIRST_BASE - cutoff.getTime()).toString().padStart(13, '0')}-`;
-    const pages = this.table
-      .listEntities<Record<string, unknown>>({
-        queryOptions: { filter: odata`PartitionKey eq ${INDEX_ALL} and RowKey gt ${boundary}`, select: ['jobId'] },
-      })
-      .byPage({ maxPageSize: limit });
-    try {
-      const page = await pages.next();
-      return page.done ? [] : page.value.map((row) => String(row['jobId']));
-    } catch (error) {
-      if (statusOf(error) === 404) return [];
-      throw error;
-    }
+    return this.#index.idsCreatedBefore(cutoff, limit);
   }
 
-  /** Deletes a job, its events and its index rows; returns how many entities went. */
+  /** Deletes a job, its spilled timeline and its index row; returns how many entities went. */
   async delete(id: string): Promise<number> {
     const job = await this.get(id);
     let deleted = 0;
@@ -316,39 +320,10 @@ export class JobStore {
       queryOptions: { filter: odata`PartitionKey eq ${id}`, select: ['RowKey'] },
     })) {
       batch.push({ partitionKey: id, rowKey: String(row.rowKey) });
-      if (batch.length === 100) await flush();
+      if (batch.length === MAX_BATCH) await flush();
     }
     await flush();
-    if (job) {
-      const rowKey = indexRowKey(job.createdAt, job.id);
-      for (const partition of [INDEX_ALL, typePartition(job.type), statusPartition(job.status)]) {
-        try {
-          await this.table.deleteEntity(partition, rowKey);
-          deleted++;
-        } catch (error) {
-          if (statusOf(error) !== 404) throw error;
-        }
-      }
-    }
+    if (job && (await this.#index.remove(job))) deleted++;
     return deleted;
-  }
-
-  /** Index rows are best effort after the status write; a failure here is repaired by the next status change. */
-  async #writeIndex(job: Job, previousStatus: JobStatus | undefined): Promise<void> {
-    const rowKey = indexRowKey(job.createdAt, job.id);
-    const row = { jobId: job.id, type: job.type, status: job.status, createdAt: job.createdAt };
-    const writes: Promise<unknown>[] = [
-      this.table.upsertEntity({ partitionKey: INDEX_ALL, rowKey, ...row }, 'Replace'),
-      this.table.upsertEntity({ partitionKey: typePartition(job.type), rowKey, ...row }, 'Replace'),
-      this.table.upsertEntity({ partitionKey: statusPartition(job.status), rowKey, ...row }, 'Replace'),
-    ];
-    if (previousStatus && previousStatus !== job.status) {
-      writes.push(
-        this.table.deleteEntity(statusPartition(previousStatus), rowKey).catch((error: unknown) => {
-          if (statusOf(error) !== 404) throw error;
-        }),
-      );
-    }
-    await Promise.all(writes);
   }
 }

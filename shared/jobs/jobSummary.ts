@@ -19,7 +19,7 @@ export interface JobSummaryOptions {
 export const DEFAULT_SUMMARY_OPTIONS: Omit<JobSummaryOptions, 'now'> = {
   windowHours: 24,
   throughputMinutes: 60,
-  maxJobs: 2_000,
+  maxJobs: 1_000,
 };
 
 export interface ThroughputMinute {

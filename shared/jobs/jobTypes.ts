@@ -66,6 +66,14 @@ export interface JobEvent {
   data?: Record<string, unknown>;
 }
 
+/** A timeline entry to add; `at` defaults to the time of the write (set it for something that happened earlier). */
+export interface NewJobEvent {
+  kind: string;
+  message: string;
+  data?: Record<string, unknown>;
+  at?: string;
+}
+
 /** What one update asks for; `change` functions return it (or undefined for "nothing to do"). */
 export interface JobUpdate {
   status?: JobStatus;
@@ -76,7 +84,9 @@ export interface JobUpdate {
   /** Shallow-merged into `data`. */
   data?: Record<string, unknown>;
   attemptsIncrement?: number;
-  event?: { kind: string; message: string; data?: Record<string, unknown> };
+  event?: NewJobEvent;
+  /** More timeline entries, before `event` (a step's start and end written together). */
+  events?: NewJobEvent[];
   /** Allows a terminal job to become active again (a dead-letter replay). */
   reopen?: boolean;
 }

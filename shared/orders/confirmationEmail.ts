@@ -74,8 +74,8 @@ export class ConfirmationSender {
 
   async send(email: ConfirmationEmail): Promise<'sent' | 'already-sent'> {
     const { records } = this.#options;
-    // Claim by insert-if-absent; only a repeat (409) reads the record, to see whether the email went out.
     try {
+      // Claim first (insert-if-absent); only a repeat pays for the read that tells whether the first one finished.
       await records.createEntity({
         partitionKey: email.orderId,
         rowKey: 'confirmation',

@@ -82,11 +82,8 @@ export class SandboxPaymentGateway implements PaymentGateway {
     await ensureTable(this.ledger);
   }
 
-  /**
-   * Insert-if-absent without a read first: a repeat finds the charge by the insert's 409. The sandbox's card
-   * behaviours depend on the card alone, so a card that charged once never declines on a repeat.
-   */
   async charge(orderId: string, amountCents: number, card: CardToken): Promise<Charge> {
+    // Insert-if-absent, like a provider's idempotency key: a repeat finds the first charge through the conflict.
     const behaviour = behaviourOf(card.token);
     if (behaviour === 'declined') throw new PaymentDeclinedError('the card was declined');
     if (behaviour === 'transient') {

@@ -38,8 +38,8 @@ export class SandboxShippingService implements ShippingService {
     await ensureTable(this.table);
   }
 
-  /** Insert-if-absent without a read first: a repeat finds the shipment by the insert's 409 (same order, same address). */
   async createShipment(orderId: string, address: Record<string, string>): Promise<Shipment> {
+    // Insert-if-absent: a repeat finds the first shipment through the conflict, without a read up front.
     if (address['postalCode'] === UNREACHABLE_POSTAL_CODE) {
       throw new CarrierUnavailableError('the carrier did not answer');
     }

@@ -43,3 +43,23 @@ export async function removeStaleThumbnails(
   );
   return removed.sort();
 }
+
+/**
+ * Whether a thumbnail outlived its upload: its `source` metadata names an upload that is gone. A blob trigger never
+ * fires for a deletion, so the thumbnail route asks when it serves one (thumbnails written before the metadata
+ * existed name no source and count as current).
+ */
+export async function isOrphanedThumbnail(
+  metadata: Record<string, string> | undefined,
+  uploadEtag: (name: string) => Promise<string | undefined>,
+): Promise<boolean> {
+  const source = metadata?.[SOURCE_NAME_METADATA];
+  if (!source) return false;
+  let name: string;
+  try {
+    name = decodeURIComponent(source);
+  } catch {
+    return false;
+  }
+  return (await uploadEtag(name)) === undefined;
+}

@@ -1,12 +1,16 @@
 import { createHash } from 'node:crypto';
 
 import type { ContainerClient } from '@azure/storage-blob';
+import { z } from 'zod';
 
-import { deadLetterId, type DeadLetterStore } from '../deadletters/deadLetterStore';
+import type { DeadLetterStore } from '../deadletters/deadLetterStore';
 import { verifiedReplayJobId } from '../deadletters/replayMarker';
 import { thumbnailUrl } from '../http/apiRoutes';
+import { defineJob } from '../jobs/jobDefinition';
+import { JobCancelledError } from '../jobs/jobErrors';
+import type { JobRuntime } from '../jobs/jobRuntime';
 import type { JobStore } from '../jobs/jobStore';
-import { isTerminal, type Job } from '../jobs/jobTypes';
+import type { Job, JobError } from '../jobs/jobTypes';
 import { renderThumbnails } from './renderThumbnails';
 import { bareEtag, removeStaleThumbnails, SOURCE_ETAG_METADATA, SOURCE_NAME_METADATA } from './staleThumbnails';
 import { ThumbnailError } from './thumbnailErrors';
@@ -18,6 +22,8 @@ const CACHE_CONTROL = 'public, max-age=86400';
 /** libvips gives up on one resize after this long, so no input can hang the worker. */
 const RESIZE_TIMEOUT_SECONDS = 30;
 /** Upload jobs created by `POST /api/uploads` put their blobs under `{jobId}/`. */
+/** The code a job gets when its upload was deleted before it was read. */
+const UPLOAD_DELETED = 'UPLOAD_DELETED';
 export const UPLOAD_JOB_PREFIX = /^(upl_[A-Za-z0-9_-]{22})\//;
 
 /** The uploaded blob version the job works on. */
@@ -34,8 +40,9 @@ export interface UploadedBlob {
 export type BlobContent = { kind: 'read'; bytes: Buffer } | { kind: 'superseded' } | { kind: 'deleted' };
 
 export interface ThumbnailJobServices {
-  jobs: JobStore;
-  deadLetters: DeadLetterStore;
+  runtime: JobRuntime;
+  /** Dead letters by id: a replay's marker is checked against its own dead letter. */
+  deadLetters: Pick<DeadLetterStore, 'get'>;
   thumbnails: ContainerClient;
   /** The ETag of the upload's current version, undefined when it is gone. */
   currentUploadEtag: (name: string) => Promise<string | undefined>;
@@ -70,6 +77,40 @@ export function thumbnailJobIdFor(container: string, name: string, etag: string)
 /** What became of one blob version's job. */
 export type ThumbnailOutcome = 'succeeded' | 'already-done' | 'failed' | 'superseded' | 'upload-deleted';
 
+/** What a thumbnail job keeps: the upload it works on (the ETag once a version arrived). */
+export const thumbnailDataSchema = z.object({
+  container: z.string(),
+  name: z.string(),
+  etag: z.string().optional(),
+  contentType: z.string().optional(),
+});
+export type ThumbnailData = z.infer<typeof thumbnailDataSchema>;
+
+export const thumbnailResultSchema = z.object({
+  source: z.object({ container: z.string(), name: z.string(), etag: z.string() }),
+  thumbnails: z.array(
+    z.object({
+      width: z.number(),
+      height: z.number(),
+      contentType: z.string(),
+      bytes: z.number(),
+      frames: z.number().optional(),
+      path: z.string(),
+      url: z.string(),
+    }),
+  ),
+});
+
+/**
+ * The thumbnail job on the runtime. Its `run` is bound per blob version (`runThumbnailJob`): the version comes from
+ * the trigger, not from the job's data.
+ */
+export const thumbnailJob = defineJob<ThumbnailData, ThumbnailResult>({
+  type: THUMBNAIL_JOB_TYPE,
+  data: thumbnailDataSchema,
+  result: thumbnailResultSchema,
+});
+
 /**
  * Finds the job of this blob version, creating it when the upload did not come through `POST /api/uploads`. Only a
  * dead-letter replay binds a blob to an existing job by metadata, and only with a marker the server checks against
@@ -83,7 +124,7 @@ export async function resolveThumbnailJob(
 ): Promise<{ job: Job; replay: boolean }> {
   const replayJobId = await verifiedReplayJobId(blob, (id) => services.deadLetters.get(id));
   if (replayJobId) {
-    const job = await services.jobs.get(replayJobId);
+    const job = await services.runtime.readAny(replayJobId);
     // Reopened by the replay (queued), or already bound to this version (a retried attempt of the replay).
     if (job?.type === THUMBNAIL_JOB_TYPE && (job.status === 'queued' || job.data['etag'] === blob.etag)) {
       return { job, replay: true };
@@ -91,7 +132,7 @@ export async function resolveThumbnailJob(
   }
   const uploadJobId = UPLOAD_JOB_PREFIX.exec(blob.name)?.[1];
   if (uploadJobId) {
-    const job = await services.jobs.get(uploadJobId);
+    const job = await services.runtime.readAny(uploadJobId);
     const bound = job?.data['etag'];
     if (
       job?.type === THUMBNAIL_JOB_TYPE &&
@@ -102,21 +143,112 @@ export async function resolveThumbnailJob(
       return { job, replay: false };
     }
   }
-  const { job } = await services.jobs.create({
+  const { job } = await services.runtime.create(thumbnailJob, {
     id: thumbnailJobIdFor(blob.container, blob.name, blob.etag),
-    type: THUMBNAIL_JOB_TYPE,
     data: { container: blob.container, name: blob.name, etag: blob.etag },
     event: `blob ${blob.container}/${blob.name} detected`,
   });
-  return { job, replay: false };
+  return { job: job as unknown as Job, replay: false };
+}
+
+/** One attempt's work: size check before a byte is read, then read, render, upload the sizes. */
+async function renderAndUpload(
+  services: ThumbnailJobServices,
+  blob: UploadedBlob,
+  readContent: () => Promise<BlobContent>,
+  jobId: string,
+): Promise<ThumbnailResult> {
+  if (blob.contentLength > services.maxBytes) {
+    throw new ThumbnailError(
+      'BLOB_TOO_LARGE',
+      `the upload is ${blob.contentLength} bytes; at most ${services.maxBytes} are accepted`,
+    );
+  }
+  const content = await readContent();
+  if (content.kind !== 'read') throw await withdrawn(services, blob, content.kind);
+  const rendered = await renderThumbnails(content.bytes, {
+    widths: services.widths,
+    format: services.format,
+    maxInputPixels: services.maxPixels,
+    timeoutSeconds: RESIZE_TIMEOUT_SECONDS,
+  });
+  // The sizes are written in parallel: each is its own blob, and storage latency, not CPU, dominates here.
+  const thumbnails = await Promise.all(
+    rendered.map(async (thumbnail, index) => {
+      const requestedWidth = services.widths[index] ?? thumbnail.width;
+      const path = thumbnailPath(requestedWidth, blob.name, thumbnail.contentType);
+      const target = services.thumbnails.getBlockBlobClient(path);
+      await target.uploadData(thumbnail.data, {
+        blobHTTPHeaders: { blobContentType: thumbnail.contentType, blobCacheControl: CACHE_CONTROL },
+        metadata: {
+          [SOURCE_ETAG_METADATA]: bareEtag(blob.etag),
+          [SOURCE_NAME_METADATA]: encodeURIComponent(blob.name),
+          jobid: jobId,
+        },
+      });
+      return {
+        width: thumbnail.width,
+        height: thumbnail.height,
+        contentType: thumbnail.contentType,
+        bytes: thumbnail.data.length,
+        ...(thumbnail.frames > 1 ? { frames: thumbnail.frames } : {}),
+        path: `${services.thumbnails.containerName}/${path}`,
+        // Storage is private: the caller fetches the thumbnail through the app's own route.
+        url: thumbnailUrl(requestedWidth, path.slice(path.indexOf('/') + 1)),
+      };
+    }),
+  );
+  return { source: { container: blob.container, name: blob.name, etag: blob.etag }, thumbnails };
 }
 
 /**
- * The thumbnail job for one blob version. Safe to run twice: outputs are byte-identical for the same input and are
- * overwritten in place, and a job that already succeeded for this version is not run again. The size is checked
- * before a byte is read: `readContent` is called only for an upload within the limit. Bad input fails the job for
- * good (with its code), is dead-lettered without retries, and takes the name's older thumbnails with it when this
- * is the current version; anything else is thrown for the host to retry.
+ * After bad input failed the job for good: the name's thumbnails are an older version's, so while this failing
+ * version is the current one (or the upload is gone) they go; then the failure is dead-lettered (blob source, so a
+ * replay retriggers the blob).
+ */
+async function afterPermanentFailure(
+  services: ThumbnailJobServices,
+  blob: UploadedBlob,
+  job: Job<ThumbnailData, ThumbnailResult>,
+  error: JobError,
+): Promise<void> {
+  const current = await services.currentUploadEtag(blob.name);
+  const removed =
+    current === undefined || current === blob.etag
+      ? await removeStaleThumbnails(services.thumbnails, services.widths, blob.name)
+      : [];
+  if (removed.length > 0) {
+    await services.runtime.update(
+      thumbnailJob,
+      job.id,
+      () => ({ event: { kind: 'thumbnails-removed', message: `${removed.length} older thumbnail(s) removed` } }),
+      job,
+    );
+  }
+  await services.runtime.recordFailureAsDeadLetter({
+    job,
+    source: {
+      kind: 'blob',
+      container: blob.container,
+      blobName: blob.name,
+      etag: blob.etag,
+      functionId: 'Host.Functions.thumbnail',
+    },
+    body: JSON.stringify({ ContainerName: blob.container, BlobName: blob.name, ETag: blob.etag }),
+    sourceName: 'thumbnail',
+    key: `${job.id}\n${blob.etag}`,
+    error,
+  });
+}
+
+/**
+ * The thumbnail job for one blob version, run by the job runtime. Safe to run twice: outputs are byte-identical for
+ * the same input and are overwritten in place, and a job that already succeeded for this version is not run again
+ * (a verified replay reopens it). The size is checked before a byte is read: `readContent` is called only for an
+ * upload within the limit. Bad input (`ThumbnailError`, a `PermanentJobError`) fails the job for good with its code,
+ * is dead-lettered without retries, and takes the name's older thumbnails with it when this is the current
+ * version; a version gone before it was read ends the job `cancelled`; anything else is recorded and thrown for the
+ * host to retry.
  */
 export async function runThumbnailJob(
   services: ThumbnailJobServices,
@@ -124,141 +256,62 @@ export async function runThumbnailJob(
   readContent: () => Promise<BlobContent>,
 ): Promise<{ outcome: ThumbnailOutcome; job: Job }> {
   const resolved = await resolveThumbnailJob(services, blob);
-  let job = resolved.job;
-  if (isTerminal(job.status) && !resolved.replay) return { outcome: 'already-done', job };
   const total = services.widths.length + 1;
-  job = await services.jobs.update(job.id, (current) => ({
-    status: 'running',
-    reopen: resolved.replay && isTerminal(current.status),
-    attemptsIncrement: 1,
-    data: { container: blob.container, name: blob.name, etag: blob.etag },
-    progress: { step: 'decode', index: 0, total, percent: 0, message: `decoding ${blob.name}` },
-    event: { kind: 'started', message: `processing ${blob.container}/${blob.name} (${blob.contentLength} bytes)` },
-  }));
-  try {
-    if (blob.contentLength > services.maxBytes) {
-      throw new ThumbnailError(
-        'BLOB_TOO_LARGE',
-        `the upload is ${blob.contentLength} bytes; at most ${services.maxBytes} are accepted`,
-      );
-    }
-    const content = await readContent();
-    if (content.kind !== 'read') return await withdrawn(services, blob, job, content.kind);
-    const rendered = await renderThumbnails(content.bytes, {
-      widths: services.widths,
-      format: services.format,
-      maxInputPixels: services.maxPixels,
-      timeoutSeconds: RESIZE_TIMEOUT_SECONDS,
-    });
-    // The sizes are written in parallel: each is its own blob, and storage latency, not CPU, dominates here.
-    const thumbnails = await Promise.all(
-      rendered.map(async (thumbnail, index) => {
-        const requestedWidth = services.widths[index] ?? thumbnail.width;
-        const path = thumbnailPath(requestedWidth, blob.name, thumbnail.contentType);
-        const target = services.thumbnails.getBlockBlobClient(path);
-        await target.uploadData(thumbnail.data, {
-          blobHTTPHeaders: { blobContentType: thumbnail.contentType, blobCacheControl: CACHE_CONTROL },
-          metadata: {
-            [SOURCE_ETAG_METADATA]: bareEtag(blob.etag),
-            [SOURCE_NAME_METADATA]: encodeURIComponent(blob.name),
-            jobid: job.id,
-          },
-        });
-        return {
-          width: thumbnail.width,
-          height: thumbnail.height,
-          contentType: thumbnail.contentType,
-          bytes: thumbnail.data.length,
-          ...(thumbnail.frames > 1 ? { frames: thumbnail.frames } : {}),
-          path: `${services.thumbnails.containerName}/${path}`,
-          // Storage is private: the caller fetches the thumbnail through the app's own route.
-          url: thumbnailUrl(requestedWidth, path.slice(path.indexOf('/') + 1)),
-        };
-      }),
-    );
-    const result: ThumbnailResult = {
-      source: { container: blob.container, name: blob.name, etag: blob.etag },
-      thumbnails,
-    };
-    job = await services.jobs.update(job.id, () => ({
-      status: 'succeeded',
-      error: null,
-      result: result as unknown as Record<string, unknown>,
-      progress: { step: 'done', index: total, total, percent: 100, message: `${rendered.length} thumbnails` },
-      event: { kind: 'succeeded', message: `${rendered.length} thumbnails written` },
-    }));
-    return { outcome: 'succeeded', job };
-  } catch (error) {
-    if (!(error instanceof ThumbnailError)) {
-      // Transient (storage, network): record it and let the host retry; the poison handler takes it from there.
-      await services.jobs
-        .update(job.id, () => ({
-          error: { code: 'TRANSIENT', message: (error as Error).message.split('\n')[0] ?? 'failed' },
-          event: { kind: 'attempt-failed', message: (error as Error).message.split('\n')[0] ?? 'failed' },
-        }))
-        .catch(() => undefined);
-      throw error;
-    }
-    const failure = { code: error.code, message: error.message };
-    // The name's thumbnails are an older version's: while this failing version is the current one (or the upload
-    // is gone), serving them would pass them off as this upload's.
-    const current = await services.currentUploadEtag(blob.name);
-    const removed =
-      current === undefined || current === blob.etag
-        ? await removeStaleThumbnails(services.thumbnails, services.widths, blob.name)
-        : [];
-    job = await services.jobs.update(job.id, () => ({
-      status: 'failed',
-      error: failure,
-      event: {
-        kind: 'failed',
-        message: `${error.code}: ${error.message}${removed.length > 0 ? `; ${removed.length} older thumbnail(s) removed` : ''}`,
+  const executed = await services.runtime.execute(
+    {
+      ...thumbnailJob,
+      run: (job) => renderAndUpload(services, blob, readContent, job.id),
+      onPermanentFailure: (job, error) => afterPermanentFailure(services, blob, job, error),
+    },
+    resolved.job.id,
+    {
+      job: resolved.job,
+      reopen: resolved.replay,
+      start: {
+        data: { container: blob.container, name: blob.name, etag: blob.etag },
+        progress: { step: 'decode', index: 0, total, percent: 0, message: `decoding ${blob.name}` },
+        event: { kind: 'started', message: `processing ${blob.container}/${blob.name} (${blob.contentLength} bytes)` },
       },
-    }));
-    await services.deadLetters.record({
-      id: deadLetterId(`${job.id}\n${blob.etag}`, new Date(job.createdAt), 'thumbnail'),
-      source: {
-        kind: 'blob',
-        container: blob.container,
-        blobName: blob.name,
-        etag: blob.etag,
-        functionId: 'Host.Functions.thumbnail',
-      },
-      body: JSON.stringify({ ContainerName: blob.container, BlobName: blob.name, ETag: blob.etag }),
-      dequeueCount: job.attempts,
-      error: failure,
-      jobId: job.id,
-      deadLetteredAt: new Date().toISOString(),
-    });
-    return { outcome: 'failed', job };
+      describe: (result) => `${result.thumbnails.length} thumbnails written`,
+    },
+  );
+  switch (executed.outcome) {
+    case 'unknown-job':
+      throw new Error(`thumbnail job ${resolved.job.id} vanished while it ran`);
+    case 'already-finished':
+      return { outcome: 'already-done', job: executed.job as unknown as Job };
+    case 'succeeded':
+    case 'failed':
+      return { outcome: executed.outcome, job: executed.job as unknown as Job };
+    case 'cancelled':
+      return {
+        outcome: executed.error.code === UPLOAD_DELETED ? 'upload-deleted' : 'superseded',
+        job: executed.job as unknown as Job,
+      };
+    default: {
+      const never: never = executed;
+      throw new Error(`unknown outcome ${JSON.stringify(never)}`);
+    }
   }
 }
 
 /**
  * The version went away before it was read: overwritten (its successor has a run of its own) or deleted (its
- * thumbnails go with it, unless a newer version exists). Nothing failed, so nothing is dead-lettered.
+ * thumbnails go with it, unless a newer version exists). Nothing failed: the job ends `cancelled`, not dead-lettered.
  */
 async function withdrawn(
   services: ThumbnailJobServices,
   blob: UploadedBlob,
-  job: Job,
   kind: 'superseded' | 'deleted',
-): Promise<{ outcome: ThumbnailOutcome; job: Job }> {
+): Promise<JobCancelledError> {
   const deleted = kind === 'deleted' && (await services.currentUploadEtag(blob.name)) === undefined;
   const removed = deleted ? await removeStaleThumbnails(services.thumbnails, services.widths, blob.name) : [];
-  const updated = await services.jobs.update(job.id, () => ({
-    status: 'cancelled',
-    error: deleted
-      ? { code: 'UPLOAD_DELETED', message: 'the upload was deleted before it was processed' }
-      : { code: 'UPLOAD_SUPERSEDED', message: 'a newer version of the upload replaced this one before it was read' },
-    event: {
-      kind: 'cancelled',
-      message: deleted
-        ? `upload deleted before it was processed; ${removed.length} thumbnail(s) removed`
-        : 'superseded by a newer version of the upload',
-    },
-  }));
-  return { outcome: deleted ? 'upload-deleted' : 'superseded', job: updated };
+  return deleted
+    ? new JobCancelledError(
+        UPLOAD_DELETED,
+        `the upload was deleted before it was processed; ${removed.length} thumbnail(s) removed`,
+      )
+    : new JobCancelledError('UPLOAD_SUPERSEDED', 'a newer version of the upload replaced this one before it was read');
 }
 
 /** The job of a blob version known only by name and ETag (a poison message): its upload job, or the derived id. */

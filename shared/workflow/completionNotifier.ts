@@ -1,12 +1,12 @@
 import type { QueueClient } from '@azure/storage-queue';
 
-import type { JobStore } from '../jobs/jobStore';
+import type { JobStatusPort } from '../jobs/jobPorts';
 import { isTerminal, type Job } from '../jobs/jobTypes';
 import { enqueueWebhook } from '../notify/webhookQueue';
 import type { QueueSender } from './queueSender';
 
 export interface CompletionServices {
-  jobs: JobStore;
+  jobs: JobStatusPort;
   sender: QueueSender;
   webhooks: QueueClient;
 }
@@ -41,6 +41,8 @@ export interface ReplyMessage {
 export async function notifyCompletion(services: CompletionServices, job: Job): Promise<void> {
   if (!isTerminal(job.status) || job.data['notified'] === job.status) return;
   const { replyTo, callbackUrl, idempotencyKey } = job.correlation;
+  // Nothing to tell and nothing to mark: polling the status URL is how this caller hears back.
+  if (!replyTo && !callbackUrl) return;
   if (replyTo) {
     const reply: ReplyMessage = {
       correlationId: idempotencyKey ?? job.id,
@@ -60,13 +62,17 @@ export async function notifyCompletion(services: CompletionServices, job: Job): 
       payload: { jobId: job.id, type: job.type, status: job.status, error: job.error ? { ...job.error } : null },
     });
   }
-  await services.jobs.update(job.id, () => ({
-    data: { notified: job.status },
-    event: {
-      kind: 'notified',
-      message:
-        [replyTo ? `reply sent to ${replyTo}` : '', callbackUrl ? 'webhook queued' : ''].filter(Boolean).join(', ') ||
-        'no reply requested',
-    },
-  }));
+  await services.jobs.update(
+    job.id,
+    () => ({
+      data: { notified: job.status },
+      event: {
+        kind: 'notified',
+        message: [replyTo ? `reply sent to ${replyTo}` : '', callbackUrl ? 'webhook queued' : '']
+          .filter(Boolean)
+          .join(', '),
+      },
+    }),
+    { basis: job },
+  );
 }

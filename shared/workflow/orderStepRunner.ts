@@ -1,65 +1,29 @@
-import { classifyFailure } from '../jobs/jobErrors';
-import type { JobStore } from '../jobs/jobStore';
-import { isTerminal, type Job, type JobError } from '../jobs/jobTypes';
-import type { ConfirmationSender } from '../orders/confirmationEmail';
-import type { InventoryStore } from '../orders/inventoryStore';
-import type { PaymentGateway } from '../orders/paymentGateway';
-import type { ShippingService } from '../orders/shippingService';
+import { classifyFailure, PermanentJobError } from '../jobs/jobErrors';
+import { isTerminal, type Job, type JobError, type NewJobEvent } from '../jobs/jobTypes';
+import { orderJob, type OrderResult } from './orderJob';
 import {
   type CompensateMessage,
   effectKey,
   nextStep,
   ORDER_STEPS,
   type OrderData,
-  orderDataSchema,
   type OrderStep,
   stepIndex,
   type StepMessage,
 } from './orderModel';
-import type { QueueSender } from './queueSender';
+import type { OrderServices } from './orderPorts';
 
-/** Queue names of the workflow (with the resource prefix applied). */
-export interface OrderQueues {
-  step: Record<OrderStep, string>;
-  /** High-priority orders start here; the reserve step drains it before the normal start queue. */
-  reserveHigh: string;
-  compensate: string;
-}
+export type { OrderQueues, OrderServices } from './orderPorts';
 
-export interface OrderServices {
-  jobs: JobStore;
-  inventory: InventoryStore;
-  payments: PaymentGateway;
-  shipping: ShippingService;
-  email: ConfirmationSender;
-  queues: OrderQueues;
-  sender: QueueSender;
-  /** Tells the caller the outcome (reply queue, webhook) once the job is terminal. */
-  notifyCompletion(job: Job): Promise<void>;
-  /** A progress milestone (a step done), for callers with a webhook. */
-  notifyProgress(job: Job): Promise<void>;
-  log(message: string): void;
-}
-
-function errorOf(error: unknown): JobError {
-  return classifyFailure(error).error;
-}
-
-export function orderDataOf(job: Job): OrderData {
-  return orderDataSchema.parse(job.data);
-}
+type OrderJob = Job<OrderData, OrderResult>;
 
 function progressFor(step: OrderStep, doneCount: number, message: string) {
   const total = ORDER_STEPS.length;
   return { step, index: doneCount, total, percent: Math.round((doneCount / total) * 100), message };
 }
 
-async function runEffect(
-  services: OrderServices,
-  job: Job,
-  data: OrderData,
-  step: OrderStep,
-): Promise<Record<string, unknown>> {
+async function runEffect(services: OrderServices, job: OrderJob, step: OrderStep): Promise<Partial<OrderResult>> {
+  const data = job.data;
   const key = effectKey(job.id, data);
   switch (step) {
     case 'reserve':
@@ -74,16 +38,15 @@ async function runEffect(
       return { shipment: { trackingNumber: shipment.trackingNumber, carrier: shipment.carrier } };
     }
     case 'email': {
-      // The shipment step recorded its tracking number on the job; read the carrier only for a job without it.
-      const recorded = (job.result?.['shipment'] as { trackingNumber?: unknown } | undefined)?.trackingNumber;
+      // The shipment step put its tracking number in the result; the shipment record is the fallback.
       const trackingNumber =
-        typeof recorded === 'string' ? recorded : (await services.shipping.get(key))?.trackingNumber;
+        job.result?.shipment?.trackingNumber ?? (await services.shipping.get(key))?.trackingNumber ?? 'unknown';
       const outcome = await services.email.send({
         orderId: key,
         to: data.customer,
         lines: data.lines,
         totalCents: data.totalCents,
-        trackingNumber: trackingNumber ?? 'unknown',
+        trackingNumber,
       });
       return { email: { state: outcome === 'already-sent' ? 'sent' : outcome } };
     }
@@ -96,7 +59,7 @@ async function runEffect(
 
 async function undoEffect(
   services: OrderServices,
-  job: Job,
+  job: OrderJob,
   data: OrderData,
   step: OrderStep,
   reason: string,
@@ -131,25 +94,43 @@ async function requestCompensation(
   await services.sender.send(services.queues.compensate, message);
 }
 
+/** Reads the order, typed; a record whose data no longer parses is `malformed` (it is compensated, not retried). */
+async function readOrder(
+  services: OrderServices,
+  jobId: string,
+): Promise<{ job: OrderJob } | { malformed: JobError } | undefined> {
+  try {
+    const job = await services.runtime.read(orderJob, jobId);
+    return job ? { job } : undefined;
+  } catch (error) {
+    if (error instanceof PermanentJobError) return { malformed: { code: 'MALFORMED_ORDER', message: error.message } };
+    throw error;
+  }
+}
+
 /**
  * Runs one step of one order. Safe under at-least-once delivery: a step the checkpoint shows as done is passed on,
  * not repeated; a message for a step whose predecessor is not done is dropped (the predecessor hands on); every
  * effect is idempotent per order; the checkpoint advances with an ETag-conditional write.
+ *
+ * Storage: one read of the job, the effect, and one write that saves the checkpoint with the step's start and end
+ * on the timeline — only the first step of a queued order writes `running` before its effect, so callers see it
+ * start. A failure is one write (and the step's timeline entries ride on it).
  */
 export async function runOrderStep(services: OrderServices, message: StepMessage): Promise<string> {
-  const job = await services.jobs.get(message.jobId);
-  if (!job) return 'unknown-job';
-  if (isTerminal(job.status) || job.status === 'compensating') return `skipped (${job.status})`;
-  let data: OrderData;
-  try {
-    data = orderDataOf(job);
-  } catch (error) {
-    await services.jobs.update(job.id, () => ({
-      error: { code: 'MALFORMED_ORDER', message: errorOf(error).message },
-    }));
-    await requestCompensation(services, job.id, { code: 'MALFORMED_ORDER', message: 'the order record is unreadable' });
+  const read = await readOrder(services, message.jobId);
+  if (!read) return 'unknown-job';
+  if ('malformed' in read) {
+    await services.runtime.recordError(message.jobId, read.malformed);
+    await requestCompensation(services, message.jobId, {
+      code: 'MALFORMED_ORDER',
+      message: 'the order record is unreadable',
+    });
     return 'malformed';
   }
+  let job = read.job;
+  const data = job.data;
+  if (isTerminal(job.status) || job.status === 'compensating') return `skipped (${job.status})`;
   if (data.cancelRequested) return 'cancel-pending';
   const step = message.step;
   const index = stepIndex(step);
@@ -169,56 +150,80 @@ export async function runOrderStep(services: OrderServices, message: StepMessage
     return 'out-of-order';
   }
 
-  await services.jobs.update(job.id, () => ({
-    status: 'running',
-    attemptsIncrement: 1,
-    progress: progressFor(step, data.done.length, `${step} started`),
-    event: {
-      kind: 'step-started',
-      message: `${step} started${message.cause === 'redrive' ? ' (re-driven by the supervisor)' : ''}`,
-    },
-  }));
-  let result: Record<string, unknown>;
+  const started: NewJobEvent = {
+    kind: 'step-started',
+    message: `${step} started${message.cause === 'redrive' ? ' (re-driven by the supervisor)' : ''}`,
+    at: new Date().toISOString(),
+  };
+  let pendingStart: NewJobEvent[] = [started];
+  if (job.status === 'queued') {
+    job = await services.runtime.update(
+      orderJob,
+      job.id,
+      () => ({
+        status: 'running',
+        attemptsIncrement: 1,
+        progress: progressFor(step, data.done.length, `${step} started`),
+        event: started,
+      }),
+      job,
+    );
+    pendingStart = [];
+  }
+  const attemptsIncrement = pendingStart.length > 0 ? 1 : 0;
+  let result: Partial<OrderResult>;
   try {
-    result = await runEffect(services, job, data, step);
+    result = await runEffect(services, job, step);
   } catch (error) {
     const { permanent, error: failure } = classifyFailure(error);
-    if (!permanent) {
-      await services.jobs.update(job.id, () => ({
+    await services.runtime.update(
+      orderJob,
+      job.id,
+      () => ({
         error: failure,
-        event: { kind: 'step-failed', message: `${step}: ${failure.code}: ${failure.message}` },
-      }));
-      throw error; // the queue retries; after maxDequeueCount the poison handler compensates
-    }
-    await services.jobs.update(job.id, () => ({
-      error: failure,
-      event: { kind: 'step-failed', message: `${step} failed for good: ${failure.code}` },
-    }));
+        attemptsIncrement,
+        events: pendingStart,
+        event: {
+          kind: 'step-failed',
+          message: permanent
+            ? `${step} failed for good: ${failure.code}`
+            : `${step}: ${failure.code}: ${failure.message}`,
+        },
+      }),
+      job,
+    );
+    if (!permanent) throw error; // the queue retries; after maxDequeueCount the poison handler compensates
     await requestCompensation(services, job.id, failure);
     return `failed (${failure.code})`;
   }
 
   let raced = false;
-  const updated = await services.jobs.update(job.id, (current) => {
-    const currentData = orderDataSchema.parse(current.data);
-    if (currentData.done.includes(step)) return undefined;
-    raced = isTerminal(current.status) || current.status === 'compensating' || currentData.cancelRequested === true;
-    const done = [...currentData.done, step];
-    const finished = nextStep(done) === undefined && !raced;
-    return {
-      data: { done },
-      result: { ...(current.result ?? {}), ...result },
-      progress: progressFor(step, done.length, `${step} done`),
-      event: { kind: 'step-done', message: `${step} done`, data: result },
-      ...(finished ? { status: 'succeeded' as const, error: null } : {}),
-    };
-  });
+  const updated = await services.runtime.update(
+    orderJob,
+    job.id,
+    (current) => {
+      if (current.data.done.includes(step)) return undefined;
+      raced = isTerminal(current.status) || current.status === 'compensating' || current.data.cancelRequested === true;
+      const done = [...current.data.done, step];
+      const finished = nextStep(done) === undefined && !raced;
+      return {
+        data: { done },
+        result,
+        attemptsIncrement,
+        progress: progressFor(step, done.length, `${step} done`),
+        events: pendingStart,
+        event: { kind: 'step-done', message: `${step} done`, data: result },
+        ...(finished ? { status: 'succeeded' as const, error: null } : {}),
+      };
+    },
+    job,
+  );
   if (raced) {
     // Cancelled or compensated while the effect ran: undo this step too (compensation is idempotent).
     await requestCompensation(services, job.id, updated.error ?? { code: 'CANCELLED', message: 'cancelled' }, true);
     return 'raced-with-compensation';
   }
-  const next = nextStep(orderDataOf(updated).done);
+  const next = nextStep(updated.data.done);
   await services.notifyProgress(updated);
   if (next) {
     await services.sender.send(services.queues.step[next], { jobId: job.id, step: next, cause: 'next' });
@@ -234,47 +239,69 @@ export async function runOrderStep(services: OrderServices, message: StepMessage
  * something was undone, `failed` when nothing had to be.
  */
 export async function compensateOrder(services: OrderServices, message: CompensateMessage): Promise<string> {
-  const job = await services.jobs.get(message.jobId);
-  if (!job) return 'unknown-job';
-  let data: OrderData | undefined;
-  try {
-    data = orderDataOf(job);
-  } catch {
-    data = undefined;
+  const raw = await services.runtime.read(orderJob, message.jobId).catch((error: unknown) => {
+    if (error instanceof PermanentJobError) return 'malformed' as const;
+    throw error;
+  });
+  if (raw === undefined) {
+    return 'unknown-job';
   }
+  const job = raw === 'malformed' ? undefined : raw;
+  const data = job?.data;
   const done = data?.done ?? [];
   const cancellation = message.cancellation === true || data?.cancelRequested === true;
+  if (!job) {
+    // The record no longer parses: nothing can be undone by it, but the order must still end.
+    const failed = await services.runtime.recordError(message.jobId, message.reason, { fail: true });
+    if (failed) await services.notifyCompletion(failed);
+    return 'failed';
+  }
   if (isTerminal(job.status) && done.every((step) => data?.undone.includes(step) || step === 'email')) {
     return `already ${job.status}`;
   }
-  await services.jobs.update(job.id, (current) =>
-    current.status === 'compensating'
-      ? undefined
-      : {
-          status: 'compensating',
-          reopen: isTerminal(current.status),
-          event: { kind: 'compensating', message: `undoing ${done.join(', ') || 'nothing'}: ${message.reason.code}` },
-        },
+  let current = await services.runtime.update(
+    orderJob,
+    job.id,
+    (latest) =>
+      latest.status === 'compensating'
+        ? undefined
+        : {
+            status: 'compensating',
+            reopen: isTerminal(latest.status),
+            event: { kind: 'compensating', message: `undoing ${done.join(', ') || 'nothing'}: ${message.reason.code}` },
+          },
+    job,
   );
   if (data) {
     for (const step of [...done].reverse()) {
       if (data.undone.includes(step)) continue;
       await undoEffect(services, job, data, step, message.reason.message);
-      await services.jobs.update(job.id, (current) => {
-        const undone = orderDataSchema.parse(current.data).undone;
-        return undone.includes(step)
-          ? undefined
-          : { data: { undone: [...undone, step] }, event: { kind: 'step-undone', message: `${step} undone` } };
-      });
+      current = await services.runtime.update(
+        orderJob,
+        job.id,
+        (latest) =>
+          latest.data.undone.includes(step)
+            ? undefined
+            : {
+                data: { undone: [...latest.data.undone, step] },
+                event: { kind: 'step-undone', message: `${step} undone` },
+              },
+        current,
+      );
     }
   }
   const undoable = done.filter((step) => step !== 'email');
   const finalStatus = cancellation ? 'cancelled' : undoable.length > 0 ? 'compensated' : 'failed';
-  const finished = await services.jobs.update(job.id, () => ({
-    status: finalStatus,
-    error: cancellation ? { code: 'CANCELLED', message: 'the order was cancelled' } : message.reason,
-    event: { kind: finalStatus, message: `${finalStatus}: ${message.reason.code}` },
-  }));
+  const finished = await services.runtime.update(
+    orderJob,
+    job.id,
+    () => ({
+      status: finalStatus,
+      error: cancellation ? { code: 'CANCELLED', message: 'the order was cancelled' } : message.reason,
+      event: { kind: finalStatus, message: `${finalStatus}: ${message.reason.code}` },
+    }),
+    current,
+  );
   await services.notifyCompletion(finished);
   return finalStatus;
 }

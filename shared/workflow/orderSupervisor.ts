@@ -1,6 +1,7 @@
 import type { Job } from '../jobs/jobTypes';
+import { orderJob } from './orderJob';
 import { nextStep, ORDER_JOB_TYPE, orderDataSchema } from './orderModel';
-import type { OrderServices } from './orderStepRunner';
+import type { OrderServices } from './orderPorts';
 
 export interface SupervisorOptions {
   /** A job with no progress for this long is stuck, in milliseconds. */
@@ -27,22 +28,20 @@ const PAGE = 100;
 export async function superviseOrders(services: OrderServices, options: SupervisorOptions): Promise<SupervisorReport> {
   const now = options.now ?? new Date();
   const report: SupervisorReport = { examined: 0, redriven: [], gaveUp: [] };
-  for (const status of ['queued', 'running', 'compensating'] as const) {
-    let token: string | undefined;
-    do {
-      const page = await services.jobs.list({
-        type: ORDER_JOB_TYPE,
-        status,
-        limit: PAGE,
-        ...(token ? { continuationToken: token } : {}),
-      });
-      for (const job of page.jobs) {
-        report.examined++;
-        await superviseOne(services, job, options, now, report);
-      }
-      token = page.continuationToken;
-    } while (token);
-  }
+  let token: string | undefined;
+  do {
+    const page = await services.jobs.list({
+      type: ORDER_JOB_TYPE,
+      statuses: ['queued', 'running', 'compensating'],
+      limit: PAGE,
+      ...(token ? { continuationToken: token } : {}),
+    });
+    for (const job of page.jobs) {
+      report.examined++;
+      await superviseOne(services, job, options, now, report);
+    }
+    token = page.continuationToken;
+  } while (token);
   return report;
 }
 
@@ -61,7 +60,7 @@ async function superviseOne(
   if (now.getTime() - lastMove < options.stepDeadlineMs) return;
 
   if (job.status === 'compensating' || data.cancelRequested) {
-    await services.jobs.update(job.id, (current) =>
+    await services.runtime.update(orderJob, job.id, (current) =>
       current.updatedAt !== job.updatedAt
         ? undefined
         : { event: { kind: 'redriven', message: 'compensation re-driven by the supervisor' } },
@@ -77,23 +76,28 @@ async function superviseOne(
   const step = nextStep(data.done);
   if (!step) return;
   let acted: 'redrive' | 'give-up' | undefined;
-  await services.jobs.update(job.id, (current) => {
-    // Someone else moved the job (a step, another supervisor) since it was listed: leave it.
-    if (current.updatedAt !== job.updatedAt) return undefined;
-    const redrives = orderDataSchema.parse(current.data).redrives;
-    if (redrives >= options.maxRedrives) {
-      acted = 'give-up';
+  await services.runtime.update(
+    orderJob,
+    job.id,
+    (current) => {
+      // Someone else moved the job (a step, another supervisor) since it was listed: leave it.
+      if (current.updatedAt !== job.updatedAt) return undefined;
+      const redrives = current.data.redrives;
+      if (redrives >= options.maxRedrives) {
+        acted = 'give-up';
+        return {
+          error: { code: 'STUCK', message: `${step} made no progress after ${redrives} re-drives` },
+          event: { kind: 'supervisor', message: `giving up on ${step} after ${redrives} re-drives` },
+        };
+      }
+      acted = 'redrive';
       return {
-        error: { code: 'STUCK', message: `${step} made no progress after ${redrives} re-drives` },
-        event: { kind: 'supervisor', message: `giving up on ${step} after ${redrives} re-drives` },
+        data: { redrives: redrives + 1 },
+        event: { kind: 'redriven', message: `${step} re-driven (${redrives + 1}/${options.maxRedrives})` },
       };
-    }
-    acted = 'redrive';
-    return {
-      data: { redrives: redrives + 1 },
-      event: { kind: 'redriven', message: `${step} re-driven (${redrives + 1}/${options.maxRedrives})` },
-    };
-  });
+    },
+    job,
+  );
   if (acted === 'redrive') {
     await services.sender.send(services.queues.step[step], { jobId: job.id, step, cause: 'redrive' });
     report.redriven.push(job.id);

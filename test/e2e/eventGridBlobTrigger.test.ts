@@ -220,6 +220,29 @@ describe('Event Grid-source blob trigger: the blobs extension webhook', () => {
     }
   });
 
+  it('sends the event for an existing blob by hand (admin), looking up its URL and ETag', async () => {
+    await setup.container.getBlockBlobClient('by-hand.txt').upload('hand', 4);
+    const ask = (body: unknown, headers: Record<string, string> = { 'x-functions-key': MASTER_KEY }) =>
+      fetch(host.url('/admin/eventgrid/blobcreated'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
+    const refused = await ask({ container: setup.container.containerName, name: 'by-hand.txt' }, {});
+    assert.equal(refused.status, 401);
+    const sent = await ask({ container: setup.container.containerName, name: 'by-hand.txt' });
+    assert.equal(sent.status, 202);
+    const answer = (await sent.json()) as { functions: string[]; eTag: string };
+    assert.deepEqual(answer.functions, ['onEvent']);
+    const ran = await waitFor('the run by hand', () => runs(host).find((r) => r.name === 'by-hand.txt'));
+    assert.equal(ran.etag, answer.eTag);
+    assert.equal((await ask({ container: setup.container.containerName, name: 'missing.txt' })).status, 404);
+    assert.equal((await ask({ container: 'not-watched', name: 'x' })).status, 404);
+    const bad = await ask({ container: setup.container.containerName });
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { field?: string }).field, 'name');
+  });
+
   it('refuses a delivery it cannot read with a problem naming the field', async () => {
     const cases: [unknown, Record<string, string>, string, string?][] = [
       [

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 
 import { testConnectionString } from '../support/storage';
-import { buildTemplateApp } from '../support/templateApp';
+import { templateAppDir } from '../support/templateApp';
 import { waitFor } from '../support/wait';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -37,8 +37,8 @@ describe('devhost first run', () => {
   });
 
   it('starts with `npx devhost start` from the project folder', async () => {
-    const app = await buildTemplateApp();
-    const child = spawn('npx', ['--no-install', 'devhost', 'start', '--app', app.dir, '--port', '0'], {
+    const appDir = await templateAppDir();
+    const child = spawn('npx', ['--no-install', 'devhost', 'start', '--app', appDir, '--port', '0'], {
       cwd: REPO_ROOT,
       env: { ...process.env, AzureWebJobsStorage: testConnectionString() },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -59,7 +59,6 @@ describe('devhost first run', () => {
       // npx runs devhost as its child: signal the whole group, then wait.
       if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
       await exited;
-      await app.remove();
     }
     assert.ok(
       lines.some((l) => /Host stopped/.test(l)),

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 
 import { DevhostProcess } from '../support/devhostProcess';
 import { storageClients } from '../support/storage';
-import { buildTemplateApp } from '../support/templateApp';
+import { templateAppDir } from '../support/templateApp';
 import { waitFor } from '../support/wait';
 
 const ACQUIRED = /Host lock lease acquired by instance ID '([0-9A-Za-z]+)'\.$/;
@@ -17,8 +17,8 @@ function hostIdOf(host: DevhostProcess): string {
 
 describe('the primary host lock with two devhosts on one storage account', () => {
   it('is held by exactly one, renewed past its 15 s lease, taken over after a kill -9, and released on stop', async () => {
-    const app = await buildTemplateApp();
-    const hosts = [await DevhostProcess.start({ app: app.dir }), await DevhostProcess.start({ app: app.dir })] as const;
+    const appDir = await templateAppDir();
+    const hosts = [await DevhostProcess.start({ app: appDir }), await DevhostProcess.start({ app: appDir })] as const;
     try {
       const hostId = hostIdOf(hosts[0]);
       assert.equal(hostIdOf(hosts[1]), hostId, 'same app folder, same host id: one app, two instances');
@@ -60,7 +60,6 @@ describe('the primary host lock with two devhosts on one storage account', () =>
       assert.equal((await lockBlob.getProperties()).leaseState, 'available');
     } finally {
       for (const host of hosts) await host.kill();
-      await app.remove();
     }
   });
 });

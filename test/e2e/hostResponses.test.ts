@@ -3,7 +3,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import { DevhostProcess } from '../support/devhostProcess';
-import { buildTemplateApp } from '../support/templateApp';
+import { templateAppDir } from '../support/templateApp';
 import { waitFor } from '../support/wait';
 
 interface RawResponse {
@@ -55,16 +55,15 @@ function assertEmpty(response: Response | RawResponse, body: string, status: num
 }
 
 describe("devhost's own responses match the host's", () => {
-  let app: Awaited<ReturnType<typeof buildTemplateApp>>;
+  let appDir: string;
   let host: DevhostProcess;
 
   before(async () => {
-    app = await buildTemplateApp();
-    host = await DevhostProcess.start({ app: app.dir, env: { FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: '1024' } });
+    appDir = await templateAppDir();
+    host = await DevhostProcess.start({ app: appDir, env: { FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: '1024' } });
   });
   after(async () => {
     await host.stop();
-    await app.remove();
   });
 
   it('answers a route no function serves with 404 and an empty body', async () => {
@@ -142,10 +141,10 @@ describe("devhost's own responses match the host's", () => {
 
 describe('devhost before the host is ready', () => {
   it('holds requests that arrive while the app loads, then answers them', async () => {
-    const app = await buildTemplateApp();
+    const appDir = await templateAppDir();
     const port = await freePort();
     const host = await DevhostProcess.start({
-      app: app.dir,
+      app: appDir,
       args: ['--port', String(port)],
       env: { APP_START_DELAY_MS: '3000' },
       waitForStart: false,
@@ -161,15 +160,14 @@ describe('devhost before the host is ready', () => {
       assert.equal(await early.text(), 'Hello, early!');
     } finally {
       await host.stop();
-      await app.remove();
     }
   });
 
   it("answers 503 'Function host is not running.' when the host is not ready in time", async () => {
-    const app = await buildTemplateApp();
+    const appDir = await templateAppDir();
     const port = await freePort();
     const host = await DevhostProcess.start({
-      app: app.dir,
+      app: appDir,
       args: ['--port', String(port)],
       env: { APP_START_DELAY_MS: '8000', DEVHOST_HOST_READY_TIMEOUT_MS: '500' },
       waitForStart: false,
@@ -187,7 +185,6 @@ describe('devhost before the host is ready', () => {
       assert.equal((await fetch(`http://127.0.0.1:${port}/api/httpTrigger1`)).status, 200);
     } finally {
       await host.stop();
-      await app.remove();
     }
   });
 });

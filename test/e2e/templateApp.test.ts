@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { DevhostProcess } from '../support/devhostProcess';
 import { storageClients, uniqueName } from '../support/storage';
-import { buildTemplateApp } from '../support/templateApp';
+import { templateAppDir } from '../support/templateApp';
 
 /** A GET from a given local address, so the host sees a caller that is (or is not) on loopback. */
 function getFrom(
@@ -34,17 +34,16 @@ function externalIPv4(): string {
 }
 
 describe("devhost runs Microsoft's v4 TypeScript template unmodified", () => {
-  let app: Awaited<ReturnType<typeof buildTemplateApp>>;
+  let appDir: string;
   let host: DevhostProcess;
   const clients = storageClients();
 
   before(async () => {
-    app = await buildTemplateApp();
-    host = await DevhostProcess.start({ app: app.dir });
+    appDir = await templateAppDir();
+    host = await DevhostProcess.start({ app: appDir });
   });
   after(async () => {
     await host.stop();
-    await app.remove();
   });
 
   it("loads every file the brace glob in main names and serves the template's function", async () => {
@@ -143,33 +142,32 @@ describe("devhost runs Microsoft's v4 TypeScript template unmodified", () => {
 
 describe('devhost app lifecycle with the template app', () => {
   it('hands appTerminate hooks the hook data appStart wrote', async () => {
-    const app = await buildTemplateApp();
-    try {
-      const host = await DevhostProcess.start({ app: app.dir });
-      assert.equal(await host.stop(), 0);
-      assert.equal(host.lines(/^TEMPLATE appStart hookData=\{"startedAt":"written-by-appStart"\}$/).length, 1);
-      assert.equal(
-        host.lines(/^TEMPLATE appTerminate hookData=\{"startedAt":"written-by-appStart"\}$/).length,
-        1,
-        host.output.join('\n'),
-      );
-    } finally {
-      await app.remove();
-    }
+    const appDir = await templateAppDir();
+    const host = await DevhostProcess.start({ app: appDir });
+    assert.equal(await host.stop(), 0);
+    assert.equal(host.lines(/^TEMPLATE appStart hookData=\{"startedAt":"written-by-appStart"\}$/).length, 1);
+    assert.equal(
+      host.lines(/^TEMPLATE appTerminate hookData=\{"startedAt":"written-by-appStart"\}$/).length,
+      1,
+      host.output.join('\n'),
+    );
   });
 });
 
 describe('devhost with --host 0.0.0.0 and no key enforcement', () => {
-  let app: Awaited<ReturnType<typeof buildTemplateApp>>;
+  let appDir: string;
   let host: DevhostProcess;
 
   before(async () => {
-    app = await buildTemplateApp();
-    host = await DevhostProcess.start({ app: app.dir, args: ['--host', '0.0.0.0'] });
+    appDir = await templateAppDir();
+    host = await DevhostProcess.start({
+      app: appDir,
+      args: ['--host', '0.0.0.0'],
+      env: { 'AzureWebJobs.throwing.Disabled': 'true' },
+    });
   });
   after(async () => {
     await host.stop();
-    await app.remove();
   });
 
   it('serves callers on other addresses, but grants admin only to loopback callers', async () => {
@@ -179,5 +177,13 @@ describe('devhost with --host 0.0.0.0 and no key enforcement', () => {
     assert.equal((await getFrom(external, external, host.port, '/api/adminOnly')).status, 401);
     assert.equal((await getFrom('127.0.0.1', '127.0.0.1', host.port, '/admin/host/status')).status, 200);
     assert.equal((await getFrom('127.0.0.1', '127.0.0.1', host.port, '/api/adminOnly')).status, 200);
+  });
+
+  it('hides a disabled function from callers without admin, as the host does, and runs it for admin callers', async () => {
+    assert.equal(host.lines(/^\tthrowing: \[GET\] .* \(disabled\)$/).length, 1, 'listed as disabled');
+    const external = externalIPv4();
+    assert.equal((await getFrom(external, external, host.port, '/api/throwing')).status, 404);
+    // Loopback callers are admin: the function runs (and throws, so 500).
+    assert.equal((await getFrom('127.0.0.1', '127.0.0.1', host.port, '/api/throwing')).status, 500);
   });
 });

@@ -146,6 +146,21 @@ describe('uploads: jobs cannot be taken over, thumbnails stay true to their uplo
     assert.equal((await fetch(host.url('/api/thumbnails/128/swap.png.webp'))).status, 404);
   });
 
+  it('stops serving the thumbnails of a deleted upload, and removes them', async () => {
+    await uploads.getBlockBlobClient('gone.png').uploadData(await testImage(300, 300, 'png'));
+    const job = await jobForBlob('gone.png');
+    assert.equal(job.status, 'succeeded');
+    const [first] = thumbnailsOf(job);
+    assert.ok(first);
+    assert.equal((await fetch(host.url(first.url))).status, 200);
+    // No trigger fires for a deletion: the route itself notices.
+    await uploads.getBlobClient('gone.png').delete();
+    const after = await fetch(host.url(first.url));
+    assert.equal(after.status, 404);
+    assert.match(await after.text(), /upload was deleted/);
+    assert.equal(await thumbnails.getBlobClient(first.path.slice(first.path.indexOf('/') + 1)).exists(), false);
+  });
+
   it('fails a BMP as an unsupported image format, not as "not an image"', async () => {
     await uploads.getBlockBlobClient('icon.bmp').uploadData(bmpImage());
     const job = await jobForBlob('icon.bmp');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 
+import { InvalidContinuationTokenError } from '../../shared/jobs/jobIndex';
 import { JobStore } from '../../shared/jobs/jobStore';
 import { JobTooLargeError } from '../../shared/jobs/jobTypes';
 import { storageClients, uniqueName } from '../support/storage';
@@ -104,10 +105,85 @@ describe('job status store (Table Storage)', () => {
     await store.create({ id, type });
     await store.update(id, () => ({ status: 'running' }));
     const deleted = await store.delete(id);
-    assert.ok(deleted >= 5, `${deleted} entities`);
+    assert.ok(deleted >= 2, `${deleted} entities (the job with its timeline, and its index row)`);
     assert.equal(await store.get(id), undefined);
     assert.deepEqual(await store.events(id), []);
     assert.deepEqual((await store.list({ type })).jobs, []);
+  });
+
+  it('keeps a long timeline complete and in order, spilling old entries inside the job partition', async () => {
+    const id = JobStore.newJobId();
+    await store.create({ id, type: 'demo' });
+    const message = 'x'.repeat(900);
+    for (let i = 0; i < 60; i++) {
+      await store.update(id, () => ({ event: { kind: 'tick', message: `${i} ${message}` } }));
+    }
+    const events = await store.events(id);
+    assert.equal(events.length, 61);
+    assert.equal(events[0]?.kind, 'created');
+    assert.deepEqual(
+      events.slice(1).map((e) => Number(e.message.split(' ')[0])),
+      Array.from({ length: 60 }, (_, i) => i),
+    );
+    assert.ok(events.every((e, i) => i === 0 || e.at >= (events[i - 1]?.at ?? '')));
+    assert.ok((await store.delete(id)) >= 3, 'the spilled entries go with the job');
+    assert.deepEqual(await store.events(id), []);
+  });
+
+  it('writes a step’s start and end together, each at its own time', async () => {
+    const id = JobStore.newJobId();
+    await store.create({ id, type: 'demo' });
+    const startedAt = new Date(Date.now() - 5000).toISOString();
+    await store.update(id, () => ({
+      events: [{ kind: 'step-started', message: 'a started', at: startedAt }],
+      event: { kind: 'step-done', message: 'a done' },
+    }));
+    const events = await store.events(id);
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ['created', 'step-started', 'step-done'],
+    );
+    assert.equal(events[1]?.at, startedAt);
+  });
+
+  it('lists newest first across days and shards, pages without repeats or gaps, and by several statuses', async () => {
+    const type = `m${uniqueName('').slice(0, 8)}`;
+    const day = 24 * 60 * 60 * 1000;
+    const base = Date.now() - 10 * day;
+    const ids: string[] = [];
+    // 3 days, 7 jobs a day, spread over the index shards by their random ids.
+    for (let d = 0; d < 3; d++) {
+      for (let i = 0; i < 7; i++) {
+        const id = JobStore.newJobId();
+        ids.push(id);
+        await store.create({ id, type, createdAt: new Date(base + d * day + i * 1000).toISOString() });
+      }
+    }
+    const newestFirst = [...ids].reverse();
+    for (const limit of [1, 3, 7, 100]) {
+      const seen: string[] = [];
+      let token: string | undefined;
+      do {
+        const page = await store.list({ type, limit, ...(token ? { continuationToken: token } : {}) });
+        assert.ok(page.jobs.length <= limit);
+        seen.push(...page.jobs.map((j) => j.id));
+        token = page.continuationToken;
+      } while (token);
+      assert.deepEqual(seen, newestFirst, `limit ${limit}`);
+    }
+    await store.update(ids[3] ?? '', () => ({ status: 'running' }));
+    await store.update(ids[10] ?? '', () => ({ status: 'failed' }));
+    const running = await store.list({ type, status: 'running', limit: 100 });
+    assert.deepEqual(
+      running.jobs.map((j) => j.id),
+      [ids[3]],
+    );
+    const active = await store.list({ type, statuses: ['queued', 'running'], limit: 100 });
+    assert.equal(active.jobs.length, 20);
+    assert.ok(!active.jobs.some((j) => j.id === ids[10]));
+    const old = await store.idsCreatedBefore(new Date(base + day), 100);
+    assert.deepEqual(new Set(old.filter((id) => ids.includes(id))), new Set(ids.slice(0, 7)));
+    await assert.rejects(store.list({ type, continuationToken: 'not-a-token' }), InvalidContinuationTokenError);
   });
 
   it('refuses a field too large for a table property, with a clear error', async () => {

@@ -42,6 +42,7 @@ export class MemoryJobStatuses implements JobStatusPort {
     const next = applyJobUpdate(current, update, new Date().toISOString());
     this.jobs.set(id, next);
     this.writes++;
+    for (const event of update.events ?? []) this.#event(id, event);
     const event =
       update.event ??
       (next.status !== current.status
@@ -55,9 +56,9 @@ export class MemoryJobStatuses implements JobStatusPort {
     return this.timeline.get(id) ?? [];
   }
 
-  #event(id: string, event: Omit<JobEvent, 'at'>): void {
+  #event(id: string, event: Omit<JobEvent, 'at'> & { at?: string }): void {
     const list = this.timeline.get(id) ?? [];
-    list.push({ at: new Date().toISOString(), ...event });
+    list.push({ ...event, at: event.at ?? new Date().toISOString() });
     this.timeline.set(id, list);
   }
 }

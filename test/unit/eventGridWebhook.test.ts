@@ -6,6 +6,12 @@ import {
   blobTriggerMessagesFrom,
   validationCodeFrom,
 } from '../../devhost/eventgrid/blobEventNotification';
+import { commitOf } from '../../devhost/eventgrid/blobFront';
+import {
+  MANAGED_IDENTITY_TENANT_SETTING,
+  startManagedIdentityEndpoint,
+} from '../../devhost/identity/managedIdentityEndpoint';
+import { HostLogger } from '../../devhost/log';
 
 const event = (data: Record<string, unknown>) => ({
   id: '1',
@@ -99,5 +105,71 @@ describe('blobs extension webhook: handshakes', () => {
     assert.equal(allowedOriginFor('eventgrid.azure.us'), 'eventgrid.azure.us');
     assert.equal(allowedOriginFor('evil.example'), 'eventgrid.azure.net');
     assert.equal(allowedOriginFor(undefined), 'eventgrid.azure.net');
+  });
+});
+
+describe('blob front: which requests raise BlobCreated', () => {
+  const url = (path: string) => new URL(`http://127.0.0.1:10000/devstoreaccount1/uploads/${path}`);
+  const etag = { etag: '"0x1"' };
+
+  it('sees Put Blob, Put Block List and Copy Blob, with the ETag storage answered', () => {
+    const put = commitOf('PUT', url('a%20b.png'), { 'x-ms-blob-type': 'BlockBlob', 'content-length': '7' }, 201, etag);
+    assert.deepEqual(
+      { api: put?.api, blob: put?.blobName, container: put?.container, account: put?.accountName, etag: put?.etag },
+      { api: 'PutBlob', blob: 'a b.png', container: 'uploads', account: 'devstoreaccount1', etag: '"0x1"' },
+    );
+    assert.equal(put?.contentLength, 7);
+    assert.equal(commitOf('PUT', url('b?comp=blocklist'), {}, 201, etag)?.api, 'PutBlockList');
+    assert.equal(commitOf('PUT', url('c'), { 'x-ms-copy-source': 'http://x/y' }, 202, etag)?.api, 'CopyBlob');
+  });
+
+  it('ignores staging blocks, metadata, reads and failures', () => {
+    assert.equal(commitOf('PUT', url('b?comp=block&blockid=YQ=='), {}, 201, etag), undefined);
+    assert.equal(commitOf('PUT', url('b?comp=metadata'), {}, 200, etag), undefined);
+    assert.equal(commitOf('GET', url('b'), {}, 200, etag), undefined);
+    assert.equal(commitOf('PUT', url('b'), { 'x-ms-blob-type': 'BlockBlob' }, 403, {}), undefined);
+  });
+});
+
+describe('managed identity endpoint', () => {
+  it('answers only with the identity header and api-version 2019-08-01, with tokens Azurite accepts', async () => {
+    const env: NodeJS.ProcessEnv = { [MANAGED_IDENTITY_TENANT_SETTING]: 'tenant-1' };
+    const endpoint = await startManagedIdentityEndpoint(env, new HostLogger('error'));
+    try {
+      const ask = (query: string, headers: Record<string, string> = { 'X-IDENTITY-HEADER': endpoint.header }) =>
+        fetch(`${endpoint.endpoint}?${query}`, { headers });
+      assert.equal((await ask('resource=https://storage.azure.com&api-version=2019-08-01', {})).status, 401);
+      assert.equal(
+        (await ask('resource=https://storage.azure.com&api-version=2019-08-01', { 'X-IDENTITY-HEADER': 'guess' }))
+          .status,
+        401,
+      );
+      assert.equal((await ask('resource=https://storage.azure.com&api-version=2017-09-01')).status, 400);
+      assert.equal((await ask('api-version=2019-08-01')).status, 400);
+      const ok = await ask('resource=https://storage.azure.com&api-version=2019-08-01');
+      assert.equal(ok.status, 200);
+      const body = (await ok.json()) as Record<string, string>;
+      assert.equal(body['token_type'], 'Bearer');
+      assert.equal(body['resource'], 'https://storage.azure.com');
+      const nowSeconds = Date.now() / 1000;
+      assert.ok(Number(body['expires_on']) > nowSeconds + 600, 'expires_on in epoch seconds, in the future');
+      const [, payload] = (body['access_token'] ?? '').split('.');
+      const claims = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+      assert.equal(claims['iss'], 'https://sts.windows.net/tenant-1/');
+      assert.equal(claims['aud'], 'https://storage.azure.com');
+      assert.equal(claims['tid'], 'tenant-1');
+      assert.match(String(claims['oid']), /^[0-9a-f-]{36}$/);
+      assert.ok(Number(claims['nbf']) <= nowSeconds && Number(claims['exp']) > nowSeconds);
+      const user = (await (
+        await ask('resource=https://storage.azure.com&api-version=2019-08-01&client_id=abc')
+      ).json()) as Record<string, string>;
+      assert.equal(user['client_id'], 'abc');
+      const userClaims = JSON.parse(
+        Buffer.from((user['access_token'] ?? '').split('.')[1] ?? '', 'base64url').toString('utf8'),
+      ) as Record<string, unknown>;
+      assert.notEqual(userClaims['oid'], claims['oid'], 'a user-assigned identity is another principal');
+    } finally {
+      await endpoint.close();
+    }
   });
 });

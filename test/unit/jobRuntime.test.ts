@@ -4,7 +4,7 @@ import { beforeEach, describe, it } from 'node:test';
 import { z } from 'zod';
 
 import { defineJob } from '../../shared/jobs/jobDefinition';
-import { classifyFailure, normaliseError, PermanentJobError } from '../../shared/jobs/jobErrors';
+import { classifyFailure, JobCancelledError, normaliseError, PermanentJobError } from '../../shared/jobs/jobErrors';
 import { decodeMessage } from '../../shared/jobs/jobMessages';
 import { JobRuntime } from '../../shared/jobs/jobRuntime';
 import { MemoryDeadLetters, MemoryJobStatuses, MemoryRedelivery } from '../support/memoryJobPorts';
@@ -19,7 +19,7 @@ const counterResult = z.object({ counted: z.number() });
 type CounterResult = z.infer<typeof counterResult>;
 
 /** What the test's job does on its next attempt. */
-let behaviour: 'succeed' | 'permanent' | 'transient' | 'string-throw' | 'bad-result' = 'succeed';
+let behaviour: 'succeed' | 'permanent' | 'transient' | 'string-throw' | 'bad-result' | 'gone' = 'succeed';
 const permanentFailures: string[] = [];
 
 const counterJob = defineJob<CounterData, CounterResult>({
@@ -46,6 +46,8 @@ const counterJob = defineJob<CounterData, CounterResult>({
         throw 'a string';
       case 'bad-result':
         return { counted: 'many' } as unknown as CounterResult;
+      case 'gone':
+        throw new JobCancelledError('INPUT_GONE', 'the input was deleted before it was read');
       default: {
         const never: never = behaviour;
         throw new Error(String(never));
@@ -147,6 +149,18 @@ describe('job runtime rules (in-memory ports)', () => {
     assert.deepEqual(job?.error, { code: 'BAD_INPUT', message: 'the input cannot be counted' });
     assert.deepEqual(permanentFailures, ['c4:BAD_INPUT']);
     assert.ok(statuses.events('c4').some((e) => e.kind === 'failed' && e.message.startsWith('BAD_INPUT')));
+  });
+
+  it('ends a job cancelled, not failed, when its input went away: no failure hook, no retry', async () => {
+    await runtime.create(counterJob, { id: 'c12', data: { target: 1, done: 0, restarts: 0 } });
+    behaviour = 'gone';
+    const outcome = await runtime.execute(counterJob, 'c12');
+    assert.equal(outcome.outcome, 'cancelled');
+    const job = await runtime.read(counterJob, 'c12');
+    assert.equal(job?.status, 'cancelled');
+    assert.equal(job?.error?.code, 'INPUT_GONE');
+    assert.deepEqual(permanentFailures, []);
+    assert.equal(statuses.events('c12').at(-1)?.kind, 'cancelled');
   });
 
   it('records a transient failure and rethrows it for the retry; the next attempt resumes and clears the error', async () => {

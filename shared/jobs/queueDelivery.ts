@@ -1,0 +1,32 @@
+import type { InvocationContext } from '@azure/functions';
+
+import { asText } from '../storage/entityValues';
+
+/** What a queue function knows about the message it received, from the trigger's metadata. */
+export interface QueueDelivery {
+  queue: string;
+  messageId: string;
+  insertedAt: Date;
+  /** The message text exactly as delivered (decoded), so a dead letter keeps the body intact. */
+  text: string;
+  dequeueCount: number;
+}
+
+/** Reads the delivery facts the Functions host puts in `triggerMetadata` (falling back for a manual invocation). */
+export function queueDeliveryOf(context: InvocationContext, queue: string, message: unknown): QueueDelivery {
+  const metadata = context.triggerMetadata ?? {};
+  const raw = metadata['queueTrigger'];
+  return {
+    queue,
+    messageId: asText(metadata['id'], context.invocationId),
+    insertedAt: new Date(asText(metadata['insertionTime'], new Date().toISOString())),
+    text: typeof raw === 'string' ? raw : typeof message === 'string' ? message : JSON.stringify(message),
+    dequeueCount: Number(metadata['dequeueCount'] ?? 1),
+  };
+}
+
+/** The `jobId` a queue message names, if it names one (a poisoned message is not trusted further than that). */
+export function jobIdOf(message: unknown): string | undefined {
+  const body = typeof message === 'object' && message !== null ? (message as Record<string, unknown>) : {};
+  return typeof body['jobId'] === 'string' && /^[A-Za-z0-9_-]{1,100}$/.test(body['jobId']) ? body['jobId'] : undefined;
+}
