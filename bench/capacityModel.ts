@@ -34,7 +34,7 @@ export interface ResourceKey {
 export function namePattern(name: string): string {
   return name
     .replace(/"?0x[0-9A-F]{6,}"?/g, '{etag}')
-    .replace(/(?<![A-Za-z0-9_-])[a-z]{2,8}_[A-Za-z0-9_-]{22}(\.\d+)?(?![A-Za-z0-9_-])/g, '{job}')
+    .replace(/(?<![A-Za-z0-9_-])[a-z]{2,8}_[A-Za-z0-9_-]{22}(\.\d+)?/g, '{job}')
     .replace(/\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?/g, '{day}')
     .replace(/(?<![\dA-Za-z])\d{8}(?!\d)/g, '{day}')
     .replace(/[A-Za-z0-9_-]{43}/g, '{hash}')

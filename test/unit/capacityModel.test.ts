@@ -81,6 +81,7 @@ describe('storage requests by resource', () => {
     assert.equal(namePattern(JOB_A), '{job}');
     assert.equal(namePattern(`${JOB_B}.2`), '{job}');
     assert.equal(namePattern('2026-11-25-s07'), '{day}-s{n}');
+    assert.equal(namePattern(`${JOB_B}-confirmation.eml`), '{job}-confirmation.eml');
     assert.equal(namePattern('nightly_20261125'), 'nightly_{day}');
     assert.equal(namePattern('idx-status-running'), 'idx-status-running');
     assert.equal(resourceOf(table('MUG-1', 1, 'p1inventory'), rules).label, 'table inventory / {sku}');
