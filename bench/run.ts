@@ -11,6 +11,7 @@ import { startAzurite } from '../devhost/azurite';
 import type { Benchmark, BenchResult } from './benchContext';
 import { capacityBench } from './capacity.bench';
 import { eventGridDetectionBench } from './eventGridDetection.bench';
+import { exportBench } from './export.bench';
 import { nightlyBench } from './nightly.bench';
 import { orderThroughputBench } from './orderThroughput.bench';
 import { queueThroughputBench } from './queueThroughput.bench';
@@ -23,6 +24,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   orders: orderThroughputBench,
   capacity: capacityBench,
   eventgrid: eventGridDetectionBench,
+  export: exportBench,
 };
 
 async function main(): Promise<void> {

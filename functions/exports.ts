@@ -1,4 +1,4 @@
-import { app, type InvocationContext } from '@azure/functions';
+import { app } from '@azure/functions';
 
 import { appServices } from '../shared/appServices';
 import { downloadExport } from '../shared/exports/exportDownload';
@@ -17,7 +17,7 @@ import { parseJsonBody } from '../shared/http/requestBody';
 import { MALFORMED_MESSAGE_CODE, PermanentJobError } from '../shared/jobs/jobErrors';
 import { decodeMessage } from '../shared/jobs/jobMessages';
 import { isValidJobId, JobStore } from '../shared/jobs/jobStore';
-import { asText } from '../shared/storage/entityValues';
+import { queueDeliveryOf } from '../shared/jobs/queueDelivery';
 import { queueSender } from '../shared/workflow/queueSender';
 
 const { names, storage, runtime, sales, ready } = appServices();
@@ -42,16 +42,6 @@ async function servicesReady(): Promise<void> {
     throw error;
   });
   await exportsReady;
-}
-
-function delivery(context: InvocationContext, message: unknown) {
-  const metadata = context.triggerMetadata ?? {};
-  return {
-    messageId: asText(metadata['id'], context.invocationId),
-    insertedAt: new Date(asText(metadata['insertionTime'], new Date().toISOString())),
-    text: asText(metadata['queueTrigger'], typeof message === 'string' ? message : JSON.stringify(message)),
-    dequeueCount: Number(metadata['dequeueCount'] ?? 1),
-  };
 }
 
 /** Admin only: an export holds every customer's orders of the period. */
@@ -80,7 +70,7 @@ app.storageQueue('exportRun', {
       ({ jobId } = decodeMessage(exportMessageSchema, message, 'an export message'));
     } catch (error) {
       if (!(error instanceof PermanentJobError) || error.code !== MALFORMED_MESSAGE_CODE) throw error;
-      const letter = await runtime.recordMalformed({ ...delivery(context, message), queue }, error.message);
+      const letter = await runtime.recordMalformed(queueDeliveryOf(context, queue, message), error.message);
       context.warn(`malformed message on ${queue} recorded as dead letter ${letter.id}`);
       return;
     }
@@ -95,9 +85,10 @@ app.storageQueue('exportRunPoison', {
   connection: 'AzureWebJobsStorage',
   handler: async (message, context) => {
     await servicesReady();
+    const delivery = queueDeliveryOf(context, `${queue}-poison`, message);
     const parsed = exportMessageSchema.safeParse(message);
     const letter = await runtime.recordPoison(
-      { poisonQueue: `${queue}-poison`, ...delivery(context, message) },
+      { ...delivery, poisonQueue: delivery.queue },
       { kind: 'queue', queue },
       parsed.success ? parsed.data.jobId : undefined,
       MAX_DEQUEUE_COUNT,

@@ -37,8 +37,15 @@ export async function downloadExport(
       : refusal;
   }
   const name = exportBlobName(job.id, job.data.format);
-  const download = await services.exports.getBlobClient(name).download();
-  if (!download.readableStreamBody) return notFound(`no export file for ${jobId}`);
+  let download;
+  try {
+    download = await services.exports.getBlobClient(name).download();
+  } catch (error) {
+    // The file was deleted after the job succeeded (by hand, or a retention rule on the container).
+    if ((error as { statusCode?: number }).statusCode === 404) return notFound(`the file of export ${jobId} is gone`);
+    throw error;
+  }
+  if (!download.readableStreamBody) return notFound(`the file of export ${jobId} is gone`);
   return {
     status: 200,
     headers: {

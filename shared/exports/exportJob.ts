@@ -9,16 +9,18 @@ import { exportFile } from './exportBlob';
 import { type ExportCheckpoint, exportCheckpointSchema } from './exportCheckpoint';
 import { daysOf, EXPORT_FORMATS, type ExportRequest } from './exportRequest';
 import type { OrderPages } from './orderPages';
-import { type CheckpointSave, EXPORT_CANCELLED, type ExportProgress, runExport } from './runExport';
+import { type CheckpointSave, type ExportProgress, runExport } from './runExport';
 
 export const EXPORT_JOB_TYPE = 'export';
 export const EXPORT_JOB_ID_PREFIX = 'exp';
 
-/** The job's private data: the validated request and the checkpoint. */
+/** The job's private data: the validated request, a label for job lists, and the checkpoint. */
 export const exportJobDataSchema = z.object({
   from: z.string(),
   to: z.string(),
   format: z.enum(EXPORT_FORMATS),
+  /** What the dashboard's job list shows (`jobLabel` reads `data.label` for job types it does not know). */
+  label: z.string().optional(),
   checkpoint: exportCheckpointSchema.optional(),
 });
 export type ExportJobData = z.infer<typeof exportJobDataSchema>;
@@ -81,9 +83,9 @@ function sameCheckpoint(a: ExportCheckpoint | undefined, b: ExportCheckpoint | u
  * The order export on the job runtime. `run` is one attempt: it goes on from the job's checkpoint (a killed host,
  * a redelivered message, a replayed dead letter) and returns the result, which the runtime stores as the job
  * succeeds. A checkpoint write is compare-and-swap on the job record, so two deliveries running at once never both
- * extend the file. Permanent failures (too many pages, cancelled) fail the job at once and, unless cancelled, leave
- * a dead letter that a replay resumes from the checkpoint; anything else is retried by the queue and then poisoned.
- * Cancelling ends the job at once; the run stops at its next page.
+ * extend the file. A permanent failure (too many pages) fails the job at once and leaves a dead letter that a replay
+ * resumes from the checkpoint; anything else is retried by the queue and then poisoned. Cancelling ends the job at
+ * once; the run stops at its next page (`JobCancelledError`: no dead letter).
  */
 export function defineExportJob(services: ExportJobServices): ExportJob {
   const definition: ExportJob = defineJob<ExportJobData, ExportJobResult>({
@@ -129,7 +131,6 @@ export function defineExportJob(services: ExportJobServices): ExportJob {
       return { ...file, download: { url: services.downloadUrl(job.id), method: 'GET', authLevel: 'admin' } };
     },
     async onPermanentFailure(job, error) {
-      if (error.code === EXPORT_CANCELLED) return;
       // A dead letter to replay once the cause is fixed; the replay resumes from the checkpoint.
       await services.runtime.recordFailureAsDeadLetter({
         job,
@@ -152,7 +153,7 @@ export async function startExport(
 ): Promise<Job<ExportJobData, ExportJobResult>> {
   const { job, created } = await services.runtime.create(services.job, {
     id: jobId,
-    data: request,
+    data: { ...request, label: `${request.format} of ${request.from} to ${request.to}` },
     progress: { step: 'queued', index: 0, total: daysOf(request.from, request.to).length, percent: 0 },
     event: `${request.format} export of the orders finished ${request.from} to ${request.to}`,
   });

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 
-import { PermanentJobError } from '../jobs/jobErrors';
+import { JobCancelledError, PermanentJobError } from '../jobs/jobErrors';
 import type { ExportFile } from './exportBlob';
 import { blockCount, blockId, blockIds, type ExportCheckpoint, MAX_EXPORT_BLOCKS, withBlock } from './exportCheckpoint';
 import { contentTypeOf, renderFooter, renderHeader, renderOrders } from './exportFormats';
 import { daysOf, type ExportFormat } from './exportRequest';
-import type { OrderPages } from './orderPages';
+import type { OrderPage, OrderPages } from './orderPages';
 
 /** What one export covers. */
 export interface ExportSpec {
@@ -57,10 +57,31 @@ export interface ExportRunPorts {
   ): Promise<CheckpointSave>;
 }
 
-/** The export job was cancelled between two pages. Permanent: the run stops and nothing is committed. */
+/** The export job was cancelled between two pages: the run stops, commits nothing, and the job stays cancelled. */
 export const EXPORT_CANCELLED = 'EXPORT_CANCELLED';
 /** More pages than one block blob can hold. */
 export const EXPORT_TOO_LARGE = 'EXPORT_TOO_LARGE';
+
+/**
+ * Reads pages of the period by position (day, token), with one page read ahead. A read-ahead for another position
+ * (the run moved to a concurrent delivery's checkpoint) is dropped, and its failure with it.
+ */
+function pageReader(orders: OrderPages, days: readonly string[]) {
+  let ahead: { dayIndex: number; token: string | undefined; page: Promise<OrderPage> } | undefined;
+  const fetch = (dayIndex: number, token: string | undefined) => orders.page(days[dayIndex] ?? '', token);
+  return {
+    prefetch(dayIndex: number, token: string | undefined): void {
+      const page = fetch(dayIndex, token);
+      page.catch(() => undefined); // read again (and fail there) if it is ever used
+      ahead = { dayIndex, token, page };
+    },
+    async read(dayIndex: number, token: string | undefined): Promise<OrderPage> {
+      const hit = ahead && ahead.dayIndex === dayIndex && ahead.token === token ? ahead.page : undefined;
+      ahead = undefined;
+      return hit ?? fetch(dayIndex, token);
+    },
+  };
+}
 
 /** Eight hex characters naming one run's blocks (see `BlockSegment`). */
 export function newWriterId(): string {
@@ -102,7 +123,7 @@ export async function runExport(
         checkpoint = saved.stored;
         return;
       case 'cancelled':
-        throw new PermanentJobError(
+        throw new JobCancelledError(
           EXPORT_CANCELLED,
           `cancelled after ${checkpoint?.orders ?? 0} orders; no file was committed`,
         );
@@ -113,6 +134,7 @@ export async function runExport(
     }
   };
 
+  const reader = pageReader(ports.orders, days);
   for (;;) {
     if (!checkpoint) {
       await ports.file.stageBlock(blockId(writer, 0), renderHeader(spec.format, spec));
@@ -121,7 +143,10 @@ export async function runExport(
     }
     if (checkpoint.dayIndex >= days.length) break;
     const current: ExportCheckpoint = checkpoint;
-    const page = await ports.orders.page(days[current.dayIndex] ?? '', current.continuationToken);
+    const page = await reader.read(current.dayIndex, current.continuationToken);
+    // The next page is read while this one is staged and checkpointed: the two round trips overlap.
+    const nextDay = page.continuationToken ? current.dayIndex : current.dayIndex + 1;
+    if (nextDay < days.length) reader.prefetch(nextDay, page.continuationToken);
     let segments = current.segments;
     if (page.orders.length > 0) {
       const index = blockCount(current);

@@ -109,6 +109,7 @@ describe('chaos: bad input and attack', () => {
       ['POST', '/api/uploads'],
       ['POST', '/api/batch/nightly/run'],
       ['PUT', '/api/inventory/MUG-1'],
+      ['POST', '/api/exports'],
     ];
     for (const [method, path] of endpoints) {
       await fc.assert(
@@ -213,6 +214,7 @@ describe('chaos: bad input and attack', () => {
       'order-compensate',
       'webhooks',
       'nightly-run',
+      'exports',
     ];
     const samples = fc.sample(
       fc.oneof(
@@ -259,6 +261,9 @@ describe('chaos: bad input and attack', () => {
       ['GET', '/api/jobs'],
       ['GET', '/api/jobs/ord_AAAAAAAAAAAAAAAAAAAAAA/events'],
       ['POST', '/api/manage/jobs/ord_AAAAAAAAAAAAAAAAAAAAAA/cancel'],
+      ['POST', '/api/exports'],
+      ['GET', '/api/exports/exp_AAAAAAAAAAAAAAAAAAAAAA/file'],
+      ['POST', '/api/exports/exp_AAAAAAAAAAAAAAAAAAAAAA/cancel'],
       ['GET', '/admin/host/status'],
       ['POST', '/admin/functions/orderSupervisor'],
     ];

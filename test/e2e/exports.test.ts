@@ -214,6 +214,12 @@ describe('order export', () => {
     const unknown = await download(host.url(`/api/exports/${JobStore.newJobId('exp')}/file`));
     assert.equal(unknown.status, 404, 'an unknown export');
     assert.equal((await download(host.url(`/api/exports/${placed[0] ?? ''}/file`))).status, 404, 'not an export');
+    const listed = await getJson<{ jobs: { id: string; label: string }[] }>(host, '/api/jobs?type=export', {
+      headers: admin,
+    });
+    assert.equal(listed.body.jobs.find((j) => j.id === job.id)?.label, `csv of ${day(-1)} to ${day(0)}`);
+    await blob.delete();
+    assert.equal((await downloadFrom(host, job)).status, 404, 'a deleted file');
   });
 
   it('dead-letters a malformed message at once', async () => {
@@ -248,10 +254,10 @@ describe('order export, crashes and failures', () => {
       await sendRaw(prefix, JSON.stringify({ jobId }));
       await sendRaw(prefix, JSON.stringify({ jobId }));
       await waitFor(
-        'a few pages written',
+        'a page written',
         async () => {
           const current = (await getJson<PublicJob>(host, `/api/jobs/${jobId}`)).body;
-          return Number(/in (\d+) pages/.exec(current.progress.message ?? '')?.[1] ?? 0) >= 2 || undefined;
+          return Number(/in (\d+) pages/.exec(current.progress.message ?? '')?.[1] ?? 0) >= 1 || undefined;
         },
         30_000,
         20,
@@ -293,7 +299,9 @@ describe('order export, crashes and failures', () => {
       );
       assert.equal((await downloadFrom(host, clean)).text, csv.text);
 
-      // Cancelled mid-run: the job ends cancelled at once, the run stops at its next page and commits no file.
+      // Cancelled mid-run: the job ends cancelled at once, and the run stops at its next page without committing a
+      // file. (A run this small can also be past its last page, committing, when the cancel lands: it then finishes
+      // its file, and the job stays cancelled.)
       const doomed = await requestExport(host, { from: days[0], to: days[2], format: 'json' });
       await waitFor(
         'the first page',
@@ -307,17 +315,20 @@ describe('order export, crashes and failures', () => {
       const cancel = await postJson<{ status: string }>(host, `/api/exports/${doomed.body.jobId}/cancel`, {}, admin);
       assert.equal(cancel.status, 202, JSON.stringify(cancel.body));
       assert.equal(cancel.body.status, 'cancelled');
-      await host.waitForLine(new RegExp(`export ${doomed.body.jobId}: failed`), 30_000);
+      const ended = await host.waitForLine(new RegExp(`export ${doomed.body.jobId}: (cancelled|succeeded)`), 30_000);
       const stopped = (await getJson<PublicJob>(host, `/api/jobs/${doomed.body.jobId}`)).body;
-      assert.equal(stopped.status, 'cancelled');
-      assert.equal(stopped.error?.code, 'EXPORT_CANCELLED');
-      assert.equal(
-        await storageClients()
+      assert.equal(stopped.status, 'cancelled', 'a cancel sticks');
+      if (ended.endsWith('cancelled')) {
+        assert.equal(stopped.error?.code, 'EXPORT_CANCELLED');
+        const file = storageClients()
           .blobs.getContainerClient(`${prefix}-exports`)
-          .getBlobClient(`${doomed.body.jobId}.json`)
-          .exists(),
-        false,
-        'no file',
+          .getBlobClient(`${doomed.body.jobId}.json`);
+        assert.equal(await file.exists(), false, 'no file');
+      }
+      assert.equal(
+        (await download(host.url(`/api/exports/${doomed.body.jobId}/file`))).status,
+        409,
+        'a cancelled export has no download',
       );
       assert.equal((await postJson(host, `/api/exports/${doomed.body.jobId}/cancel`, {}, admin)).status, 409);
       const letters = await getJson<{ deadLetters: { jobId?: string }[] }>(host, '/api/deadletters', {

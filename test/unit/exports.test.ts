@@ -15,7 +15,7 @@ import {
   type ExportSpec,
   runExport,
 } from '../../shared/exports/runExport';
-import { PermanentJobError } from '../../shared/jobs/jobErrors';
+import { JobCancelledError, PermanentJobError } from '../../shared/jobs/jobErrors';
 
 const NOW = () => new Date('2026-03-15T10:00:00.000Z');
 
@@ -230,12 +230,12 @@ describe('export run', () => {
     let read = 0;
     const cancelling: OrderPages = {
       page: (day, token) => {
-        if (++read === 2) checkpoints.cancelled = true;
+        if (++read === 3) checkpoints.cancelled = true; // with one page read ahead: while the second is saved
         return pages.page(day, token);
       },
     };
     await assert.rejects(runExport(spec, ports(cancelling, file, checkpoints), undefined), (error: unknown) => {
-      assert.ok(error instanceof PermanentJobError);
+      assert.ok(error instanceof JobCancelledError);
       assert.equal(error.code, EXPORT_CANCELLED);
       return true;
     });
