@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
+import { thumbnailPath } from '../../shared/thumbnails/thumbnailNames';
 import { getJson, postJson, type PublicJob } from '../support/api';
 import type { DevhostProcess } from '../support/devhostProcess';
 import { testImage } from '../support/images';
@@ -110,8 +111,9 @@ export async function verify(
       missingThumbnails.length = 0;
       for (const name of submitted.uploads) {
         for (const width of [128, 256, 512]) {
-          if (!(await thumbnails.getBlobClient(`${width}/${name}`).exists()))
-            missingThumbnails.push(`${width}/${name}`);
+          // The app's default format is WebP: thumbnail names end in their content's extension.
+          const thumbnail = thumbnailPath(width, name, 'image/webp');
+          if (!(await thumbnails.getBlobClient(thumbnail).exists())) missingThumbnails.push(thumbnail);
         }
       }
       return missingThumbnails.length === 0 || undefined;
