@@ -2,6 +2,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 
 import type { DeadLetterStore } from '../deadletters/deadLetterStore';
 import type { JobStore } from '../jobs/jobStore';
+import { uploadNamesFor } from '../thumbnails/thumbnailNames';
 
 export const RETENTION_PAGE = 100;
 
@@ -20,7 +21,11 @@ export async function purgeDeadLetters(deadLetters: DeadLetterStore, cutoff: Dat
   return deadLetters.purgeOlderThan(cutoff);
 }
 
-/** Deletes thumbnails (`{width}/{name}`) whose upload `{name}` no longer exists. */
+/**
+ * Deletes thumbnails (`{width}/{thumbnail name}`) whose upload no longer exists. A thumbnail name may carry an
+ * appended extension (`cat.jpg.webp` for `cat.jpg`; see thumbnailNames.ts), so every upload name it can belong to is
+ * checked, and the thumbnail is kept while any of them exists.
+ */
 export async function purgeOrphanThumbnails(thumbnails: ContainerClient, uploads: ContainerClient): Promise<number> {
   const exists = new Map<string, boolean>();
   let deleted = 0;
@@ -28,11 +33,17 @@ export async function purgeOrphanThumbnails(thumbnails: ContainerClient, uploads
     for await (const blob of thumbnails.listBlobsFlat()) {
       const slash = blob.name.indexOf('/');
       if (slash < 0) continue;
-      const source = blob.name.slice(slash + 1);
-      let present = exists.get(source);
-      if (present === undefined) {
-        present = await uploads.getBlobClient(source).exists();
-        exists.set(source, present);
+      let present = false;
+      for (const source of uploadNamesFor(blob.name.slice(slash + 1))) {
+        let sourceExists = exists.get(source);
+        if (sourceExists === undefined) {
+          sourceExists = await uploads.getBlobClient(source).exists();
+          exists.set(source, sourceExists);
+        }
+        if (sourceExists) {
+          present = true;
+          break;
+        }
       }
       if (!present) {
         await thumbnails.getBlobClient(blob.name).deleteIfExists();

@@ -39,3 +39,19 @@ export function thumbnailPath(width: number, uploadName: string, contentType: st
 export function possibleThumbnailPaths(width: number, uploadName: string): string[] {
   return [...new Set(THUMBNAIL_CONTENT_TYPES.map((type) => thumbnailPath(width, uploadName, type)))];
 }
+
+/**
+ * The upload names a stored thumbnail name (without its `{width}/`) can belong to: the name itself (an extension that
+ * was kept) and, when it ends in an appended thumbnail extension, the name without it. `cat.jpg.webp` may be the WebP
+ * thumbnail of `cat.jpg` (or of an upload named `cat.jpg.webp`); the orphan purge keeps it while either exists.
+ */
+export function uploadNamesFor(thumbnailName: string): string[] {
+  const names = [thumbnailName];
+  for (const { extension } of Object.values(EXTENSIONS)) {
+    const suffix = `.${extension}`;
+    if (thumbnailName.toLowerCase().endsWith(suffix) && thumbnailName.length > suffix.length) {
+      names.push(thumbnailName.slice(0, -suffix.length));
+    }
+  }
+  return names;
+}

@@ -10,6 +10,7 @@ import { InventoryStore } from '../../shared/orders/inventoryStore';
 import { getJson, postJson, type PublicJob, waitForJob } from '../support/api';
 import { startApp } from '../support/appHost';
 import type { DevhostProcess } from '../support/devhostProcess';
+import { testImage } from '../support/images';
 import { CARDS, orderBody } from '../support/orderFixtures';
 import { storageClients } from '../support/storage';
 import { waitFor } from '../support/wait';
@@ -142,8 +143,17 @@ describe('nightly batch', () => {
     const thumbnails = clients.blobs.getContainerClient(`${prefix}-thumbnails`);
     const uploads = clients.blobs.getContainerClient(`${prefix}-uploads`);
     await thumbnails.getBlockBlobClient('128/gone.png').upload('x', 1);
-    await thumbnails.getBlockBlobClient('128/kept.png').upload('x', 1);
-    await uploads.getBlockBlobClient('kept.png').upload('x', 1);
+    await thumbnails.getBlockBlobClient('128/gone.png.webp').upload('x', 1);
+    // A real upload: its thumbnail job writes `128/kept.png.webp` (WebP appended to the name), which the purge must
+    // map back to `kept.png` and keep. Waiting for it also keeps the job from racing the batch.
+    await uploads.getBlockBlobClient('kept.png').uploadData(await testImage(300, 200, 'png'), {
+      blobHTTPHeaders: { blobContentType: 'image/png' },
+    });
+    await waitFor(
+      'the thumbnail of kept.png',
+      async () => ((await thumbnails.getBlobClient('128/kept.png.webp').exists()) ? true : undefined),
+      60_000,
+    );
     const inventory = new InventoryStore(clients.table(`${prefix}inventory`));
     await inventory.setItem({ sku: 'SKU-G', name: 'Ghost', priceCents: 1, stock: 10 });
     await inventory.reserve('ord_ghostorder', [{ sku: 'SKU-G', quantity: 4 }]);
@@ -161,7 +171,8 @@ describe('nightly batch', () => {
     assert.equal(await deadLetters.get(oldLetter.id), undefined);
     assert.ok(await deadLetters.get(newLetter.id));
     assert.equal(await thumbnails.getBlobClient('128/gone.png').exists(), false);
-    assert.equal(await thumbnails.getBlobClient('128/kept.png').exists(), true);
+    assert.equal(await thumbnails.getBlobClient('128/gone.png.webp').exists(), false);
+    assert.equal(await thumbnails.getBlobClient('128/kept.png.webp').exists(), true, 'thumbnail of an existing upload');
     assert.equal((await inventory.getItem('SKU-G'))?.stock, 10, 'orphaned reservation released');
     assert.ok((findings['reservationsReleased'] ?? 0) >= 1);
   });

@@ -10,7 +10,7 @@ import { parseBlobReference } from '../../shared/thumbnails/blobReference';
 import { unsupportedImageFormat } from '../../shared/thumbnails/imageSignatures';
 import { renderThumbnails } from '../../shared/thumbnails/renderThumbnails';
 import { ThumbnailError } from '../../shared/thumbnails/thumbnailErrors';
-import { possibleThumbnailPaths, thumbnailName } from '../../shared/thumbnails/thumbnailNames';
+import { possibleThumbnailPaths, thumbnailName, uploadNamesFor } from '../../shared/thumbnails/thumbnailNames';
 import { animatedGif, bmpImage, testImage } from '../support/images';
 
 const OPTIONS = { widths: [64], format: 'webp' as const, maxInputPixels: 1_000_000, timeoutSeconds: 10 };
@@ -30,6 +30,16 @@ describe('thumbnail names', () => {
       '128/a.png.jpg',
       '128/a.png.webp',
     ]);
+  });
+
+  it("map back to every upload they can belong to, so the orphan purge keeps a live upload's thumbnails", () => {
+    for (const upload of ['cat.jpg', 'cat.webp', 'noextension', 'dir.v2/file', 'cat.JPEG']) {
+      for (const type of ['image/webp', 'image/jpeg', 'image/png', 'image/avif']) {
+        assert.ok(uploadNamesFor(thumbnailName(upload, type)).includes(upload), `${upload} as ${type}`);
+      }
+    }
+    assert.deepEqual(uploadNamesFor('cat.jpg.webp'), ['cat.jpg.webp', 'cat.jpg']);
+    assert.deepEqual(uploadNamesFor('.webp'), ['.webp']);
   });
 });
 
