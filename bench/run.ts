@@ -9,6 +9,7 @@ import path from 'node:path';
 
 import { startAzurite } from '../devhost/azurite';
 import type { Benchmark, BenchResult } from './benchContext';
+import { capacityBench } from './capacity.bench';
 import { eventGridDetectionBench } from './eventGridDetection.bench';
 import { exportBench } from './export.bench';
 import { nightlyBench } from './nightly.bench';
@@ -21,6 +22,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   nightly: nightlyBench,
   thumbnails: thumbnailPipelineBench,
   orders: orderThroughputBench,
+  capacity: capacityBench,
   eventgrid: eventGridDetectionBench,
   export: exportBench,
 };

@@ -5,6 +5,7 @@ import { dashboardAsset, dashboardCsp } from '../shared/dashboard/dashboardAsset
 import { healthReport } from '../shared/health/healthReport';
 import { json, notFound, validationProblem } from '../shared/http/problem';
 import { BLOB_TRIGGER_POISON_QUEUE } from '../shared/storage/resourceNames';
+import { storageClients, withTablesOf } from '../shared/storage/storageClients';
 import { isOrphanedThumbnail } from '../shared/thumbnails/staleThumbnails';
 import { currentUploadEtag } from '../shared/thumbnails/uploadVersions';
 
@@ -47,7 +48,7 @@ app.http('queueDepths', {
   handler: async () => {
     const services = appServices();
     const report = await healthReport(
-      services.storage,
+      withTablesOf(services.storage, storageClients(services.config.jobsStorageConnection)),
       names.tables.jobs,
       [
         ...names.triggerQueues.map((queue) => ({ queue, poisonQueue: `${queue}-poison` })),

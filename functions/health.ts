@@ -6,7 +6,7 @@ import { DeadLetterStore } from '../shared/deadletters/deadLetterStore';
 import { healthReport } from '../shared/health/healthReport';
 import { json } from '../shared/http/problem';
 import { BLOB_TRIGGER_POISON_QUEUE, resourceNames } from '../shared/storage/resourceNames';
-import { storageClients } from '../shared/storage/storageClients';
+import { storageClients, withTablesOf } from '../shared/storage/storageClients';
 
 const config = appConfig();
 const names = resourceNames(config.resourcePrefix);
@@ -22,7 +22,7 @@ app.http('health', {
   authLevel: 'anonymous',
   handler: async () => {
     const report = await healthReport(
-      storageClients(config.storageConnection),
+      withTablesOf(storageClients(config.storageConnection), storageClients(config.jobsStorageConnection)),
       names.tables.jobs,
       [
         ...names.triggerQueues.map((queue) => ({ queue, poisonQueue: `${queue}-poison` })),

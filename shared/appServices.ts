@@ -29,7 +29,8 @@ export function appServices(): AppServices {
   const config = appConfig();
   const names = resourceNames(config.resourcePrefix);
   const storage = storageClients(config.storageConnection);
-  const jobs = new JobStore(storage.table(names.tables.jobs));
+  // JOBS_STORAGE may put the jobs table in an account of its own (the same clients when it does not).
+  const jobs = new JobStore(storageClients(config.jobsStorageConnection).table(names.tables.jobs));
   const deadLetters = new DeadLetterStore(storage.table(names.tables.deadLetters));
   const sales = new SalesFacts(storage.table(names.tables.sales));
   const runtime = new JobRuntime({

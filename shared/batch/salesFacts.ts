@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
+
 import { odata, type TableClient } from '@azure/data-tables';
 
 import type { Job } from '../jobs/jobTypes';
 import { ensureTable, statusOf } from '../storage/tableErrors';
 
-/** One finished order as the daily report counts it, kept in the partition of the UTC day it finished. */
+/** One finished order as the daily report counts it, kept in a shard of the UTC day it finished. */
 export interface SalesFact {
   orderId: string;
   status: string;
@@ -14,13 +16,84 @@ export interface SalesFact {
 
 export const SALES_PAGE_SIZE = 1000;
 
+/**
+ * Partitions per UTC day. One partition takes about 2,000 entities/s (Azure's target), so a single day partition
+ * would cap the whole shop at 2,000 finished orders/s and a nightly read of a busy day at 2,000 entities/s; sixteen
+ * spread both well past what one storage account carries.
+ */
+export const SALES_SHARDS = 16;
+
 export function utcDate(iso: string): string {
   return iso.slice(0, 10);
 }
 
+/** The shard of an order: a hash of its id, so a repeated write lands on the same row. */
+export function salesPartition(date: string, orderId: string): string {
+  const shard = createHash('sha256').update(orderId).digest().readUInt16BE(0) % SALES_SHARDS;
+  return `${date}-s${shard.toString().padStart(2, '0')}`;
+}
+
 /**
- * The sales ledger the nightly report reads: written when an order reaches a terminal status (an upsert keyed by
- * order id, so a repeat changes nothing), read one day-partition at a time in pages, never by scanning jobs.
+ * The partitions a day's facts may be in, in reading order: the bare date first (where ledgers written before
+ * sharding keep that day's rows), then each shard.
+ */
+export function salesPartitionsOf(date: string): string[] {
+  return [date, ...Array.from({ length: SALES_SHARDS }, (_, i) => `${date}-s${i.toString().padStart(2, '0')}`)];
+}
+
+/**
+ * Where a read of a day stands in one partition: past `after` (the last row key handed out), from the start
+ * (nothing), `done`, or at `token`, the table's own continuation token: only for the bare day partition when a
+ * checkpoint from before sharding is resumed (its rows are then handed out as read, outside the merge order).
+ */
+interface Cursor {
+  after?: string;
+  token?: string;
+  done?: true;
+}
+
+/** The token handed out: `v2:` and the cursors as JSON. */
+function encodeCursors(cursors: Cursor[]): string {
+  return `v2:${JSON.stringify(cursors)}`;
+}
+
+function isCursor(value: unknown): value is Cursor {
+  if (typeof value !== 'object' || value === null) return false;
+  const { after, token, done } = value as Record<string, unknown>;
+  return (
+    (after === undefined || typeof after === 'string') &&
+    (token === undefined || typeof token === 'string') &&
+    (done === undefined || done === true)
+  );
+}
+
+function decodeCursors(token: string | undefined, partitions: number): Cursor[] {
+  const fresh: Cursor[] = Array.from({ length: partitions }, () => ({}));
+  if (!token) return fresh;
+  if (token.startsWith('v2:')) {
+    const parsed = JSON.parse(token.slice(3)) as unknown;
+    if (Array.isArray(parsed) && parsed.length === partitions && parsed.every(isCursor)) return parsed;
+    throw new Error('not a sales ledger read position');
+  }
+  // A checkpoint from before sharding: the table's own token within the bare day partition; shards from the start.
+  return [{ token }, ...fresh.slice(1)];
+}
+
+/** A slice of one partition: its facts in row key order, whether there may be more, the table's token. */
+interface PartitionRead {
+  facts: SalesFact[];
+  more: boolean;
+  token?: string;
+}
+
+function byOrderId(a: SalesFact, b: SalesFact): number {
+  return a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0;
+}
+
+/**
+ * The sales ledger the nightly report and the export read: written when an order reaches a terminal status (an
+ * upsert keyed by order id, so a repeat changes nothing) into one of the day's shards, read from all the day's shards
+ * together in pages merged in order id order, never by scanning jobs.
  */
 export class SalesFacts {
   constructor(private readonly table: TableClient) {}
@@ -34,7 +107,7 @@ export class SalesFacts {
     const lines = Array.isArray(job.data['lines']) ? (job.data['lines'] as SalesFact['lines']) : [];
     await this.table.upsertEntity(
       {
-        partitionKey: utcDate(job.completedAt),
+        partitionKey: salesPartition(utcDate(job.completedAt), job.id),
         rowKey: job.id,
         status: job.status,
         totalCents: Number(job.data['totalCents'] ?? 0),
@@ -46,20 +119,69 @@ export class SalesFacts {
     );
   }
 
-  /** One page of a day's facts, in order id order; pass the returned token to continue. */
+  /**
+   * One page of a day's facts in order id order, merged from every partition of the day (read in parallel, a slice
+   * of a page from each): the facts handed out are those up to the smallest last row key among the slices that may
+   * have more, so the merge stays in order across pages; the rest are read again next time. Pass the returned token
+   * to continue: it holds where each partition stands, so a checkpointed run resumes where it stopped.
+   */
   async page(date: string, continuationToken?: string): Promise<{ facts: SalesFact[]; continuationToken?: string }> {
-    const pages = this.table
-      .listEntities<Record<string, unknown>>({ queryOptions: { filter: odata`PartitionKey eq ${date}` } })
-      .byPage({ maxPageSize: SALES_PAGE_SIZE, ...(continuationToken ? { continuationToken } : {}) });
+    const partitions = salesPartitionsOf(date);
+    const cursors = decodeCursors(continuationToken, partitions.length);
+    const slice = Math.ceil(SALES_PAGE_SIZE / partitions.length);
+    const reads = await Promise.all(
+      partitions.map((partition, i) => {
+        const cursor = cursors[i] ?? {};
+        return cursor.done
+          ? Promise.resolve<PartitionRead>({ facts: [], more: false })
+          : this.#partitionPage(partition, cursor, slice);
+      }),
+    );
+    let bound: string | undefined;
+    reads.forEach((read, i) => {
+      const last = read.facts.at(-1)?.orderId;
+      if (cursors[i]?.token !== undefined) return; // outside the merge
+      if (read.more && last !== undefined && (bound === undefined || last < bound)) bound = last;
+    });
+    const limit = bound;
+    const facts: SalesFact[] = [];
+    reads.forEach((read, i) => {
+      const cursor = cursors[i] ?? {};
+      if (cursor.done) return;
+      if (cursor.token !== undefined) {
+        facts.push(...read.facts);
+        cursors[i] = read.token ? { token: read.token } : { done: true };
+        return;
+      }
+      const handed = limit === undefined ? read.facts : read.facts.filter((fact) => fact.orderId <= limit);
+      facts.push(...handed);
+      const last = handed.at(-1)?.orderId;
+      if (!read.more && handed.length === read.facts.length) cursors[i] = { done: true };
+      else if (last !== undefined) cursors[i] = { after: last };
+    });
+    facts.sort(byOrderId);
+    return cursors.every((cursor) => cursor.done) ? { facts } : { facts, continuationToken: encodeCursors(cursors) };
+  }
+
+  /** Up to `top` facts of one partition past the cursor, in row key order, and whether there may be more. */
+  async #partitionPage(partitionKey: string, cursor: Cursor, top: number): Promise<PartitionRead> {
+    const filter =
+      cursor.after !== undefined
+        ? odata`PartitionKey eq ${partitionKey} and RowKey gt ${cursor.after}`
+        : odata`PartitionKey eq ${partitionKey}`;
+    const pages = this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter } }).byPage({
+      maxPageSize: top,
+      ...(cursor.token !== undefined ? { continuationToken: cursor.token } : {}),
+    });
     let page;
     try {
       page = await pages.next();
     } catch (error) {
-      if (statusOf(error) === 404) return { facts: [] };
+      if (statusOf(error) === 404) return { facts: [], more: false };
       throw error;
     }
-    if (page.done) return { facts: [] };
-    const facts = page.value.map((row) => {
+    if (page.done) return { facts: [], more: false };
+    const facts: SalesFact[] = page.value.map((row) => {
       const errorCode = typeof row['errorCode'] === 'string' && row['errorCode'] ? row['errorCode'] : undefined;
       return {
         orderId: String(row.rowKey),
@@ -69,18 +191,28 @@ export class SalesFacts {
         ...(errorCode ? { errorCode } : {}),
       };
     });
+    // A short page with a continuation token (the service may stop early) may have more too.
     const token = page.value.continuationToken;
-    return { facts, ...(token ? { continuationToken: token } : {}) };
+    return { facts, more: facts.length >= top || token !== undefined, ...(token ? { token } : {}) };
   }
 
-  /** Writes many facts in entity-group batches of up to 100 (benchmarks and tests seed volume this way). */
+  /** Writes many facts in entity-group batches of up to 100 per shard (benchmarks and tests seed volume this way). */
   async recordMany(date: string, facts: SalesFact[]): Promise<void> {
+    const byPartition = new Map<string, SalesFact[]>();
+    for (const fact of facts) {
+      const partitionKey = salesPartition(date, fact.orderId);
+      byPartition.set(partitionKey, [...(byPartition.get(partitionKey) ?? []), fact]);
+    }
+    for (const [partitionKey, shard] of byPartition) await this.#recordShard(date, partitionKey, shard);
+  }
+
+  async #recordShard(date: string, partitionKey: string, facts: SalesFact[]): Promise<void> {
     for (let i = 0; i < facts.length; i += 100) {
       await this.table.submitTransaction(
         facts.slice(i, i + 100).map((fact) => [
           'upsert',
           {
-            partitionKey: date,
+            partitionKey,
             rowKey: fact.orderId,
             status: fact.status,
             totalCents: fact.totalCents,

@@ -92,6 +92,8 @@ const settingsSchema = z.object({
 export interface AppConfig {
   /** The storage account that holds all job state (`AzureWebJobsStorage`): a connection string or an identity. */
   storageConnection: StorageConnection;
+  /** The account of the jobs table (`JOBS_STORAGE`, same forms as `AzureWebJobsStorage`); defaults to that one. */
+  jobsStorageConnection: StorageConnection;
   /** Prepended to every table, queue and container name, so several deployments (or test runs) share an account. */
   resourcePrefix: string;
   thumbnails: {
@@ -141,13 +143,30 @@ export interface AppConfig {
   };
 }
 
+const JOBS_STORAGE = 'JOBS_STORAGE';
+
+/** A connection setting is given as `NAME` or as any `NAME__*` (identity-based) key, case-insensitively. */
+function isSet(name: string, env: NodeJS.ProcessEnv): boolean {
+  const lower = name.toLowerCase();
+  return Object.entries(env).some(
+    ([key, value]) =>
+      value !== undefined &&
+      value !== '' &&
+      (key.toLowerCase() === lower || key.toLowerCase().startsWith(`${lower}__`)),
+  );
+}
+
 /** Parses and validates the app settings; throws one ConfigError naming every bad setting. */
 export function parseAppConfig(env: NodeJS.ProcessEnv): AppConfig {
   const parsed = settingsSchema.safeParse(env);
   const storage = parseStorageConnection('AzureWebJobsStorage', env);
-  if (!parsed.success || !storage.ok) {
+  // The jobs table (status, timeline, listing indexes) carries most of the requests per job: its own account lifts
+  // the account ceiling of both (see README "Scale"). Unset, it shares AzureWebJobsStorage.
+  const jobsStorage = isSet(JOBS_STORAGE, env) ? parseStorageConnection(JOBS_STORAGE, env) : storage;
+  if (!parsed.success || !storage.ok || !jobsStorage.ok) {
     const problems = [
       ...(storage.ok ? [] : storage.problems),
+      ...(jobsStorage.ok || jobsStorage === storage ? [] : jobsStorage.problems),
       ...(parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`)),
     ];
     throw new ConfigError(`Invalid app settings: ${problems.join('; ')}`);
@@ -155,6 +174,7 @@ export function parseAppConfig(env: NodeJS.ProcessEnv): AppConfig {
   const s = parsed.data;
   return {
     storageConnection: storage.connection,
+    jobsStorageConnection: jobsStorage.connection,
     resourcePrefix: s.RESOURCE_PREFIX ?? '',
     thumbnails: {
       widths: s.THUMBNAIL_WIDTHS,

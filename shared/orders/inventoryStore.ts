@@ -2,6 +2,7 @@ import { odata, type TableClient, type TransactionAction } from '@azure/data-tab
 
 import { PermanentJobError } from '../jobs/jobErrors';
 import { ensureTable, statusOf } from '../storage/tableErrors';
+import { GroupCommitter, type Outcome } from './groupCommit';
 
 /** One line of an order. */
 export interface OrderLine {
@@ -37,10 +38,22 @@ export class UnknownSkuError extends PermanentJobError {
 }
 
 const STOCK_ROW = 'stock';
+/** An entity group transaction holds at most 100 operations: the stock update and up to this many reservations. */
+const MAX_RESERVATION_GROUP = 50;
+
+interface ReservationRequest {
+  orderId: string;
+  quantity: number;
+}
 const MAX_CONFLICT_RETRIES = 20;
 
 function reservationRow(orderId: string): string {
   return `res-${orderId}`;
+}
+
+/** After a lost race on a stock row: a short random wait, growing with the attempts, so racers spread out. */
+function conflictBackoff(attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * (attempt + 1)));
 }
 
 /** A transaction failed because a row changed (412) or already existed (409). */
@@ -56,31 +69,13 @@ function isConflict(error: unknown): boolean {
  * restores the stock in one transaction, so it happens once too.
  */
 export class InventoryStore {
-  /**
-   * Stock changes of one SKU in this process go one at a time: concurrent invocations on one host would otherwise
-   * race for the stock row's ETag and pay a read and a failed transaction per lost race. Across hosts the ETag
-   * still decides; this only keeps a host from competing with itself.
-   */
-  readonly #skuQueues = new Map<string, Promise<void>>();
+  /** Reservations of one SKU from this process go in groups: see GroupCommitter. */
+  readonly #reservations = new GroupCommitter<ReservationRequest, void>(
+    (sku, group) => this.#commitReservations(sku, group),
+    MAX_RESERVATION_GROUP,
+  );
 
   constructor(private readonly table: TableClient) {}
-
-  async #oneAtATime<T>(sku: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.#skuQueues.get(sku) ?? Promise.resolve();
-    let release: () => void = () => undefined;
-    const turn = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const tail = previous.then(() => turn);
-    this.#skuQueues.set(sku, tail);
-    await previous;
-    try {
-      return await work();
-    } finally {
-      release();
-      if (this.#skuQueues.get(sku) === tail) this.#skuQueues.delete(sku);
-    }
-  }
 
   async ensureTable(): Promise<void> {
     await ensureTable(this.table);
@@ -120,7 +115,7 @@ export class InventoryStore {
   /** Reserves every line for the order; on a shortage, releases what this order holds and throws OutOfStockError. */
   async reserve(orderId: string, lines: readonly OrderLine[]): Promise<void> {
     try {
-      for (const line of lines) await this.#oneAtATime(line.sku, () => this.#reserveLine(orderId, line));
+      for (const line of lines) await this.#reserveLine(orderId, line);
     } catch (error) {
       if (error instanceof OutOfStockError || error instanceof UnknownSkuError) await this.release(orderId, lines);
       throw error;
@@ -128,49 +123,87 @@ export class InventoryStore {
   }
 
   async #reserveLine(orderId: string, line: OrderLine): Promise<void> {
-    // Insert-first: the transaction itself tells whether this order reserved before (its reservation row exists),
-    // so the common case costs one read and one transaction.
+    await this.#reservations.submit(line.sku, { orderId, quantity: line.quantity });
+  }
+
+  /**
+   * Reserves a group of order lines of one SKU: one read of the stock row, then one transaction that decrements it
+   * by the group's total (ETag-conditional) and inserts each order's reservation row. Reservations are not read
+   * first: an insert fails (409) when the row exists. Lines that do not fit what is left are short (out of stock,
+   * unless that order had reserved before). On a lost race (412) the group is read and tried again after a short
+   * wait; on a 409 (some order of the group had reserved before) each line goes on its own.
+   */
+  async #commitReservations(sku: string, group: ReservationRequest[]): Promise<Outcome<void>[]> {
+    // The same order twice in one group (a duplicate delivery): reserve once, answer both.
+    const unique = [...new Map(group.map((request) => [request.orderId, request])).values()];
+    const byOrder = new Map<string, Outcome<void>>();
+    const lost: Outcome<void> = { ok: false, error: new Error(`reserving ${sku}: no outcome`) };
+    const answer = (): Outcome<void>[] => group.map((request) => byOrder.get(request.orderId) ?? lost);
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
       let stock;
       try {
-        stock = await this.table.getEntity<{ stock: number }>(line.sku, STOCK_ROW);
+        stock = await this.table.getEntity<{ stock: number }>(sku, STOCK_ROW);
       } catch (error) {
-        if (statusOf(error) === 404) throw new UnknownSkuError(line.sku);
-        throw error;
+        const failure = statusOf(error) === 404 ? new UnknownSkuError(sku) : error;
+        return group.map(() => ({ ok: false, error: failure }));
       }
-      if (stock.stock < line.quantity) {
-        // Reserved before (or released by a cancellation, which must not be undone here): not a shortage.
-        if (await this.#reservation(orderId, line.sku)) return;
-        throw new OutOfStockError(line.sku, line.quantity, stock.stock);
+      let left = stock.stock;
+      const fits: ReservationRequest[] = [];
+      const short: { request: ReservationRequest; available: number }[] = [];
+      for (const request of unique) {
+        if (request.quantity <= left) {
+          fits.push(request);
+          left -= request.quantity;
+        } else short.push({ request, available: left });
       }
-      const actions: TransactionAction[] = [
-        [
-          'update',
-          { partitionKey: line.sku, rowKey: STOCK_ROW, stock: stock.stock - line.quantity },
-          'Merge',
-          { etag: stock.etag },
-        ],
-        [
-          'create',
-          {
-            partitionKey: line.sku,
-            rowKey: reservationRow(orderId),
-            quantity: line.quantity,
-            state: 'reserved',
-            reservedAt: new Date().toISOString(),
-          },
-        ],
-      ];
-      try {
-        await this.table.submitTransaction(actions);
-        return;
-      } catch (error) {
-        if (!isConflict(error)) throw error;
-        // This reservation already landed (409), or someone else changed the stock (412): look, then read again.
-        if (await this.#reservation(orderId, line.sku)) return;
+      if (fits.length > 0) {
+        const reservedAt = new Date().toISOString();
+        const actions: TransactionAction[] = [
+          ['update', { partitionKey: sku, rowKey: STOCK_ROW, stock: left }, 'Merge', { etag: stock.etag }],
+          ...fits.map((request): TransactionAction => [
+            'create',
+            {
+              partitionKey: sku,
+              rowKey: reservationRow(request.orderId),
+              quantity: request.quantity,
+              state: 'reserved',
+              reservedAt,
+            },
+          ]),
+        ];
+        try {
+          await this.table.submitTransaction(actions);
+        } catch (error) {
+          const status = statusOf(error);
+          if (status === 409) {
+            // 409: an order of the group had its reservation already (a repeat, or released by a cancellation,
+            // which must not be undone here). Which one the service does not say: each goes on its own.
+            if (unique.length === 1) return group.map(() => ({ ok: true, value: undefined }));
+            for (const request of unique) {
+              const [outcome] = await this.#commitReservations(sku, [request]);
+              byOrder.set(request.orderId, outcome ?? lost);
+            }
+            return answer();
+          }
+          if (status !== 412) return group.map(() => ({ ok: false, error }));
+          await conflictBackoff(attempt); // someone else changed the stock first: read it again
+          continue;
+        }
+        for (const request of fits) byOrder.set(request.orderId, { ok: true, value: undefined });
       }
+      for (const { request, available } of short) {
+        // Reserved before (or released by a cancellation): not a shortage.
+        const existing = await this.#reservation(request.orderId, sku);
+        byOrder.set(
+          request.orderId,
+          existing
+            ? { ok: true, value: undefined }
+            : { ok: false, error: new OutOfStockError(sku, request.quantity, available) },
+        );
+      }
+      return answer();
     }
-    throw new Error(`reserving ${line.sku} for ${orderId} kept conflicting`);
+    return group.map(() => ({ ok: false, error: new Error(`reserving ${sku} kept conflicting`) }));
   }
 
   /** Returns the order's reserved stock; safe to call any number of times. Returns how many lines were released. */
@@ -205,6 +238,7 @@ export class InventoryStore {
           break;
         } catch (error) {
           if (!isConflict(error)) throw error;
+          await conflictBackoff(attempt);
         }
       }
     }

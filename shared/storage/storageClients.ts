@@ -67,3 +67,11 @@ export function storageClients(connection: StorageConnection): StorageClients {
     };
   });
 }
+
+/**
+ * One account's blobs and queues with another's tables: the health probe reads the jobs table where `JOBS_STORAGE`
+ * puts it, and the queues where the app's queues are.
+ */
+export function withTablesOf(main: StorageClients, tables: StorageClients): StorageClients {
+  return { blobs: main.blobs, queues: main.queues, table: (name) => tables.table(name) };
+}
