@@ -1,27 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
 
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 
 import type { BenchContext, BenchResult } from './benchContext';
 import { DevhostChild } from './devhostChild';
+import { freePort } from './freePort';
 import { percentile, round } from './stats';
 
 const EXISTING_BLOBS = 10_000;
 const PROBES = 12;
 const APP = path.resolve(__dirname, '..', '..', 'bench', 'apps', 'eventgrid-blob');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function fill(container: ContainerClient, count: number): Promise<void> {
   let next = 0;
