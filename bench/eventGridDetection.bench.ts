@@ -3,9 +3,9 @@ import path from 'node:path';
 
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 
+import { freePort } from '../test/support/freePort';
 import type { BenchContext, BenchResult } from './benchContext';
 import { DevhostChild } from './devhostChild';
-import { freePort } from './freePort';
 import { percentile, round } from './stats';
 
 const EXISTING_BLOBS = 10_000;

@@ -7,9 +7,9 @@ import { Jimp } from 'jimp';
 import sharp from 'sharp';
 
 import { renderThumbnails } from '../shared/thumbnails/renderThumbnails';
+import { freePort } from '../test/support/freePort';
 import type { BenchContext, BenchResult } from './benchContext';
 import { DevhostChild } from './devhostChild';
-import { freePort } from './freePort';
 import { round } from './stats';
 
 const IMAGES = 100;

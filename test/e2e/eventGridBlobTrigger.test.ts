@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import type { ContainerClient } from '@azure/storage-blob';
 
 import { DevhostProcess } from '../support/devhostProcess';
+import { freePort } from '../support/freePort';
 import { storageClients, uniqueName } from '../support/storage';
 import { waitFor } from '../support/wait';
 
@@ -25,17 +25,6 @@ interface Ran {
 
 function runs(host: DevhostProcess): Ran[] {
   return host.lines(/EVENT /).map((line) => JSON.parse(line.slice(line.indexOf('EVENT ') + 6)) as Ran);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function newContainer(): Promise<{ container: ContainerClient; env: Record<string, string> }> {

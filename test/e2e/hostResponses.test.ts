@@ -3,6 +3,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import { DevhostProcess } from '../support/devhostProcess';
+import { freePort } from '../support/freePort';
 import { templateAppDir } from '../support/templateApp';
 import { waitFor } from '../support/wait';
 
@@ -36,14 +37,6 @@ function rawRequest(port: number, head: string, body?: string): Promise<RawRespo
     socket.write(head);
     if (body !== undefined) socket.write(body);
   });
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function assertEmpty(response: Response | RawResponse, body: string, status: number): void {

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { ensurePortFree } from '../../devhost/portCheck';
 import { DevhostProcess } from '../support/devhostProcess';
+import { freePort } from '../support/freePort';
 import { waitFor } from '../support/wait';
 
 /** Holds a port the way another program would, until closed. */
@@ -14,12 +15,6 @@ async function occupy(host?: string): Promise<net.Server & { port: number }> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen({ port: 0, ...(host ? { host } : {}) }, resolve));
   return Object.assign(server, { port: (server.address() as net.AddressInfo).port });
-}
-
-async function freePort(): Promise<number> {
-  const server = await occupy('127.0.0.1');
-  await new Promise((resolve) => server.close(resolve));
-  return server.port;
 }
 
 /** devhost with the embedded Azurite: the test run's storage setting is replaced by the emulator shorthand. */
