@@ -22,6 +22,8 @@ interface WatchedContainer {
   handled: Map<string, string>;
   /** Changes only: the first listing records what exists without handing anything on (an event source). */
   baselinePending: boolean;
+  /** Changes only: whether a blob the first listing finds is history (default: all are); the rest are handed on. */
+  isHistory: (lastModified: Date | undefined) => boolean;
 }
 
 export const SCAN_INTERVAL_MS = 2_000;
@@ -53,16 +55,24 @@ export class BlobScanner {
   /**
    * @param options.changesOnly hand on only blobs written after the first listing (see {@link prime}), as an event
    *   source does; otherwise every blob version not handed on before, existing ones included (the polling trigger)
+   * @param options.isHistory changes only: which blobs of the first listing count as already seen (by last write);
+   *   the others are handed on, so writes made while the process was down are not lost
    */
   watch(
     key: string,
     client: ContainerClient,
     handler: CandidateHandler,
-    options: { changesOnly?: boolean } = {},
+    options: { changesOnly?: boolean; isHistory?: (lastModified: Date | undefined) => boolean } = {},
   ): void {
     let watched = this.#containers.get(key);
     if (!watched) {
-      watched = { client, handlers: [], handled: new Map(), baselinePending: options.changesOnly === true };
+      watched = {
+        client,
+        handlers: [],
+        handled: new Map(),
+        baselinePending: options.changesOnly === true,
+        isHistory: options.isHistory ?? (() => true),
+      };
       this.#containers.set(key, watched);
     }
     watched.handlers.push(handler);
@@ -78,7 +88,9 @@ export class BlobScanner {
   async prime(): Promise<void> {
     this.#running = true;
     try {
-      for (const watched of this.#containers.values()) if (watched.baselinePending) await this.#scan(watched);
+      // Nothing is handed on while priming (the host is not serving yet): blobs that are not history stay unseen, so
+      // the first regular scan hands them on.
+      for (const watched of this.#containers.values()) if (watched.baselinePending) await this.#scan(watched, false);
     } finally {
       this.#running = false;
     }
@@ -127,7 +139,7 @@ export class BlobScanner {
     }
   }
 
-  async #scan(watched: WatchedContainer): Promise<void> {
+  async #scan(watched: WatchedContainer, handOn = true): Promise<void> {
     const seen = new Map<string, string>();
     const candidates: (BlobCandidate & { known: string | undefined })[] = [];
     try {
@@ -136,7 +148,8 @@ export class BlobScanner {
         // Listings give the ETag bare, GetProperties quoted; the host's receipts use the quoted HTTP form.
         const etag = `"${(blob.properties.etag ?? '').replace(/"/g, '')}"`;
         const known = watched.handled.get(blob.name);
-        if (known === etag || watched.baselinePending) seen.set(blob.name, etag);
+        const history = watched.baselinePending && watched.isHistory(blob.properties.lastModified);
+        if (known === etag || history) seen.set(blob.name, etag);
         else {
           candidates.push({
             name: blob.name,
@@ -157,6 +170,7 @@ export class BlobScanner {
       throw error;
     }
     watched.baselinePending = false;
+    if (!handOn) candidates.length = 0;
     // Candidates are handed on several at a time: each is a few storage round trips (receipt, lease, enqueue), and
     // the receipts keep every blob version once-only whatever the order.
     let next = 0;

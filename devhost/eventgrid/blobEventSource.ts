@@ -1,4 +1,4 @@
-import type { ContainerClient } from '@azure/storage-blob';
+import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 
 import type { BlobPathPattern } from '../blob/blobPathPattern';
 import { BlobScanner } from '../blob/blobScanner';
@@ -19,6 +19,12 @@ export interface BlobEventSubscription {
 
 const DELIVERY_ATTEMPTS = 4;
 const FIRST_RETRY_MS = 200;
+/**
+ * A claim not marked delivered after this long belongs to a devhost that died mid-delivery: another takes it over.
+ * Far above the longest delivery (four attempts with backoff).
+ */
+const STALE_CLAIM_MS = 30_000;
+const DELIVERED = 'delivered';
 
 /**
  * Devhost as the local Event Grid: Azurite raises no events, so devhost raises `BlobCreated` for the containers that
@@ -34,6 +40,8 @@ const FIRST_RETRY_MS = 200;
 export class BlobEventSource {
   readonly #subscriptions: BlobEventSubscription[] = [];
   readonly #scanner: BlobScanner;
+  /** When this host id's subscriptions first started (persisted): blobs written since are never history. */
+  #subscribedSince: Date | undefined;
 
   constructor(
     private readonly options: {
@@ -69,7 +77,14 @@ export class BlobEventSource {
           api: 'PutBlob',
         });
       },
-      { changesOnly: true },
+      {
+        changesOnly: true,
+        // Event Grid raises an event at commit and retries delivery for hours, so a write made while devhost was
+        // stopped still arrives: only what existed before the subscription first started is history. Storage times
+        // have one-second granularity, so a blob of the very second the subscription started counts as history.
+        isHistory: (lastModified) =>
+          !this.#subscribedSince || !lastModified || lastModified.getTime() <= this.#subscribedSince.getTime(),
+      },
     );
   }
 
@@ -83,9 +98,13 @@ export class BlobEventSource {
     return this.#subscriptions.some((s) => s.accountName === accountName && s.container.containerName === container);
   }
 
-  /** Records what exists now; only blobs written afterwards raise events (Event Grid has no history). */
+  /**
+   * Records what exists now: blobs written before the subscription first started are history (Event Grid has
+   * none); later ones without a delivered claim (written while devhost was down) raise their events.
+   */
   async start(): Promise<void> {
     if (this.options.scanIntervalMs <= 0) return;
+    this.#subscribedSince = await this.#subscriptionStart();
     await this.#scanner.prime();
     this.#scanner.start({ afterInterval: true });
   }
@@ -138,9 +157,12 @@ export class BlobEventSource {
     const claim = this.options.hostContainer.getBlockBlobClient(
       `eventgrid-events/${this.options.hostId}/${blob.container}/${blob.etag.replace(/"/g, '')}/${blob.blobName}`,
     );
-    if (!(await this.#claim(claim))) return true; // another devhost (or the other way of learning) raised it
+    const claimed = await this.#claim(claim);
+    if (claimed === 'delivered') return true; // another devhost (or the other way of learning) raised it
+    if (claimed === 'pending') return false; // another is delivering it now: look again on the next scan
     try {
       for (const target of targets) await this.#deliver(target.functionName, blob);
+      await claim.setMetadata({ [DELIVERED]: 'true' }).catch(() => undefined); // at worst, delivered again later
       return true;
     } catch (error) {
       await claim.deleteIfExists().catch(() => undefined); // let the next scan raise it again
@@ -151,10 +173,41 @@ export class BlobEventSource {
     }
   }
 
-  async #claim(claim: ReturnType<ContainerClient['getBlockBlobClient']>): Promise<boolean> {
+  /** The first start of this host id's subscriptions, recorded once in the host container. */
+  async #subscriptionStart(): Promise<Date> {
+    const marker = this.options.hostContainer.getBlockBlobClient(
+      `eventgrid-events/${this.options.hostId}/subscription-start`,
+    );
+    await this.#createOnce(marker);
+    const properties = await marker.getProperties();
+    return properties.createdOn ?? properties.lastModified ?? new Date();
+  }
+
+  /**
+   * Takes the claim of one blob version: `claimed` (deliver it), `delivered` (someone did), or `pending` (someone
+   * is delivering it). A claim left undelivered past {@link STALE_CLAIM_MS} is taken over.
+   */
+  async #claim(claim: BlockBlobClient): Promise<'claimed' | 'delivered' | 'pending'> {
+    if (await this.#createOnce(claim)) return 'claimed';
+    const properties = await claim.getProperties();
+    if (properties.metadata?.[DELIVERED] === 'true') return 'delivered';
+    const age = Date.now() - (properties.lastModified?.getTime() ?? Date.now());
+    if (age < STALE_CLAIM_MS) return 'pending';
+    try {
+      await claim.upload('', 0, { conditions: { ifMatch: properties.etag ?? '*' } });
+      return 'claimed';
+    } catch (error) {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status === 409 || status === 412) return 'pending';
+      throw error;
+    }
+  }
+
+  /** Creates an empty blob unless it exists (creating the host container when missing); true when this call did. */
+  async #createOnce(blob: BlockBlobClient): Promise<boolean> {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        await claim.upload('', 0, { conditions: { ifNoneMatch: '*' } });
+        await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } });
         return true;
       } catch (error) {
         const status = (error as { statusCode?: number }).statusCode;

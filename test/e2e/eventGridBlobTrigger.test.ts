@@ -119,6 +119,28 @@ describe('Event Grid-source blob trigger: devhost as the local event source', ()
   });
 });
 
+describe('Event Grid-source blob trigger: writes made while devhost is stopped', () => {
+  it('raises their events at the next start, as Event Grid keeps retrying delivery; older blobs stay history', async () => {
+    const setup = await newContainer();
+    await setup.container.getBlockBlobClient('history.txt').upload('old', 3);
+    const first = await DevhostProcess.start({ app: APP, env: setup.env });
+    await setup.container.getBlockBlobClient('seen.txt').upload('s', 1);
+    await waitFor('the first run', () => runs(first).find((r) => r.name === 'seen.txt'));
+    assert.equal(await first.stop(), 0);
+    await setup.container.getBlockBlobClient('while-down.txt').upload('d', 1);
+    const second = await DevhostProcess.start({ app: APP, env: setup.env });
+    try {
+      await waitFor('the event of the blob written while stopped', () =>
+        runs(second).find((r) => r.name === 'while-down.txt'),
+      );
+      assert.equal(runs(second).filter((r) => r.name === 'seen.txt').length, 0, 'a delivered blob is not raised again');
+      assert.equal(runs(second).filter((r) => r.name === 'history.txt').length, 0, 'older than the subscription');
+    } finally {
+      assert.equal(await second.stop(), 0);
+    }
+  });
+});
+
 describe('Event Grid-source blob trigger: the blobs extension webhook', () => {
   let setup: Awaited<ReturnType<typeof newContainer>>;
   let host: DevhostProcess;
