@@ -3,17 +3,32 @@ import path from 'node:path';
 
 const CLI = path.resolve(__dirname, '..', '..', 'bin', 'devhost.js');
 
-/** A devhost started as users start it, with its log lines kept for the benchmark to read. */
+/**
+ * A devhost started as users start it, with its log lines kept for the benchmark to read. `BENCH_DEVHOST_NODE_ARGS`
+ * adds Node flags to the child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where its time goes.
+ */
 export class DevhostChild {
   readonly lines: string[] = [];
   readonly #child: ChildProcess;
   readonly #exit: Promise<void>;
 
   constructor(appDir: string, env: Record<string, string>) {
-    this.#child = spawn(process.execPath, [CLI, 'start', '--app', appDir, '--port', '0'], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    this.#child = spawn(
+      process.execPath,
+      [
+        ...(process.env['BENCH_DEVHOST_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+        CLI,
+        'start',
+        '--app',
+        appDir,
+        '--port',
+        '0',
+      ],
+      {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let buffer = '';
     const onData = (chunk: Buffer) => {
       buffer += chunk.toString('utf8');

@@ -67,7 +67,7 @@ app.storageBlob('thumbnail', {
         maxBytes: services.config.uploads.maxBytes,
       },
       blob,
-      () => readUploadVersion(uploads, blob.name, blob.etag),
+      () => readUploadVersion(uploads, blob.name, blob.etag, blob.contentLength),
     );
     context.log(`thumbnail job ${job.id} for ${blob.name}: ${outcome}${job.error ? ` (${job.error.code})` : ''}`);
   },

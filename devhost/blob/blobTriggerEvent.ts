@@ -73,16 +73,19 @@ export async function blobTriggerEvent(options: {
   etag?: string;
   /** A deferred (SDK-type) binding: send a reference through this connection setting instead of the content. */
   deferredConnection?: string;
+  /** The blob's properties when the caller just fetched them (the host fetches them once per invocation). */
+  properties?: BlobGetPropertiesResponse;
 }): Promise<{ event: TriggerEvent; properties: BlobGetPropertiesResponse }> {
-  const properties = await options.blob.getProperties();
+  const properties = options.properties ?? (await options.blob.getProperties());
   const etag = options.etag ?? properties.etag;
   let triggerData: RpcTypedData;
   if (options.deferredConnection !== undefined) {
     triggerData = blobModelBindingData(options.deferredConnection, options.containerName, options.blobName);
   } else {
+    // The length is known: without it the SDK asks for the properties again before downloading.
     const content = await options.blob.downloadToBuffer(
-      undefined,
-      undefined,
+      0,
+      properties.contentLength || undefined,
       etag ? { conditions: { ifMatch: etag } } : {},
     );
     triggerData = options.dataType === 'string' ? { string: content.toString('utf8') } : { bytes: content };

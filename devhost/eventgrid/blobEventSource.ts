@@ -35,11 +35,15 @@ const DELIVERED = 'delivered';
  * committed blob at once, whatever the size of the container; a changes-only scan of the watched containers catches
  * writes that did not pass through a front (another tool writing to Azurite directly, a storage account in Azure).
  * A claim blob per blob version (`eventgrid-events/...` in `azure-webjobs-hosts`) makes each version raise its event
- * once, across both ways and across several devhost processes, as one write raises one event in Azure.
+ * once, across both ways and across several devhost processes, as one write raises one event in Azure: a scan takes
+ * the claim before it delivers (every devhost's scan may find the version); a front, which sees each commit once,
+ * delivers first and then writes the claim already marked delivered.
  */
 export class BlobEventSource {
   readonly #subscriptions: BlobEventSubscription[] = [];
   readonly #scanner: BlobScanner;
+  /** Claims of versions this host's front is delivering now: its scan leaves them to the front. */
+  readonly #frontDeliveries = new Set<string>();
   /** When this host id's subscriptions first started (persisted): blobs written since are never history. */
   #subscribedSince: Date | undefined;
 
@@ -65,7 +69,7 @@ export class BlobEventSource {
       subscription.container,
       async (candidate) => {
         if (!subscription.pattern.match(candidate.name)) return true;
-        return this.#publishToAll({
+        return this.#publishScanned({
           accountName: subscription.accountName,
           container: subscription.container.containerName,
           blobName: candidate.name,
@@ -141,24 +145,41 @@ export class BlobEventSource {
     return { functions: targets.map((t) => t.functionName), etag: created.etag };
   }
 
-  /** A blob was committed (seen by a front, or named by hand): raise its event now. */
+  /**
+   * A blob was committed and a front saw it: raise its event now. The front sees each commit once, so it delivers
+   * first and then records the version as delivered in one write (the claim, created already marked): no claim
+   * round trip before the event, and no event lost if devhost dies in between — an unmarked version is raised again
+   * by the scan (at least once, as Event Grid delivers). A failed delivery leaves no mark, so the scan retries it.
+   */
   async blobCreated(blob: CreatedBlob): Promise<boolean> {
-    return this.#publishToAll(blob);
+    const targets = this.#targetsOf(blob);
+    if (targets.length === 0) return true;
+    const key = this.#claimName(blob);
+    this.#frontDeliveries.add(key);
+    try {
+      for (const target of targets) await this.#deliver(target.functionName, blob);
+    } catch (error) {
+      this.#warnUndelivered(blob, error);
+      return false;
+    } finally {
+      this.#frontDeliveries.delete(key);
+    }
+    // Taken already (409/412): a scan got there first and raises it too — at least once, never lost.
+    await this.#createOnce(this.options.hostContainer.getBlockBlobClient(key), { [DELIVERED]: 'true' }).catch(
+      () => undefined,
+    );
+    return true;
   }
 
-  async #publishToAll(blob: CreatedBlob): Promise<boolean> {
-    const targets = this.#subscriptions.filter(
-      (s) =>
-        s.accountName === blob.accountName &&
-        s.container.containerName === blob.container &&
-        s.pattern.match(blob.blobName),
-    );
+  /** A blob the scan found: claimed first, since every devhost's scan may find the same version. */
+  async #publishScanned(blob: CreatedBlob): Promise<boolean> {
+    const targets = this.#targetsOf(blob);
     if (targets.length === 0) return true;
-    const claim = this.options.hostContainer.getBlockBlobClient(
-      `eventgrid-events/${this.options.hostId}/${blob.container}/${blob.etag.replace(/"/g, '')}/${blob.blobName}`,
-    );
+    const key = this.#claimName(blob);
+    if (this.#frontDeliveries.has(key)) return false; // this host's front is raising it: look again later
+    const claim = this.options.hostContainer.getBlockBlobClient(key);
     const claimed = await this.#claim(claim);
-    if (claimed === 'delivered') return true; // another devhost (or the other way of learning) raised it
+    if (claimed === 'delivered') return true; // another devhost (or a front) raised it
     if (claimed === 'pending') return false; // another is delivering it now: look again on the next scan
     try {
       for (const target of targets) await this.#deliver(target.functionName, blob);
@@ -166,11 +187,29 @@ export class BlobEventSource {
       return true;
     } catch (error) {
       await claim.deleteIfExists().catch(() => undefined); // let the next scan raise it again
-      this.options.logger.warn(
-        `BlobCreated for '${blob.container}/${blob.blobName}' not delivered: ${(error as Error).message}`,
-      );
+      this.#warnUndelivered(blob, error);
       return false;
     }
+  }
+
+  #targetsOf(blob: CreatedBlob): BlobEventSubscription[] {
+    return this.#subscriptions.filter(
+      (s) =>
+        s.accountName === blob.accountName &&
+        s.container.containerName === blob.container &&
+        s.pattern.match(blob.blobName),
+    );
+  }
+
+  /** The claim blob of one blob version, in `azure-webjobs-hosts`. */
+  #claimName(blob: CreatedBlob): string {
+    return `eventgrid-events/${this.options.hostId}/${blob.container}/${blob.etag.replace(/"/g, '')}/${blob.blobName}`;
+  }
+
+  #warnUndelivered(blob: CreatedBlob, error: unknown): void {
+    this.options.logger.warn(
+      `BlobCreated for '${blob.container}/${blob.blobName}' not delivered: ${(error as Error).message}`,
+    );
   }
 
   /** The first start of this host id's subscriptions, recorded once in the host container. */
@@ -204,10 +243,10 @@ export class BlobEventSource {
   }
 
   /** Creates an empty blob unless it exists (creating the host container when missing); true when this call did. */
-  async #createOnce(blob: BlockBlobClient): Promise<boolean> {
+  async #createOnce(blob: BlockBlobClient, metadata?: Record<string, string>): Promise<boolean> {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } });
+        await blob.upload('', 0, { conditions: { ifNoneMatch: '*' }, ...(metadata ? { metadata } : {}) });
         return true;
       } catch (error) {
         const status = (error as { statusCode?: number }).statusCode;
@@ -219,18 +258,24 @@ export class BlobEventSource {
     return false;
   }
 
-  /** One subscription's delivery, retried with backoff as Event Grid retries a failing endpoint. */
+  /**
+   * One subscription's delivery, retried with backoff as Event Grid retries a failing endpoint. It reaches the
+   * blobs webhook in process (`RuntimeWebhooks.deliver`): the same request an Event Grid delivery makes to
+   * `/runtime/webhooks/blobs`, without the loopback HTTP round trip.
+   */
   async #deliver(functionName: string, blob: CreatedBlob): Promise<void> {
     const { webhooks } = this.options;
-    const url = `${webhooks.urlOf('blobs')}?functionName=${encodeURIComponent(`Host.Functions.${functionName}`)}`;
-    const key = webhooks.systemKey('blobs');
-    const body = JSON.stringify([blobCreatedEvent(blob)]);
+    const url = new URL(
+      `${webhooks.urlOf('blobs')}?functionName=${encodeURIComponent(`Host.Functions.${functionName}`)}`,
+    );
+    const body = Buffer.from(JSON.stringify([blobCreatedEvent(blob)]), 'utf8');
     let lastError: unknown;
     for (let attempt = 0; attempt < DELIVERY_ATTEMPTS; attempt++) {
       if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, FIRST_RETRY_MS * 2 ** (attempt - 1)));
       try {
-        const response = await fetch(url, {
+        const response = await webhooks.deliver('blobs', {
           method: 'POST',
+          url,
           headers: {
             'content-type': 'application/json',
             'aeg-event-type': 'Notification',
@@ -238,11 +283,9 @@ export class BlobEventSource {
             'aeg-delivery-count': String(attempt),
             'aeg-data-version': '',
             'aeg-metadata-version': '1',
-            ...(key ? { 'x-functions-key': key.value } : {}),
           },
           body,
         });
-        await response.arrayBuffer();
         if (response.status >= 200 && response.status < 300) return;
         lastError = new Error(`webhook answered ${response.status}`);
       } catch (error) {

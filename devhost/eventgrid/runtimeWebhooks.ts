@@ -104,6 +104,17 @@ export class RuntimeWebhooks {
     return `${this.#baseUrl}/runtime/webhooks/${extensionName.toLowerCase()}`;
   }
 
+  /**
+   * Devhost's own event source delivers here in process: the very handler an HTTP delivery reaches, with the same
+   * request and answer, without a loopback round trip through the HTTP server (the source is devhost itself, so
+   * the key check has nothing to decide). A handler that throws rejects, as a 500 would fail the delivery.
+   */
+  async deliver(extensionName: string, request: WebhookRequest): Promise<WebhookResponse> {
+    const handler = this.#handlers.get(extensionName.toLowerCase());
+    if (!handler) return { status: 404 };
+    return handler(request);
+  }
+
   #authorized(extensionName: string, req: http.IncomingMessage, url: URL): boolean {
     if (!this.keys) return true;
     const header = req.headers['x-functions-key'];

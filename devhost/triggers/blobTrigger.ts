@@ -196,11 +196,13 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
       if ((error as { statusCode?: number }).statusCode === 404) return true; // deleted blobs never trigger
       throw error;
     }
-    if (properties.etag !== parsed.ETag) {
-      // Overwritten since it was queued: the new version has its own receipt (or event); make sure it is seen soon.
-      if (entry.source === 'LogsAndContainerScan') scanner.wake();
+    // Overwritten since it was queued: the scan's new version has its own receipt, so make sure it is seen soon. An
+    // Event Grid message runs on whatever version is current, as the extension's BlobQueueTriggerExecutor does.
+    if (entry.source === 'LogsAndContainerScan' && properties.etag !== parsed.ETag) {
+      scanner.wake();
       return true;
     }
+    const etag = entry.source === 'EventGrid' ? (properties.etag ?? parsed.ETag) : parsed.ETag;
     const insertedOn = (message.insertedOn ?? new Date()).toISOString();
     const { event } = await blobTriggerEvent({
       blob,
@@ -211,7 +213,8 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
       ...(supportsDeferredBinding(entry.fn.trigger.config)
         ? { deferredConnection: connectionSettingName(entry.fn.trigger.config) }
         : {}),
-      etag: parsed.ETag,
+      etag,
+      properties,
       reason: `New blob detected(${blobTypeOf(properties.blobType)}): ${parsed.ContainerName}/${parsed.BlobName}`,
       details: (p) =>
         `MessageId: ${message.id}, DequeueCount: ${message.dequeueCount}, InsertedOn: ${insertedOn}, BlobCreated: ${p.createdOn?.toISOString() ?? ''}, BlobLastModified: ${p.lastModified?.toISOString() ?? ''}`,

@@ -10,7 +10,7 @@ export function newJob(input: CreateJobInput, now: string): Job {
     type: input.type,
     status: input.status ?? 'queued',
     progress: input.progress ?? { ...INITIAL_PROGRESS },
-    attempts: 0,
+    attempts: input.attempts ?? 0,
     createdAt: now,
     updatedAt: now,
     correlation: input.correlation ?? {},

@@ -10,6 +10,7 @@ import {
   PermanentJobError,
 } from './jobErrors';
 import type { DeadLetterPort, JobStatusPort, RedeliveryPort } from './jobPorts';
+import { INITIAL_PROGRESS } from './jobRules';
 import {
   isTerminal,
   type Job,
@@ -280,11 +281,37 @@ export class JobRuntime {
       describe?: (result: Result) => string;
       /** The job as the caller just read or created it: saves the read. */
       job?: Job;
+      /**
+       * Create the job unless it exists, already `running` with this attempt counted and `start`'s data, progress
+       * and event in the same write: a job made by the attempt that runs it costs one write, not two.
+       */
+      create?: { data: Data; correlation?: JobCorrelation; event?: string };
     } = {},
   ): Promise<ExecuteOutcome<Data, Result>> {
     const run = definition.run;
     if (!run) throw new TypeError(`job type ${definition.type} has no run function`);
-    const raw = options.job && options.job.id === id ? options.job : await this.#statuses.get(id);
+    let raw = options.job && options.job.id === id ? options.job : undefined;
+    let createdRunning = false;
+    // Created first, read only when it exists already (a redelivery): the usual case is one write.
+    if (!raw && options.create) {
+      const data = definition.data.parse({ ...options.create.data, ...options.start?.data });
+      const { job: created, created: isNew } = await this.#statuses.create({
+        id,
+        type: definition.type,
+        status: 'running',
+        attempts: 1,
+        data: data as Record<string, unknown>,
+        ...(options.create.correlation ? { correlation: options.create.correlation } : {}),
+        ...(options.start?.progress ? { progress: { ...INITIAL_PROGRESS, ...options.start.progress } } : {}),
+        ...(options.create.event ? { event: options.create.event } : {}),
+        events: [options.start?.event ?? { kind: 'started', message: 'attempt 1 started' }],
+        // Listed from its next write (usually its end): listings see it once it has a status worth showing.
+        unlisted: true,
+      });
+      raw = created;
+      createdRunning = isNew;
+    }
+    raw ??= await this.#statuses.get(id);
     if (!raw || raw.type !== definition.type) return { outcome: 'unknown-job' };
     let job: Job<Data, Result>;
     try {
@@ -298,6 +325,7 @@ export class JobRuntime {
       }));
       return { outcome: 'failed', job: failed as unknown as Job<Data, Result>, error: failure.error };
     }
+    if (createdRunning) return this.#runAttempt(definition, id, job, run, options.describe);
     if (isTerminal(job.status) && options.reopen !== true) return { outcome: 'already-finished', job };
 
     job = await this.update(
@@ -312,6 +340,17 @@ export class JobRuntime {
       }),
       job,
     );
+    return this.#runAttempt(definition, id, job, run, options.describe);
+  }
+
+  /** Runs `run` on a job already marked `running` for this attempt, and records how it ended. */
+  async #runAttempt<Data, Result>(
+    definition: JobDefinition<Data, Result>,
+    id: string,
+    job: Job<Data, Result>,
+    run: NonNullable<JobDefinition<Data, Result>['run']>,
+    describe: ((result: Result) => string) | undefined,
+  ): Promise<ExecuteOutcome<Data, Result>> {
     let latest = job;
     const write = async (update: RuntimeJobUpdate<Data, Result>) => {
       latest = await this.update(definition, id, () => update, latest);
@@ -364,7 +403,7 @@ export class JobRuntime {
       return { outcome: 'failed', job: failed, error: failure.error };
     }
     const done = await this.complete(definition, latest, result, {
-      ...(options.describe ? { message: options.describe(result) } : {}),
+      ...(describe ? { message: describe(result) } : {}),
     });
     return { outcome: 'succeeded', job: done };
   }

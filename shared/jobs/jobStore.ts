@@ -34,6 +34,8 @@ interface Version {
   etag: string;
   timeline: JobEvent[];
   spilled: number;
+  /** Created without its listing row (see `CreateJobInput.unlisted`): the next write adds it. */
+  unlisted: boolean;
 }
 
 /** Unguessable: 128 random bits. */
@@ -53,7 +55,7 @@ function serialise(field: string, value: unknown): string {
   return text;
 }
 
-function toEntity(job: Job, timeline: readonly JobEvent[], spilled: number): Entity {
+function toEntity(job: Job, timeline: readonly JobEvent[], spilled: number, unlisted = false): Entity {
   return {
     partitionKey: job.id,
     rowKey: STATUS_ROW,
@@ -70,6 +72,7 @@ function toEntity(job: Job, timeline: readonly JobEvent[], spilled: number): Ent
     data: serialise('data', job.data),
     timeline: serialise('timeline', timeline),
     timelineSpilled: spilled,
+    ...(unlisted ? { unlisted: true } : {}),
   };
 }
 
@@ -133,10 +136,14 @@ export class JobStore {
   async create(input: CreateJobInput): Promise<{ job: Job; created: boolean }> {
     const now = input.createdAt ?? new Date().toISOString();
     const job = newJob(input, now);
-    const timeline = [timelineEntry({ kind: 'created', message: input.event ?? `${job.type} job created` }, now)];
+    const timeline = [
+      timelineEntry({ kind: 'created', message: input.event ?? `${job.type} job created` }, now),
+      ...(input.events ?? []).map((event) => timelineEntry(event, now)),
+    ];
+    const unlisted = input.unlisted === true;
     let etag: string | undefined;
     try {
-      etag = (await this.table.createEntity(toEntity(job, timeline, 0))).etag;
+      etag = (await this.table.createEntity(toEntity(job, timeline, 0, unlisted))).etag;
     } catch (error) {
       if (statusOf(error) !== 409) throw error;
       const existing = await this.get(input.id);
@@ -144,8 +151,8 @@ export class JobStore {
       return { job: existing, created: false };
     }
     // After the status entity: an index row never points at a job that does not exist.
-    await this.#index.write(job);
-    return { job: this.#remember(job, etag, timeline, 0), created: true };
+    if (!unlisted) await this.#index.write(job);
+    return { job: this.#remember(job, etag, timeline, 0, unlisted), created: true };
   }
 
   async get(id: string): Promise<Job | undefined> {
@@ -159,12 +166,13 @@ export class JobStore {
       entity.etag,
       parseTimeline(entity['timeline']),
       Number(entity['timelineSpilled'] ?? 0),
+      entity['unlisted'] === true,
     );
   }
 
   /** Keeps the version of a job object this store read or wrote, so `update({ basis })` can skip a read. */
-  #remember(job: Job, etag: string | undefined, timeline: JobEvent[], spilled: number): Job {
-    if (etag) this.#versions.set(job, { etag, timeline, spilled });
+  #remember(job: Job, etag: string | undefined, timeline: JobEvent[], spilled: number, unlisted = false): Job {
+    if (etag) this.#versions.set(job, { etag, timeline, spilled, unlisted });
     return job;
   }
 
@@ -206,6 +214,9 @@ export class JobStore {
         added.map((event) => timelineEntry(event, now)),
       );
       const spilled = version.spilled + (spill ? 1 : 0);
+      // An unlisted job gets its listing row before the write that records it listed: a crash in between leaves a
+      // row ahead of its job (listings check the job itself), never a job no listing finds.
+      if (version.unlisted) await this.#index.write(next);
       const entity = toEntity(next, embedded, spilled);
       let etag: string | undefined;
       try {
@@ -233,7 +244,9 @@ export class JobStore {
         throw error;
       }
       const written = this.#remember(next, etag, embedded, spilled);
-      if (listingStatusOf(next.status) !== listingStatusOf(current.status)) await this.#index.write(written);
+      if (!version.unlisted && listingStatusOf(next.status) !== listingStatusOf(current.status)) {
+        await this.#index.write(written);
+      }
       return written;
     }
     throw new JobConflictError(`job ${id}: gave up after ${attempts} conflicting updates`);

@@ -101,6 +101,15 @@ export interface CreateJobInput {
   correlation?: JobCorrelation;
   /** The message of the `created` timeline entry. */
   event?: string;
+  /** Entries after `created`, written with it (a job created already running records its start). */
+  events?: NewJobEvent[];
+  /** Attempts already under way: 1 for a job created by the attempt that runs it. */
+  attempts?: number;
+  /**
+   * Write no listing row yet: the job's next write adds it, with the status it has then. For a job created by the
+   * attempt that runs it, usually to its end: one index write instead of two. Until then listings do not show it.
+   */
+  unlisted?: boolean;
   /** Defaults to now; set by imports and tests that need old records. */
   createdAt?: string;
 }

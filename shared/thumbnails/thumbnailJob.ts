@@ -112,7 +112,8 @@ export const thumbnailJob = defineJob<ThumbnailData, ThumbnailResult>({
 });
 
 /**
- * Finds the job of this blob version, creating it when the upload did not come through `POST /api/uploads`. Only a
+ * Finds the job of this blob version (its id only when the upload did not come through `POST /api/uploads`: that
+ * job is created by the attempt that runs it). Only a
  * dead-letter replay binds a blob to an existing job by metadata, and only with a marker the server checks against
  * its own dead letter for this very container and name (an uploader can set metadata, so `jobid` alone is never
  * trusted); an upload through the API sits under its job id and binds to it once, for the name the job was made
@@ -121,13 +122,13 @@ export const thumbnailJob = defineJob<ThumbnailData, ThumbnailResult>({
 export async function resolveThumbnailJob(
   services: ThumbnailJobServices,
   blob: UploadedBlob,
-): Promise<{ job: Job; replay: boolean }> {
+): Promise<{ id: string; job?: Job; replay: boolean }> {
   const replayJobId = await verifiedReplayJobId(blob, (id) => services.deadLetters.get(id));
   if (replayJobId) {
     const job = await services.runtime.readAny(replayJobId);
     // Reopened by the replay (queued), or already bound to this version (a retried attempt of the replay).
     if (job?.type === THUMBNAIL_JOB_TYPE && (job.status === 'queued' || job.data['etag'] === blob.etag)) {
-      return { job, replay: true };
+      return { id: job.id, job, replay: true };
     }
   }
   const uploadJobId = UPLOAD_JOB_PREFIX.exec(blob.name)?.[1];
@@ -140,15 +141,11 @@ export async function resolveThumbnailJob(
       job.data['name'] === blob.name &&
       (bound === undefined || bound === blob.etag)
     ) {
-      return { job, replay: false };
+      return { id: job.id, job, replay: false };
     }
   }
-  const { job } = await services.runtime.create(thumbnailJob, {
-    id: thumbnailJobIdFor(blob.container, blob.name, blob.etag),
-    data: { container: blob.container, name: blob.name, etag: blob.etag },
-    event: `blob ${blob.container}/${blob.name} detected`,
-  });
-  return { job: job as unknown as Job, replay: false };
+  // Any other blob: the job is created by the attempt that runs it (see runThumbnailJob).
+  return { id: thumbnailJobIdFor(blob.container, blob.name, blob.etag), replay: false };
 }
 
 /** One attempt's work: size check before a byte is read, then read, render, upload the sizes. */
@@ -263,9 +260,16 @@ export async function runThumbnailJob(
       run: (job) => renderAndUpload(services, blob, readContent, job.id),
       onPermanentFailure: (job, error) => afterPermanentFailure(services, blob, job, error),
     },
-    resolved.job.id,
+    resolved.id,
     {
-      job: resolved.job,
+      ...(resolved.job
+        ? { job: resolved.job }
+        : {
+            create: {
+              data: { container: blob.container, name: blob.name, etag: blob.etag },
+              event: `blob ${blob.container}/${blob.name} detected`,
+            },
+          }),
       reopen: resolved.replay,
       start: {
         data: { container: blob.container, name: blob.name, etag: blob.etag },
@@ -277,7 +281,7 @@ export async function runThumbnailJob(
   );
   switch (executed.outcome) {
     case 'unknown-job':
-      throw new Error(`thumbnail job ${resolved.job.id} vanished while it ran`);
+      throw new Error(`thumbnail job ${resolved.id} vanished while it ran`);
     case 'already-finished':
       return { outcome: 'already-done', job: executed.job as unknown as Job };
     case 'succeeded':

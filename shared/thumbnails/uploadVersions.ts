@@ -5,11 +5,19 @@ import type { BlobContent } from './thumbnailJob';
 
 /**
  * Reads exactly one version of an upload (ETag-conditional): a newer version makes it `superseded`, a deletion
- * `deleted`. Called only once the version's size is known to be within the limit.
+ * `deleted`. Called only once the version's size is known to be within the limit; passing that size saves the
+ * properties request the SDK otherwise makes before downloading.
  */
-export async function readUploadVersion(uploads: ContainerClient, name: string, etag: string): Promise<BlobContent> {
+export async function readUploadVersion(
+  uploads: ContainerClient,
+  name: string,
+  etag: string,
+  contentLength?: number,
+): Promise<BlobContent> {
   try {
-    const bytes = await uploads.getBlobClient(name).downloadToBuffer(0, undefined, { conditions: { ifMatch: etag } });
+    const bytes = await uploads
+      .getBlobClient(name)
+      .downloadToBuffer(0, contentLength || undefined, { conditions: { ifMatch: etag } });
     return { kind: 'read', bytes };
   } catch (error) {
     // A deleted blob can answer a conditional read with 412 as well as 404 (Azurite does): ask what is there now.

@@ -21,6 +21,7 @@ export class MemoryJobStatuses implements JobStatusPort {
     const job = newJob(input, input.createdAt ?? new Date().toISOString());
     this.jobs.set(job.id, job);
     this.#event(job.id, { kind: 'created', message: input.event ?? `${job.type} job created` });
+    for (const event of input.events ?? []) this.#event(job.id, event);
     this.writes++;
     return Promise.resolve({ job: structuredClone(job), created: true });
   }

@@ -113,6 +113,39 @@ describe('job runtime rules (in-memory ports)', () => {
     );
   });
 
+  it('creates a job already running when the attempt that runs it makes it: two writes in all, not three', async () => {
+    const data = { target: 0, done: 0, restarts: 0 };
+    const first = await runtime.execute(counterJob, 'c20', {
+      create: { data, event: 'made by its attempt' },
+      start: { progress: { step: 'start', index: 0, total: 1, percent: 0 } },
+    });
+    assert.equal(first.outcome, 'succeeded');
+    assert.equal(statuses.writes, 2);
+    const job = await runtime.read(counterJob, 'c20');
+    assert.equal(job?.status, 'succeeded');
+    assert.equal(job?.attempts, 1);
+    assert.deepEqual(
+      statuses.events('c20').map((e) => [e.kind, e.message]),
+      [
+        ['created', 'made by its attempt'],
+        ['started', 'attempt 1 started'],
+        ['succeeded', 'done'],
+      ],
+    );
+    // A redelivery finds it: not created again, not run again.
+    const again = await runtime.execute(counterJob, 'c20', { create: { data } });
+    assert.equal(again.outcome, 'already-finished');
+    assert.equal((await runtime.read(counterJob, 'c20'))?.attempts, 1);
+  });
+
+  it('validates the data of a job it creates before writing anything', async () => {
+    await assert.rejects(
+      runtime.execute(counterJob, 'c21', { create: { data: { target: 'x' } as unknown as CounterData } }),
+      /target/,
+    );
+    assert.equal(await runtime.readAny('c21'), undefined);
+  });
+
   it('keeps a terminal status: a finished job is not run again, and a late write cannot revive it', async () => {
     await runtime.create(counterJob, { id: 'c2', data: { target: 1, done: 0, restarts: 0 } });
     await runtime.execute(counterJob, 'c2');
