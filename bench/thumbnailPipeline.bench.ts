@@ -104,7 +104,6 @@ export async function pipeline(
         }
       },
     );
-    if (process.env['BENCH_SHOW_UPLOADS']) console.log(`uploads done after ${Date.now() - started} ms`);
     await Promise.all(deliveries);
     const done = /thumbnail job \S+ for img-\d+\.jpg: succeeded/;
     await host.waitFor(`${inputs.length} thumbnail jobs`, () => host.count(done) >= inputs.length, 300_000);
