@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { readReportFile, recentDailyRevenue, reportDays, type ReportBlobs } from '../../shared/batch/dailyReportFiles';
+import { readReportFile, recentDailyRevenue, type ReportBlobs, reportDays } from '../../shared/batch/dailyReportFiles';
 
 /** Report blobs in a map, recording every name read. */
 function memoryReports(blobs: Record<string, string>): ReportBlobs & { reads: string[] } {
