@@ -1,5 +1,5 @@
 import type { OrderAppServices } from '../orderServices';
-import { superviseOrders } from '../workflow/orderSupervisor';
+import { superviseOrdersNow } from '../workflow/orderQueueServices';
 import { BatchRunStore } from './batchRunStore';
 import type { NightlyServices } from './nightlyBatch';
 import type { NightlyRequestServices } from './nightlyRequests';
@@ -40,10 +40,7 @@ export function nightlyAppServices(services: OrderAppServices): NightlyAppServic
       thumbnails: storage.blobs.getContainerClient(names.containers.thumbnails),
       retention: config.retention,
       superviseStuckOrders: async () => {
-        const report = await superviseOrders(services, {
-          stepDeadlineMs: config.orders.stepDeadlineMs,
-          maxRedrives: config.orders.maxRedrives,
-        });
+        const report = await superviseOrdersNow(services);
         return report.redriven.length + report.gaveUp.length;
       },
       log,
