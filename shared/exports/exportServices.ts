@@ -3,7 +3,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import { appServices } from '../appServices';
 import { publicApiUrl } from '../http/apiRoutes';
 import type { JobRuntime } from '../jobs/jobRuntime';
-import { type QueueSender,queueSender } from '../workflow/queueSender';
+import { type QueueSender, queueSender } from '../workflow/queueSender';
 import { defineExportJob, exportDownloadPath, type ExportJob } from './exportJob';
 import { ledgerOrderPages } from './orderPages';
 
