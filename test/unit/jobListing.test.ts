@@ -6,9 +6,15 @@ import { InvalidContinuationTokenError } from '../../shared/jobs/jobIndex';
 import { newJob } from '../../shared/jobs/jobRules';
 import type { Job } from '../../shared/jobs/jobTypes';
 
+/** An upload's job id (`upl_` and 22 characters): its blob sits under it, and its label is the file name. */
+const UPLOAD_ID = 'upl_AAAAAAAAAAAAAAAAAAAAAA';
 const uploadJob: Job = {
   ...newJob(
-    { id: 'upl_1', type: 'thumbnail', data: { container: 'uploads', name: 'upl_1/sunset.png' } },
+    {
+      id: UPLOAD_ID,
+      type: 'thumbnail',
+      data: { container: 'uploads', name: `${UPLOAD_ID}/sunset.png` },
+    },
     '2026-11-25T10:00:00.000Z',
   ),
   status: 'succeeded',
@@ -26,7 +32,7 @@ function ports(overrides: Partial<JobListingPorts> = {}): JobListingPorts & { qu
     },
     findJobOfUpload: (name) => {
       lookups.push(name);
-      return Promise.resolve(name === 'upl_1/sunset.png' ? uploadJob : undefined);
+      return Promise.resolve(name === `${UPLOAD_ID}/sunset.png` ? uploadJob : undefined);
     },
     ...overrides,
   };
@@ -47,11 +53,11 @@ describe('job listing', () => {
 
   it("finds an uploaded blob's job by source, and lists nothing when the filters rule it out or there is none", async () => {
     const fake = ports();
-    const found = await listJobs(fake, query({ source: 'uploads/upl_1/sunset.png' }));
+    const found = await listJobs(fake, query({ source: `uploads/${UPLOAD_ID}/sunset.png` }));
     assert.ok(found.outcome === 'listed');
     assert.deepEqual(
       found.jobs.map((j) => j.id),
-      ['upl_1'],
+      [UPLOAD_ID],
     );
     assert.equal(found.continuationToken, undefined);
     const ruledOut: Record<string, string>[] = [
@@ -60,7 +66,7 @@ describe('job listing', () => {
       { source: 'uploads/other.png' },
     ];
     for (const filters of ruledOut) {
-      const listing = await listJobs(fake, query({ source: 'uploads/upl_1/sunset.png', ...filters }));
+      const listing = await listJobs(fake, query({ source: `uploads/${UPLOAD_ID}/sunset.png`, ...filters }));
       assert.deepEqual(listing, { outcome: 'listed', jobs: [] }, JSON.stringify(filters));
     }
     assert.deepEqual(fake.queries, [], 'a source lookup never scans the listing');
