@@ -1,16 +1,23 @@
 import { app, type HttpResponseInit } from '@azure/functions';
 
 import { appServices } from '../shared/appServices';
+import {
+  containerReportBlobs,
+  MAX_REPORT_DAYS,
+  readReportFile,
+  recentDailyRevenue,
+  reportDays,
+} from '../shared/batch/dailyReportFiles';
 import { dashboardAsset, dashboardCsp } from '../shared/dashboard/dashboardAssets';
-import { healthReport } from '../shared/health/healthReport';
+import { queueDepths } from '../shared/health/queueDepths';
 import { json, notFound, validationProblem } from '../shared/http/problem';
-import { BLOB_TRIGGER_POISON_QUEUE } from '../shared/storage/resourceNames';
-import { storageClients, withTablesOf } from '../shared/storage/storageClients';
 import { isOrphanedThumbnail } from '../shared/thumbnails/staleThumbnails';
 import { currentUploadEtag } from '../shared/thumbnails/uploadVersions';
 
 const { names, storage } = appServices();
 const csp = dashboardCsp(storage.blobs.url);
+const reportBlobs = () =>
+  containerReportBlobs(appServices().storage.blobs.getContainerClient(names.containers.reports));
 
 async function asset(name: string): Promise<HttpResponseInit> {
   const found = await dashboardAsset(name);
@@ -45,19 +52,7 @@ app.http('queueDepths', {
   route: 'queues',
   methods: ['GET'],
   authLevel: 'admin',
-  handler: async () => {
-    const services = appServices();
-    const report = await healthReport(
-      withTablesOf(services.storage, storageClients(services.config.jobsStorageConnection)),
-      names.tables.jobs,
-      [
-        ...names.triggerQueues.map((queue) => ({ queue, poisonQueue: `${queue}-poison` })),
-        { queue: BLOB_TRIGGER_POISON_QUEUE },
-      ],
-      services.config.health,
-    );
-    return json(200, { queues: report.queues });
-  },
+  handler: async () => json(200, { queues: await queueDepths(appServices()) }),
 });
 
 app.http('dailyReports', {
@@ -65,32 +60,11 @@ app.http('dailyReports', {
   methods: ['GET'],
   authLevel: 'admin',
   handler: async (request) => {
-    const days = Number(request.query.get('days') ?? '14');
-    if (!Number.isInteger(days) || days < 1 || days > 366) {
-      return validationProblem([{ field: 'days', message: 'must be a whole number from 1 to 366' }]);
+    const days = reportDays(request.query.get('days'));
+    if (days === undefined) {
+      return validationProblem([{ field: 'days', message: `must be a whole number from 1 to ${MAX_REPORT_DAYS}` }]);
     }
-    const container = appServices().storage.blobs.getContainerClient(names.containers.reports);
-    const reportNames: string[] = [];
-    try {
-      for await (const blob of container.listBlobsFlat({ prefix: 'daily/' })) {
-        if (blob.name.endsWith('.json')) reportNames.push(blob.name);
-      }
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode !== 404) throw error;
-    }
-    const recent = reportNames.sort().slice(-days);
-    const reports = await Promise.all(
-      recent.map(async (name) => {
-        const doc = JSON.parse((await container.getBlobClient(name).downloadToBuffer()).toString('utf8')) as {
-          date: string;
-          orders: number;
-          succeeded: number;
-          revenueCents: number;
-        };
-        return { date: doc.date, orders: doc.orders, succeeded: doc.succeeded, revenueCents: doc.revenueCents };
-      }),
-    );
-    return json(200, { days: reports });
+    return json(200, { days: await recentDailyRevenue(reportBlobs(), days) });
   },
 });
 
@@ -100,21 +74,22 @@ app.http('dailyReportFile', {
   authLevel: 'admin',
   handler: async (request) => {
     const file = request.params['file'] ?? '';
-    const match = /^(\d{4}-\d{2}-\d{2})\.(json|csv)$/.exec(file);
-    if (!match) return notFound(`no report ${JSON.stringify(file.slice(0, 50))}`);
-    const blob = appServices()
-      .storage.blobs.getContainerClient(names.containers.reports)
-      .getBlobClient(`daily/${file}`);
-    try {
-      const body = await blob.downloadToBuffer();
-      return {
-        status: 200,
-        headers: { 'content-type': match[2] === 'json' ? 'application/json' : 'text/csv; charset=utf-8' },
-        body,
-      };
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return notFound(`no report for ${match[1] ?? ''}`);
-      throw error;
+    const report = await readReportFile(reportBlobs(), file);
+    switch (report.outcome) {
+      case 'found':
+        return {
+          status: 200,
+          headers: { 'content-type': report.format === 'json' ? 'application/json' : 'text/csv; charset=utf-8' },
+          body: report.body,
+        };
+      case 'not-a-report':
+        return notFound(`no report ${JSON.stringify(file.slice(0, 50))}`);
+      case 'missing':
+        return notFound(`no report for ${report.date}`);
+      default: {
+        const never: never = report;
+        throw new Error(`unknown report outcome ${JSON.stringify(never)}`);
+      }
     }
   },
 });

@@ -1,87 +1,36 @@
-import { app, type InvocationContext } from '@azure/functions';
-import { z } from 'zod';
+import { app } from '@azure/functions';
 
 import { appServices } from '../shared/appServices';
-import { DeadLetterConflictError, isValidDeadLetterId } from '../shared/deadletters/deadLetterStore';
-import { blobPoisonMessage, recordPoisonedMessage } from '../shared/deadletters/poisonMessages';
+import { handleBlobPoisonMessage } from '../shared/deadletters/blobPoison';
+import { blobPoisonPorts } from '../shared/deadletters/blobPoisonPorts';
+import { deadLetterListQuery, discardDeadLetter } from '../shared/deadletters/deadLetterRequests';
+import { isValidDeadLetterId } from '../shared/deadletters/deadLetterStore';
 import { jobStatusUrl } from '../shared/http/apiRoutes';
-import { continuationTokenSchema } from '../shared/http/continuationToken';
 import { json, notFound, problem, validationProblem } from '../shared/http/problem';
 import { fieldProblems } from '../shared/http/requestBody';
-import { asText } from '../shared/storage/entityValues';
+import { queueDeliveryOf } from '../shared/jobs/queueDelivery';
 import { BLOB_TRIGGER_POISON_QUEUE } from '../shared/storage/resourceNames';
-import { resolveThumbnailJobId } from '../shared/thumbnails/thumbnailJob';
 
-const { names } = appServices();
-/** The host's blobs.poisonBlobThreshold in host.json: how often a blob was tried before it was poisoned. */
-const POISON_BLOB_THRESHOLD = 3;
-/** A poison message of another app sharing this storage account goes back, visible again after this long. */
-const FOREIGN_MESSAGE_DELAY_SECONDS = 2;
+const noDeadLetter = (id: string) => notFound(`no dead letter ${JSON.stringify(id.slice(0, 100))}`);
 
-function deliveryOf(context: InvocationContext, poisonQueue: string, message: unknown) {
-  const metadata = context.triggerMetadata ?? {};
-  const raw = metadata['queueTrigger'];
-  return {
-    poisonQueue,
-    messageId: asText(metadata['id'], context.invocationId),
-    insertedAt: new Date(asText(metadata['insertionTime'], new Date().toISOString())),
-    text: typeof raw === 'string' ? raw : typeof message === 'string' ? message : JSON.stringify(message),
-  };
-}
-
-/**
- * Blob trigger poison: every app on a storage account shares `webjobs-blobtrigger-poison`, so a message for a
- * container this app does not own is put back for its owner instead of being recorded here.
- */
+/** Blob trigger poison, shared by every app on the account: see handleBlobPoisonMessage. */
 app.storageQueue('blobPoison', {
   queueName: BLOB_TRIGGER_POISON_QUEUE,
   connection: 'AzureWebJobsStorage',
   handler: async (message, context) => {
     const services = appServices();
     await services.ready();
-    const delivery = deliveryOf(context, BLOB_TRIGGER_POISON_QUEUE, message);
-    let parsed: z.infer<typeof blobPoisonMessage> | undefined;
-    try {
-      parsed = blobPoisonMessage.parse(JSON.parse(delivery.text));
-    } catch {
-      parsed = undefined;
+    const { queue, messageId, insertedAt, text } = queueDeliveryOf(context, BLOB_TRIGGER_POISON_QUEUE, message);
+    const handled = await handleBlobPoisonMessage(blobPoisonPorts(services), {
+      poisonQueue: queue,
+      messageId,
+      insertedAt,
+      text,
+    });
+    if (handled.outcome === 'recorded') {
+      context.log(`dead letter ${handled.deadLetter.id} recorded for ${handled.subject ?? 'an unreadable message'}`);
     }
-    if (parsed && parsed.ContainerName !== names.containers.uploads) {
-      await services.storage.queues
-        .getQueueClient(BLOB_TRIGGER_POISON_QUEUE)
-        .sendMessage(Buffer.from(delivery.text).toString('base64'), {
-          visibilityTimeout: FOREIGN_MESSAGE_DELAY_SECONDS,
-        });
-      return;
-    }
-    const jobId = parsed
-      ? await resolveThumbnailJobId(services.jobs, parsed.ContainerName, parsed.BlobName, parsed.ETag)
-      : undefined;
-    const letter = await recordPoisonedMessage(
-      services,
-      delivery,
-      parsed
-        ? {
-            kind: 'blob',
-            container: parsed.ContainerName,
-            blobName: parsed.BlobName,
-            etag: parsed.ETag,
-            functionId: parsed.FunctionId,
-          }
-        : { kind: 'queue', queue: BLOB_TRIGGER_POISON_QUEUE },
-      jobId,
-      POISON_BLOB_THRESHOLD,
-    );
-    context.log(
-      `dead letter ${letter.id} recorded for ${parsed ? `${parsed.ContainerName}/${parsed.BlobName}` : 'an unreadable message'}`,
-    );
   },
-});
-
-const listQuery = z.object({
-  state: z.enum(['open', 'replayed', 'discarded']).optional(),
-  limit: z.coerce.number().int().min(1).max(100).optional(),
-  continuationToken: continuationTokenSchema.optional(),
 });
 
 app.http('listDeadLetters', {
@@ -89,16 +38,11 @@ app.http('listDeadLetters', {
   methods: ['GET'],
   authLevel: 'admin',
   handler: async (request) => {
-    const parsed = listQuery.safeParse(Object.fromEntries(request.query.entries()));
+    const parsed = deadLetterListQuery.safeParse(Object.fromEntries(request.query.entries()));
     if (!parsed.success) return validationProblem(fieldProblems(parsed.error.issues));
     const { deadLetters, ready } = appServices();
     await ready();
-    const page = await deadLetters.list({
-      ...(parsed.data.state ? { state: parsed.data.state } : {}),
-      ...(parsed.data.limit ? { limit: parsed.data.limit } : {}),
-      ...(parsed.data.continuationToken ? { continuationToken: parsed.data.continuationToken } : {}),
-    });
-    return json(200, page);
+    return json(200, await deadLetters.list(parsed.data));
   },
 });
 
@@ -111,7 +55,7 @@ app.http('getDeadLetter', {
     const { deadLetters, ready } = appServices();
     await ready();
     const letter = isValidDeadLetterId(id) ? await deadLetters.get(id) : undefined;
-    return letter ? json(200, letter) : notFound(`no dead letter ${JSON.stringify(id.slice(0, 100))}`);
+    return letter ? json(200, letter) : noDeadLetter(id);
   },
 });
 
@@ -123,11 +67,11 @@ app.http('replayDeadLetter', {
     const id = request.params['id'] ?? '';
     const services = appServices();
     await services.ready();
-    if (!isValidDeadLetterId(id)) return notFound(`no dead letter ${JSON.stringify(id.slice(0, 100))}`);
+    if (!isValidDeadLetterId(id)) return noDeadLetter(id);
     const replay = await services.runtime.replay(id, 'replayed through the API');
     switch (replay.outcome) {
       case 'not-found':
-        return notFound(`no dead letter ${JSON.stringify(id.slice(0, 100))}`);
+        return noDeadLetter(id);
       case 'conflict':
         return problem(409, 'conflict', 'Dead letter is not open', replay.message);
       case 'failed':
@@ -135,11 +79,9 @@ app.http('replayDeadLetter', {
           ? problem(409, 'source-gone', 'The replay could not be sent', replay.reason)
           : problem(503, 'replay-failed', 'The replay could not be sent', replay.reason);
       case 'replayed': {
-        const letter = replay.deadLetter;
-        return json(202, {
-          deadLetter: letter,
-          ...(letter.jobId ? { jobId: letter.jobId, statusUrl: jobStatusUrl(letter.jobId) } : {}),
-        });
+        const { deadLetter } = replay;
+        const { jobId } = deadLetter;
+        return json(202, { deadLetter, ...(jobId ? { jobId, statusUrl: jobStatusUrl(jobId) } : {}) });
       }
       default: {
         const never: never = replay;
@@ -157,14 +99,19 @@ app.http('discardDeadLetter', {
     const id = request.params['id'] ?? '';
     const { deadLetters, ready } = appServices();
     await ready();
-    if (!isValidDeadLetterId(id)) return notFound(`no dead letter ${JSON.stringify(id.slice(0, 100))}`);
-    try {
-      const letter = await deadLetters.transition(id, 'discarded', 'discarded through the API');
-      return letter ? json(200, letter) : notFound(`no dead letter ${id}`);
-    } catch (error) {
-      if (error instanceof DeadLetterConflictError)
-        return problem(409, 'conflict', 'Dead letter is not open', error.message);
-      throw error;
+    if (!isValidDeadLetterId(id)) return noDeadLetter(id);
+    const discarded = await discardDeadLetter(deadLetters, id, 'discarded through the API');
+    switch (discarded.outcome) {
+      case 'discarded':
+        return json(200, discarded.deadLetter);
+      case 'not-found':
+        return notFound(`no dead letter ${id}`);
+      case 'conflict':
+        return problem(409, 'conflict', 'Dead letter is not open', discarded.message);
+      default: {
+        const never: never = discarded;
+        throw new Error(`unknown discard outcome ${JSON.stringify(never)}`);
+      }
     }
   },
 });

@@ -1,48 +1,18 @@
 import { app } from '@azure/functions';
 
-import { appServices } from '../shared/appServices';
 import { downloadExport } from '../shared/exports/exportDownload';
-import {
-  defineExportJob,
-  EXPORT_JOB_ID_PREFIX,
-  exportDownloadPath,
-  exportMessageSchema,
-  startExport,
-} from '../shared/exports/exportJob';
+import { handleExportMessage, recordPoisonedExport, requestExport } from '../shared/exports/exportMessages';
 import { exportRequestSchema } from '../shared/exports/exportRequest';
-import { ledgerOrderPages } from '../shared/exports/orderPages';
-import { jobStatusUrl, publicApiUrl, RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
+import { exportServices } from '../shared/exports/exportServices';
+import { jobStatusUrl, RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
 import { json, notFound, problem } from '../shared/http/problem';
 import { parseJsonBody } from '../shared/http/requestBody';
-import { MALFORMED_MESSAGE_CODE, PermanentJobError } from '../shared/jobs/jobErrors';
-import { decodeMessage } from '../shared/jobs/jobMessages';
-import { isValidJobId, JobStore } from '../shared/jobs/jobStore';
+import { isValidJobId } from '../shared/jobs/jobStore';
 import { queueDeliveryOf } from '../shared/jobs/queueDelivery';
-import { queueSender } from '../shared/workflow/queueSender';
 
-const { names, storage, runtime, sales, ready } = appServices();
-/** host.json extensions.queues.maxDequeueCount: deliveries before a message is poisoned. */
-const MAX_DEQUEUE_COUNT = 5;
-const queue = names.queues.exports;
-const exportsContainer = storage.blobs.getContainerClient(names.containers.exports);
-const exportJob = defineExportJob({
-  runtime,
-  orders: ledgerOrderPages(sales),
-  exports: exportsContainer,
-  queue,
-  downloadUrl: (jobId) => publicApiUrl(exportDownloadPath(jobId)),
-});
-const sender = queueSender(storage.queues);
-let exportsReady: Promise<unknown> | undefined;
-
-async function servicesReady(): Promise<void> {
-  await ready();
-  exportsReady ??= exportsContainer.createIfNotExists().catch((error: unknown) => {
-    exportsReady = undefined;
-    throw error;
-  });
-  await exportsReady;
-}
+const services = exportServices();
+const { queue } = services;
+const noExport = (id: string) => notFound(`no export ${JSON.stringify(id.slice(0, 100))}`);
 
 /** Admin only: an export holds every customer's orders of the period. */
 app.http('createExport', {
@@ -52,9 +22,8 @@ app.http('createExport', {
   handler: async (request) => {
     const parsed = await parseJsonBody(request, exportRequestSchema());
     if (!parsed.ok) return parsed.response;
-    await servicesReady();
-    const jobId = JobStore.newJobId(EXPORT_JOB_ID_PREFIX);
-    await startExport({ runtime, job: exportJob, sender, queue }, parsed.value, jobId);
+    await services.ready();
+    const jobId = await requestExport(services, parsed.value);
     const statusUrl = jobStatusUrl(jobId);
     return json(202, { jobId, statusUrl }, { location: statusUrl, 'retry-after': String(RETRY_AFTER_SECONDS) });
   },
@@ -64,18 +33,13 @@ app.storageQueue('exportRun', {
   queueName: queue,
   connection: 'AzureWebJobsStorage',
   handler: async (message, context) => {
-    await servicesReady();
-    let jobId: string;
-    try {
-      ({ jobId } = decodeMessage(exportMessageSchema, message, 'an export message'));
-    } catch (error) {
-      if (!(error instanceof PermanentJobError) || error.code !== MALFORMED_MESSAGE_CODE) throw error;
-      const letter = await runtime.recordMalformed(queueDeliveryOf(context, queue, message), error.message);
-      context.warn(`malformed message on ${queue} recorded as dead letter ${letter.id}`);
-      return;
+    await services.ready();
+    const handled = await handleExportMessage(services, queueDeliveryOf(context, queue, message), message);
+    if (handled.outcome === 'malformed') {
+      context.warn(`malformed message on ${queue} recorded as dead letter ${handled.deadLetter.id}`);
+    } else {
+      context.log(`export ${handled.jobId}: ${handled.execution.outcome}`);
     }
-    const { outcome } = await runtime.execute(exportJob, jobId);
-    context.log(`export ${jobId}: ${outcome}`);
   },
 });
 
@@ -84,15 +48,9 @@ app.storageQueue('exportRunPoison', {
   queueName: `${queue}-poison`,
   connection: 'AzureWebJobsStorage',
   handler: async (message, context) => {
-    await servicesReady();
+    await services.ready();
     const delivery = queueDeliveryOf(context, `${queue}-poison`, message);
-    const parsed = exportMessageSchema.safeParse(message);
-    const letter = await runtime.recordPoison(
-      { ...delivery, poisonQueue: delivery.queue },
-      { kind: 'queue', queue },
-      parsed.success ? parsed.data.jobId : undefined,
-      MAX_DEQUEUE_COUNT,
-    );
+    const letter = await recordPoisonedExport(services, delivery, message);
     context.warn(`export message dead-lettered as ${letter.id}`);
   },
 });
@@ -104,9 +62,9 @@ app.http('downloadExport', {
   authLevel: 'admin',
   handler: async (request) => {
     const id = request.params['id'] ?? '';
-    if (!isValidJobId(id)) return notFound(`no export ${JSON.stringify(id.slice(0, 100))}`);
-    await servicesReady();
-    return downloadExport({ runtime, job: exportJob, exports: exportsContainer }, id);
+    if (!isValidJobId(id)) return noExport(id);
+    await services.ready();
+    return downloadExport(services, id);
   },
 });
 
@@ -117,9 +75,9 @@ app.http('cancelExport', {
   authLevel: 'admin',
   handler: async (request) => {
     const id = request.params['id'] ?? '';
-    if (!isValidJobId(id)) return notFound(`no export ${JSON.stringify(id.slice(0, 100))}`);
-    await servicesReady();
-    const cancelled = await runtime.cancel(exportJob, id);
+    if (!isValidJobId(id)) return noExport(id);
+    await services.ready();
+    const cancelled = await services.runtime.cancel(services.job, id);
     switch (cancelled.outcome) {
       case 'not-found':
         return notFound(`no export ${id}`);

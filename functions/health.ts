@@ -4,8 +4,9 @@ import { BatchRunStore } from '../shared/batch/batchRunStore';
 import { appConfig } from '../shared/config/appConfig';
 import { DeadLetterStore } from '../shared/deadletters/deadLetterStore';
 import { healthReport } from '../shared/health/healthReport';
+import { watchedQueues } from '../shared/health/queueDepths';
 import { json } from '../shared/http/problem';
-import { BLOB_TRIGGER_POISON_QUEUE, resourceNames } from '../shared/storage/resourceNames';
+import { resourceNames } from '../shared/storage/resourceNames';
 import { storageClients, withTablesOf } from '../shared/storage/storageClients';
 
 const config = appConfig();
@@ -24,10 +25,7 @@ app.http('health', {
     const report = await healthReport(
       withTablesOf(storageClients(config.storageConnection), storageClients(config.jobsStorageConnection)),
       names.tables.jobs,
-      [
-        ...names.triggerQueues.map((queue) => ({ queue, poisonQueue: `${queue}-poison` })),
-        { queue: BLOB_TRIGGER_POISON_QUEUE },
-      ],
+      watchedQueues(names),
       config.health,
       () => runs.lastSucceededDate(),
       (upTo) => deadLetters.countOpen(upTo),

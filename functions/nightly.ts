@@ -1,56 +1,21 @@
 import { app, type Timer } from '@azure/functions';
 
-import { BatchRunStore } from '../shared/batch/batchRunStore';
-import { nightlyJobId, type NightlyServices, runNightly } from '../shared/batch/nightlyBatch';
 import {
-  nightlyRunMessageSchema,
-  nightlyRunRequestSchema,
-  requestNightlyRun,
-  scheduleNightlyRuns,
-} from '../shared/batch/nightlyRequests';
+  handleNightlyRunMessage,
+  recordPoisonedNightlyRun,
+  requestNightlyRunNow,
+} from '../shared/batch/nightlyMessages';
+import { nightlyRunRequestSchema, scheduleNightlyRuns } from '../shared/batch/nightlyRequests';
+import { nightlyAppServices } from '../shared/batch/nightlyServices';
 import { jobStatusUrl } from '../shared/http/apiRoutes';
 import { json, problem } from '../shared/http/problem';
 import { parseJsonBody } from '../shared/http/requestBody';
 import { queueDeliveryOf } from '../shared/jobs/queueDelivery';
 import { orderServices } from '../shared/orderServices';
-import { MAX_DEQUEUE_COUNT } from '../shared/workflow/orderMessages';
-import { superviseOrders } from '../shared/workflow/orderSupervisor';
 
 const services = orderServices();
-const { names, config, storage } = services.app;
-const runs = new BatchRunStore(storage.table(names.tables.batchRuns), config.nightly.leaseMs);
-
-const requestServices = {
-  runtime: services.runtime,
-  runs,
-  sender: services.sender,
-  runQueue: names.queues.nightlyRun,
-  leaseMs: config.nightly.leaseMs,
-};
-
-function nightlyServices(log: (line: string) => void): NightlyServices {
-  return {
-    runtime: services.runtime,
-    jobs: services.jobs,
-    runs,
-    sales: services.app.sales,
-    deadLetters: services.app.deadLetters,
-    inventory: services.inventory,
-    inventoryTable: storage.table(names.tables.inventory),
-    reports: storage.blobs.getContainerClient(names.containers.reports),
-    uploads: storage.blobs.getContainerClient(names.containers.uploads),
-    thumbnails: storage.blobs.getContainerClient(names.containers.thumbnails),
-    retention: config.retention,
-    superviseStuckOrders: async () => {
-      const report = await superviseOrders(services, {
-        stepDeadlineMs: config.orders.stepDeadlineMs,
-        maxRedrives: config.orders.maxRedrives,
-      });
-      return report.redriven.length + report.gaveUp.length;
-    },
-    log,
-  };
-}
+const nightly = nightlyAppServices(services);
+const { names, config } = services.app;
 
 /** The schedule: one instance across all hosts (the timer's singleton lock), the monitor on for past-due catch-up. */
 app.timer('nightlyBatch', {
@@ -58,11 +23,11 @@ app.timer('nightlyBatch', {
   useMonitor: true,
   handler: async (timer: Timer, context) => {
     await services.ready();
-    const dates = await scheduleNightlyRuns(requestServices, {
+    const dates = await scheduleNightlyRuns(nightly.requests, {
       now: new Date(),
       isPastDue: timer.isPastDue,
       last: timer.scheduleStatus?.last ? new Date(timer.scheduleStatus.last) : undefined,
-      maxCatchUpDays: config.nightly.maxCatchUpDays,
+      maxCatchUpDays: nightly.maxCatchUpDays,
     });
     context.log(`nightly batch queued for ${dates.join(', ')}${timer.isPastDue ? ' (past due: catching up)' : ''}`);
   },
@@ -74,19 +39,12 @@ app.storageQueue('nightlyRun', {
   connection: 'AzureWebJobsStorage',
   handler: async (message, context) => {
     await services.ready();
-    await runs.ensureTable();
-    const parsed = nightlyRunMessageSchema.safeParse(message);
-    if (!parsed.success) {
-      context.warn(`ignoring an invalid nightly run message: ${parsed.error.issues[0]?.message ?? ''}`);
-      return;
-    }
-    const { date, force } = parsed.data;
-    const outcome = await runNightly(
-      nightlyServices((line) => context.log(line)),
-      date,
-      force ? { force } : {},
+    const handled = await handleNightlyRunMessage(
+      nightly.batch((line) => context.log(line)),
+      message,
     );
-    context.log(`nightly batch for ${date}: ${outcome}`);
+    if (handled.outcome === 'invalid') context.warn(`ignoring an invalid nightly run message: ${handled.reason}`);
+    else context.log(`nightly batch for ${handled.date}: ${handled.result}`);
   },
 });
 
@@ -101,8 +59,7 @@ app.http('runNightlyBatch', {
         : await parseJsonBody(request, nightlyRunRequestSchema);
     if (!body.ok) return body.response;
     await services.ready();
-    await runs.ensureTable();
-    const requested = await requestNightlyRun(requestServices, body.value);
+    const requested = await requestNightlyRunNow(nightly.requests, body.value);
     switch (requested.outcome) {
       case 'accepted': {
         const statusUrl = jobStatusUrl(requested.jobId);
@@ -135,13 +92,7 @@ app.storageQueue('nightlyRunPoison', {
   handler: async (message, context) => {
     await services.ready();
     const delivery = queueDeliveryOf(context, `${names.queues.nightlyRun}-poison`, message);
-    const parsed = nightlyRunMessageSchema.safeParse(message);
-    const letter = await services.runtime.recordPoison(
-      { ...delivery, poisonQueue: delivery.queue },
-      { kind: 'queue', queue: names.queues.nightlyRun },
-      parsed.success ? nightlyJobId(parsed.data.date) : undefined,
-      MAX_DEQUEUE_COUNT,
-    );
+    const letter = await recordPoisonedNightlyRun(nightly.requests, delivery, message);
     context.warn(`nightly run message dead-lettered as ${letter.id}`);
   },
 });

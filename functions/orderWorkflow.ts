@@ -3,26 +3,15 @@ import { app } from '@azure/functions';
 import { queueDeliveryOf } from '../shared/jobs/queueDelivery';
 import { orderServices } from '../shared/orderServices';
 import {
-  cachedDepth,
   handleCompensateMessage,
   handlePoisonedOrderMessage,
   handleStepMessage,
-  type OrderMessageServices,
 } from '../shared/workflow/orderMessages';
-import { superviseOrders } from '../shared/workflow/orderSupervisor';
+import { orderMessageServices, superviseOrdersNow, supervisorLogLine } from '../shared/workflow/orderQueueServices';
 
 const services = orderServices();
 const { names, config } = services.app;
-const messageServices: OrderMessageServices = {
-  ...services,
-  highPriorityWaiting: cachedDepth(async () => {
-    const waiting = await services.app.storage.queues
-      .getQueueClient(names.queues.orderReserveHigh)
-      .getProperties()
-      .catch(() => undefined);
-    return waiting?.approximateMessagesCount ?? 0;
-  }),
-};
+const messageServices = orderMessageServices(services);
 
 for (const [name, queue] of [
   ['orderReserveHigh', names.queues.orderReserveHigh],
@@ -76,14 +65,7 @@ app.timer('orderSupervisor', {
   schedule: config.orders.supervisorSchedule,
   handler: async (_timer, context) => {
     await services.ready();
-    const report = await superviseOrders(services, {
-      stepDeadlineMs: config.orders.stepDeadlineMs,
-      maxRedrives: config.orders.maxRedrives,
-    });
-    if (report.redriven.length > 0 || report.gaveUp.length > 0) {
-      context.log(
-        `supervisor: ${report.examined} in flight, re-drove ${report.redriven.join(', ') || 'none'}, gave up on ${report.gaveUp.join(', ') || 'none'}`,
-      );
-    }
+    const line = supervisorLogLine(await superviseOrdersNow(services));
+    if (line) context.log(line);
   },
 });

@@ -1,18 +1,21 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
-import { z } from 'zod';
 
 import { CANCEL_TOKEN_HEADER } from '../shared/access/cancelToken';
 import { jobStatusUrl, RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
 import { json, notFound, problem, validationProblem } from '../shared/http/problem';
 import { fieldProblems, parseJsonBody } from '../shared/http/requestBody';
 import { isValidJobId } from '../shared/jobs/jobStore';
-import { webhookPolicy } from '../shared/notify/webhookPolicy';
-import { IdempotencyKeys } from '../shared/orders/idempotencyKeys';
-import { orderRequestSchema, plainText } from '../shared/orders/orderRequest';
-import { replyQueueProblem } from '../shared/orders/replyQueue';
+import {
+  findInventoryItem,
+  inventoryUpdateSchema,
+  skuSchema,
+  updateInventoryItem,
+} from '../shared/orders/inventoryRequests';
+import { orderRequestSchema } from '../shared/orders/orderRequest';
 import { orderServices } from '../shared/orderServices';
 import { cancelOrder } from '../shared/workflow/cancelOrder';
 import { startOrder } from '../shared/workflow/startOrder';
+import { startOrderServices } from '../shared/workflow/startOrderServices';
 
 /** The 202 for a started order; the cancel token goes only to its creator (a repeat with the same Idempotency-Key). */
 function accepted(jobId: string, cancelToken: string | undefined) {
@@ -34,19 +37,7 @@ app.http('createOrder', {
     const services = orderServices();
     await services.ready();
     const started = await startOrder(
-      {
-        ...services,
-        catalogue: services.inventory,
-        idempotencyKeys: async () => {
-          const keys = new IdempotencyKeys(services.app.storage.table(services.app.names.tables.idempotency));
-          await keys.ensureTable();
-          return keys;
-        },
-        webhookPolicy: () => webhookPolicy(),
-        replyQueueProblem: (queue) =>
-          replyQueueProblem(queue, services.app.config.replyQueuePrefix, services.app.names),
-        warn: (line) => context.warn(line),
-      },
+      startOrderServices(services, (line) => context.warn(line)),
       parsed.value,
       request.headers.get('idempotency-key') ?? undefined,
     );
@@ -130,34 +121,18 @@ app.http('cancelJobAsAdmin', {
   handler: cancelHandler(false),
 });
 
-const inventoryBody = z
-  .object({
-    stock: z.number().int().min(0).max(1_000_000),
-    name: plainText(1, 200).optional(),
-    priceCents: z.number().int().min(0).max(100_000_000).optional(),
-  })
-  .strict();
-const skuParam = z.string().regex(/^[A-Z0-9][A-Z0-9-]{0,31}$/, 'must be an upper-case SKU such as SKU-1');
-
 app.http('putInventory', {
   route: 'inventory/{sku}',
   methods: ['PUT'],
   authLevel: 'admin',
   handler: async (request) => {
-    const sku = skuParam.safeParse(request.params['sku'] ?? '');
+    const sku = skuSchema.safeParse(request.params['sku'] ?? '');
     if (!sku.success) return validationProblem(fieldProblems(sku.error.issues).map((p) => ({ ...p, field: 'sku' })));
-    const body = await parseJsonBody(request, inventoryBody);
+    const body = await parseJsonBody(request, inventoryUpdateSchema);
     if (!body.ok) return body.response;
     const services = orderServices();
     await services.ready();
-    const existing = await services.inventory.getItem(sku.data);
-    await services.inventory.setItem({
-      sku: sku.data,
-      stock: body.value.stock,
-      name: body.value.name ?? existing?.name ?? sku.data,
-      priceCents: body.value.priceCents ?? existing?.priceCents ?? 1000,
-    });
-    return json(200, await services.inventory.getItem(sku.data));
+    return json(200, await updateInventoryItem(services.inventory, sku.data, body.value));
   },
 });
 
@@ -169,7 +144,7 @@ app.http('getInventory', {
     const sku = request.params['sku'] ?? '';
     const services = orderServices();
     await services.ready();
-    const item = skuParam.safeParse(sku).success ? await services.inventory.getItem(sku) : undefined;
+    const item = await findInventoryItem(services.inventory, sku);
     return item ? json(200, item) : notFound(`no SKU ${JSON.stringify(sku.slice(0, 50))}`);
   },
 });

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import type { NightlyServices } from '../../shared/batch/nightlyBatch';
+import { handleNightlyRunMessage, recordPoisonedNightlyRun } from '../../shared/batch/nightlyMessages';
+import { JobRuntime } from '../../shared/jobs/jobRuntime';
+import { MemoryDeadLetters, MemoryJobStatuses } from '../support/memoryJobPorts';
+
+/** Only what these cases reach: the runtime and the run claims. */
+function nightlyServices(claim: 'completed' | 'in-flight', calls: string[]): NightlyServices {
+  const runtime = new JobRuntime({ statuses: new MemoryJobStatuses(), deadLetters: new MemoryDeadLetters() });
+  const runs = {
+    ensureTable: () => {
+      calls.push('ensureTable');
+      return Promise.resolve();
+    },
+    claim: (date: string, jobId: string, _checkpoint: unknown, force: boolean) => {
+      calls.push(`claim ${date} ${jobId} force=${force}`);
+      return Promise.resolve({ kind: claim });
+    },
+  };
+  // The batch itself is tested end to end (test/e2e/nightly.test.ts); these cases stop at the claim.
+  return { runtime, runs } as unknown as NightlyServices;
+}
+
+describe('nightly run messages', () => {
+  it('ignores a message that names no valid date, after preparing the runs table', async () => {
+    const calls: string[] = [];
+    for (const message of [{ date: '2026-02-30' }, { force: true }, 'garbage']) {
+      const handled = await handleNightlyRunMessage(nightlyServices('completed', calls), message);
+      assert.equal(handled.outcome, 'invalid', JSON.stringify(message));
+    }
+    assert.deepEqual(calls, ['ensureTable', 'ensureTable', 'ensureTable']);
+  });
+
+  it("runs the message's date, passing force on, and reports the batch's outcome", async () => {
+    const calls: string[] = [];
+    assert.deepEqual(await handleNightlyRunMessage(nightlyServices('completed', calls), { date: '2026-11-24' }), {
+      outcome: 'ran',
+      date: '2026-11-24',
+      result: 'already-done',
+    });
+    assert.deepEqual(
+      await handleNightlyRunMessage(nightlyServices('in-flight', calls), { date: '2026-11-23', force: true }),
+      { outcome: 'ran', date: '2026-11-23', result: 'in-flight' },
+    );
+    assert.deepEqual(calls, [
+      'ensureTable',
+      'claim 2026-11-24 nightly_20261124 force=false',
+      'ensureTable',
+      'claim 2026-11-23 nightly_20261123 force=true',
+    ]);
+  });
+
+  it("records a poisoned run message against the run queue and its date's job", async () => {
+    const deadLetters = new MemoryDeadLetters();
+    const statuses = new MemoryJobStatuses();
+    const runtime = new JobRuntime({ statuses, deadLetters });
+    await statuses.create({ id: 'nightly_20261124', type: 'nightly', data: { date: '2026-11-24' } });
+    const delivery = {
+      queue: 'nightly-run-poison',
+      messageId: 'm-1',
+      insertedAt: new Date('2026-11-25T03:00:00Z'),
+      text: '{"date":"2026-11-24"}',
+      dequeueCount: 1,
+    };
+    const services = { runtime, runQueue: 'nightly-run' };
+    const letter = await recordPoisonedNightlyRun(services, delivery, { date: '2026-11-24' });
+    assert.deepEqual(letter.source, { kind: 'queue', queue: 'nightly-run' });
+    assert.equal(letter.jobId, 'nightly_20261124');
+    assert.equal(letter.body, '{"date":"2026-11-24"}');
+    assert.equal(statuses.jobs.get('nightly_20261124')?.status, 'failed');
+    const unreadable = await recordPoisonedNightlyRun(services, { ...delivery, messageId: 'm-2' }, { date: 'x' });
+    assert.equal(unreadable.jobId, undefined);
+  });
+});
