@@ -15,6 +15,7 @@ import { renderThumbnails } from './renderThumbnails';
 import { bareEtag, removeStaleThumbnails, SOURCE_ETAG_METADATA, SOURCE_NAME_METADATA } from './staleThumbnails';
 import { ThumbnailError } from './thumbnailErrors';
 import { thumbnailPath } from './thumbnailNames';
+import { readUploadVersion } from './uploadVersions';
 
 export const THUMBNAIL_JOB_TYPE = 'thumbnail';
 /** Thumbnails of one blob version never change, but the name can be uploaded again: cache for a day. */
@@ -43,6 +44,8 @@ export interface ThumbnailJobServices {
   runtime: JobRuntime;
   /** Dead letters by id: a replay's marker is checked against its own dead letter. */
   deadLetters: Pick<DeadLetterStore, 'get'>;
+  /** Where the uploads are: a version is read from here unless the caller reads it (`runThumbnailJob`). */
+  uploads: ContainerClient;
   thumbnails: ContainerClient;
   /** The ETag of the upload's current version, undefined when it is gone. */
   currentUploadEtag: (name: string) => Promise<string | undefined>;
@@ -250,7 +253,8 @@ async function afterPermanentFailure(
 export async function runThumbnailJob(
   services: ThumbnailJobServices,
   blob: UploadedBlob,
-  readContent: () => Promise<BlobContent>,
+  readContent: () => Promise<BlobContent> = () =>
+    readUploadVersion(services.uploads, blob.name, blob.etag, blob.contentLength),
 ): Promise<{ outcome: ThumbnailOutcome; job: Job }> {
   const resolved = await resolveThumbnailJob(services, blob);
   const total = services.widths.length + 1;

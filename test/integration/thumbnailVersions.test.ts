@@ -28,6 +28,7 @@ describe('thumbnail job: a version that goes away before it is read (Azurite)', 
     services = {
       runtime: new JobRuntime({ statuses: jobs, deadLetters }),
       deadLetters,
+      uploads,
       thumbnails,
       currentUploadEtag: (name) => currentUploadEtag(uploads, name),
       widths: [128, 256],
