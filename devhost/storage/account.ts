@@ -6,6 +6,8 @@ import { type QueueClient, QueueServiceClient } from '@azure/storage-queue';
 import { serviceUriOf, type StorageConnection } from '../config/connections';
 import { storageCredential } from '../identity/storageCredential';
 
+const MAX_CACHED_CONTAINERS = 256;
+
 /**
  * Clients for one storage account, created once per connection and shared by all listeners. A connection string
  * gives all three services; an identity-based connection gives the services it names, with one credential (so one
@@ -17,6 +19,8 @@ export class StorageAccount {
   #queues: QueueServiceClient | undefined;
   #tables: TableServiceClient | undefined;
   #credential: TokenCredential | undefined;
+  /** One client per container: a client builds its own request pipeline, so every message would pay for one. */
+  readonly #containers = new Map<string, ContainerClient>();
 
   constructor(connection: StorageConnection) {
     this.connection = connection;
@@ -54,7 +58,13 @@ export class StorageAccount {
   }
 
   container(name: string): ContainerClient {
-    return this.blobs.getContainerClient(name);
+    let client = this.#containers.get(name);
+    if (!client) {
+      client = this.blobs.getContainerClient(name);
+      // Names come from messages too: keep the cache bounded whatever they say.
+      if (this.#containers.size < MAX_CACHED_CONTAINERS) this.#containers.set(name, client);
+    }
+    return client;
   }
 
   table(name: string): TableClient {
