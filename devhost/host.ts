@@ -14,7 +14,7 @@ import { Invoker } from './core/invoker';
 import { manualTriggerEvent } from './core/manualTrigger';
 import { retryPolicyFrom } from './core/retryPolicy';
 import { handleBlobEventAdmin } from './eventgrid/blobEventAdmin';
-import { type BlobFront, startBlobFrontFromSettings } from './eventgrid/blobFront';
+import { behindFront, type BlobFront, startBlobFrontFromSettings } from './eventgrid/blobFront';
 import { LocalEventGrid } from './eventgrid/localEventGrid';
 import { RuntimeWebhooks } from './eventgrid/runtimeWebhooks';
 import { FrontDoor, hostReadyTimeoutMs } from './http/frontDoor';
@@ -194,7 +194,7 @@ export class Devhost {
 
     const needsStorage = functions.some((f) => f.trigger.type !== 'httpTrigger') || Boolean(env['AzureWebJobsStorage']);
     let hostConnection: StorageConnection | undefined;
-    const accounts = new StorageAccounts();
+    const accounts = new StorageAccounts(blobFront ? (endpoint) => behindFront(endpoint, blobFront) : undefined);
     if (needsStorage) {
       hostConnection = resolveConnection('Storage', env, 'The host');
       // Every connection the functions use must answer now, not at the first message.
@@ -315,7 +315,7 @@ export class Devhost {
     if (hostConnection) {
       // Like the host's PrimaryHostCoordinator, only where the host has a storage account to keep the lease in.
       host.#primaryHostLock = new PrimaryHostLock(
-        accounts.get(hostConnection).container(HOSTS_CONTAINER),
+        accounts.get(hostConnection).internalContainer(HOSTS_CONTAINER),
         hostId,
         instanceId,
         logger,

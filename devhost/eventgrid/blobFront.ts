@@ -68,6 +68,8 @@ export function commitOf(
 
 export interface BlobFront {
   port: number;
+  /** The origin it forwards to. */
+  upstream: string;
   /** Called for every committed blob, after storage answered and before the client hears back. */
   onCommit(listener: (commit: BlobCommit) => void): void;
   close(): Promise<void>;
@@ -133,6 +135,7 @@ export async function startBlobFront(options: {
   options.logger.info(`Blob front listening on http://127.0.0.1:${port} (forwarding to ${upstream.origin}).`);
   return {
     port,
+    upstream: upstream.origin,
     onCommit: (listener) => listeners.push(listener),
     close: () =>
       new Promise<void>((resolve) => {
@@ -140,6 +143,23 @@ export async function startBlobFront(options: {
         server.closeAllConnections();
       }),
   };
+}
+
+const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/**
+ * The same endpoint behind the front, when `endpoint` points at it: devhost's own bookkeeping (claims, receipts,
+ * locks) raises no events, so it need not pay for the proxy.
+ */
+export function behindFront(endpoint: string, front: Pick<BlobFront, 'port' | 'upstream'>): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return undefined;
+  }
+  if (!LOOPBACK_NAMES.has(url.hostname) || Number(url.port) !== front.port) return undefined;
+  return `${front.upstream}${url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, '')}`;
 }
 
 /** The front the settings ask for, if any. */

@@ -15,6 +15,7 @@ const MAX_CACHED_CONTAINERS = 256;
  */
 export class StorageAccount {
   readonly connection: StorageConnection;
+  #internalBlobs: BlobServiceClient | undefined;
   #blobs: BlobServiceClient | undefined;
   #queues: QueueServiceClient | undefined;
   #tables: TableServiceClient | undefined;
@@ -22,7 +23,11 @@ export class StorageAccount {
   /** One client per container: a client builds its own request pipeline, so every message would pay for one. */
   readonly #containers = new Map<string, ContainerClient>();
 
-  constructor(connection: StorageConnection) {
+  constructor(
+    connection: StorageConnection,
+    /** Where a blob endpoint really is when devhost's own requests may skip a proxy in front of it (the blob front). */
+    private readonly directBlobEndpoint?: (endpoint: string) => string | undefined,
+  ) {
     this.connection = connection;
   }
 
@@ -51,6 +56,29 @@ export class StorageAccount {
         ? TableServiceClient.fromConnectionString(c.connectionString, { allowInsecureConnection: true })
         : new TableServiceClient(serviceUriOf(c, 'table'), this.#tokenCredential());
     return this.#tables;
+  }
+
+  /**
+   * A container for devhost's own bookkeeping (`azure-webjobs-hosts`): past the blob front when there is one, since
+   * nothing written there raises an event. Never for the app's data: its writes must pass the front.
+   */
+  internalContainer(name: string): ContainerClient {
+    this.#internalBlobs ??= this.#directBlobs() ?? this.blobs;
+    return this.#internalBlobs.getContainerClient(name);
+  }
+
+  #directBlobs(): BlobServiceClient | undefined {
+    const c = this.connection;
+    if (!this.directBlobEndpoint) return undefined;
+    if (c.kind === 'connectionString') {
+      const endpoint = /BlobEndpoint=([^;]+)/i.exec(c.connectionString)?.[1];
+      const direct = endpoint ? this.directBlobEndpoint(endpoint) : undefined;
+      return direct && endpoint
+        ? BlobServiceClient.fromConnectionString(c.connectionString.replace(endpoint, direct))
+        : undefined;
+    }
+    const direct = c.serviceUris.blob ? this.directBlobEndpoint(c.serviceUris.blob) : undefined;
+    return direct ? new BlobServiceClient(direct, this.#tokenCredential()) : undefined;
   }
 
   queue(name: string): QueueClient {
@@ -85,10 +113,12 @@ export class StorageAccount {
 export class StorageAccounts {
   readonly #accounts = new Map<string, StorageAccount>();
 
+  constructor(private readonly directBlobEndpoint?: (endpoint: string) => string | undefined) {}
+
   get(connection: StorageConnection): StorageAccount {
     let account = this.#accounts.get(connection.key);
     if (!account) {
-      account = new StorageAccount(connection);
+      account = new StorageAccount(connection, this.directBlobEndpoint);
       this.#accounts.set(connection.key, account);
     }
     return account;

@@ -106,7 +106,7 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
   const blobFunctions = functions.map((fn) => prepare(fn, services));
   const byId = new Map(blobFunctions.map((entry) => [entry.functionId, entry]));
   const hostAccount = services.accounts.get(services.hostConnection);
-  const hostContainer = hostAccount.container(HOSTS_CONTAINER);
+  const hostContainer = hostAccount.internalContainer(HOSTS_CONTAINER);
   const receipts = new BlobReceipts(hostContainer, services.hostId);
   const queueName = blobTriggerQueueName(services.hostId);
   const queueKey = Notifier.key(services.hostConnection.key, queueName);

@@ -69,7 +69,7 @@ class TimerListener implements TriggerListener {
     this.#fn = fn;
     this.#services = services;
     this.#schedule = parseFunctionSchedule(fn, services.env);
-    const hostContainer = services.accounts.get(services.hostConnection).container(HOSTS_CONTAINER);
+    const hostContainer = services.accounts.get(services.hostConnection).internalContainer(HOSTS_CONTAINER);
     const useMonitor = booleanConfig(fn.trigger.config['useMonitor']) ?? monitorByDefault(this.#schedule, new Date());
     this.#monitor = useMonitor ? new ScheduleMonitor(hostContainer, services.hostId, services.logger) : undefined;
     this.#runOnStartup = booleanConfig(fn.trigger.config['runOnStartup']) ?? false;

@@ -6,7 +6,7 @@ import {
   blobTriggerMessagesFrom,
   validationCodeFrom,
 } from '../../devhost/eventgrid/blobEventNotification';
-import { commitOf } from '../../devhost/eventgrid/blobFront';
+import { behindFront, commitOf } from '../../devhost/eventgrid/blobFront';
 import {
   MANAGED_IDENTITY_TENANT_SETTING,
   startManagedIdentityEndpoint,
@@ -128,6 +128,29 @@ describe('blob front: which requests raise BlobCreated', () => {
     assert.equal(commitOf('PUT', url('b?comp=metadata'), {}, 200, etag), undefined);
     assert.equal(commitOf('GET', url('b'), {}, 200, etag), undefined);
     assert.equal(commitOf('PUT', url('b'), { 'x-ms-blob-type': 'BlockBlob' }, 403, {}), undefined);
+  });
+});
+
+describe('blob front: devhost’s own requests skip it', () => {
+  const front = { port: 10000, upstream: 'http://127.0.0.1:41234' };
+
+  it('maps an endpoint on the front to the same path upstream', () => {
+    assert.equal(
+      behindFront('http://127.0.0.1:10000/devstoreaccount1', front),
+      'http://127.0.0.1:41234/devstoreaccount1',
+    );
+    assert.equal(
+      behindFront('http://localhost:10000/devstoreaccount1/', front),
+      'http://127.0.0.1:41234/devstoreaccount1',
+    );
+    assert.equal(behindFront('http://127.0.0.1:10000', front), 'http://127.0.0.1:41234');
+  });
+
+  it('leaves any other endpoint alone', () => {
+    assert.equal(behindFront('http://127.0.0.1:10001/devstoreaccount1', front), undefined);
+    assert.equal(behindFront('https://acct.blob.core.windows.net', front), undefined);
+    assert.equal(behindFront('http://10.0.0.5:10000/devstoreaccount1', front), undefined);
+    assert.equal(behindFront('not a url', front), undefined);
   });
 });
 
