@@ -8,6 +8,16 @@ import { storageCredential } from '../identity/storageCredential';
 
 const MAX_CACHED_CONTAINERS = 256;
 
+function cached(cache: Map<string, ContainerClient>, name: string, make: () => ContainerClient): ContainerClient {
+  let client = cache.get(name);
+  if (!client) {
+    client = make();
+    // Names come from messages too: keep the cache bounded whatever they say.
+    if (cache.size < MAX_CACHED_CONTAINERS) cache.set(name, client);
+  }
+  return client;
+}
+
 /**
  * Clients for one storage account, created once per connection and shared by all listeners. A connection string
  * gives all three services; an identity-based connection gives the services it names, with one credential (so one
@@ -22,6 +32,7 @@ export class StorageAccount {
   #credential: TokenCredential | undefined;
   /** One client per container: a client builds its own request pipeline, so every message would pay for one. */
   readonly #containers = new Map<string, ContainerClient>();
+  readonly #internalContainers = new Map<string, ContainerClient>();
 
   constructor(
     connection: StorageConnection,
@@ -59,12 +70,13 @@ export class StorageAccount {
   }
 
   /**
-   * A container for devhost's own bookkeeping (`azure-webjobs-hosts`): past the blob front when there is one, since
-   * nothing written there raises an event. Never for the app's data: its writes must pass the front.
+   * A container for devhost's own requests: its bookkeeping (`azure-webjobs-hosts`) and reads of the app's blobs
+   * (properties before an invocation). Past the blob front when there is one, since none of these raises an event.
+   * Never for writes to the app's data (they must pass the front), nor for URLs the app sees.
    */
   internalContainer(name: string): ContainerClient {
-    this.#internalBlobs ??= this.#directBlobs() ?? this.blobs;
-    return this.#internalBlobs.getContainerClient(name);
+    const blobs = (this.#internalBlobs ??= this.#directBlobs() ?? this.blobs);
+    return cached(this.#internalContainers, name, () => blobs.getContainerClient(name));
   }
 
   #directBlobs(): BlobServiceClient | undefined {
@@ -86,13 +98,7 @@ export class StorageAccount {
   }
 
   container(name: string): ContainerClient {
-    let client = this.#containers.get(name);
-    if (!client) {
-      client = this.blobs.getContainerClient(name);
-      // Names come from messages too: keep the cache bounded whatever they say.
-      if (this.#containers.size < MAX_CACHED_CONTAINERS) this.#containers.set(name, client);
-    }
-    return client;
+    return cached(this.#containers, name, () => this.blobs.getContainerClient(name));
   }
 
   table(name: string): TableClient {

@@ -191,7 +191,11 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
     const blob = entry.account.container(parsed.ContainerName).getBlobClient(parsed.BlobName);
     let properties: BlobGetPropertiesResponse;
     try {
-      properties = await blob.getProperties();
+      // Past the blob front: a read raises no event. `blob` (the URL the app knows) goes into the trigger metadata.
+      properties = await entry.account
+        .internalContainer(parsed.ContainerName)
+        .getBlobClient(parsed.BlobName)
+        .getProperties();
     } catch (error) {
       if ((error as { statusCode?: number }).statusCode === 404) return true; // deleted blobs never trigger
       throw error;
