@@ -25,6 +25,8 @@ const FIRST_RETRY_MS = 200;
  */
 const STALE_CLAIM_MS = 30_000;
 const DELIVERED = 'delivered';
+/** Slack for the local clock against storage's when waiting out the subscription's first second. */
+const CLOCK_MARGIN_MS = 100;
 
 /**
  * Devhost as the local Event Grid: Azurite raises no events, so devhost raises `BlobCreated` for the containers that
@@ -85,7 +87,9 @@ export class BlobEventSource {
         changesOnly: true,
         // Event Grid raises an event at commit and retries delivery for hours, so a write made while devhost was
         // stopped still arrives: only what existed before the subscription first started is history. Storage times
-        // have one-second granularity, so a blob of the very second the subscription started counts as history.
+        // have one-second granularity, so a blob of the very second the subscription started counts as history —
+        // and the first start waits that second out (#subscriptionStart), so nothing written once the host has
+        // started can fall into it.
         isHistory: (lastModified) =>
           !this.#subscribedSince || !lastModified || lastModified.getTime() <= this.#subscribedSince.getTime(),
       },
@@ -212,14 +216,24 @@ export class BlobEventSource {
     );
   }
 
-  /** The first start of this host id's subscriptions, recorded once in the host container. */
+  /**
+   * The first start of this host id's subscriptions, recorded once in the host container. The start that records it
+   * then waits until storage's clock has left that second (at most a second, once per host id): a blob of the
+   * marker's second is history at every later start, so none written after `Host started` may share it — a write
+   * right after the first start would otherwise be lost at the next one.
+   */
   async #subscriptionStart(): Promise<Date> {
     const marker = this.options.hostContainer.getBlockBlobClient(
       `eventgrid-events/${this.options.hostId}/subscription-start`,
     );
-    await this.#createOnce(marker);
+    const created = await this.#createOnce(marker);
     const properties = await marker.getProperties();
-    return properties.createdOn ?? properties.lastModified ?? new Date();
+    const since = properties.createdOn ?? properties.lastModified ?? new Date();
+    if (created) {
+      const rest = since.getTime() + 1000 + CLOCK_MARGIN_MS - Date.now();
+      if (rest > 0) await new Promise((resolve) => setTimeout(resolve, rest));
+    }
+    return since;
   }
 
   /**

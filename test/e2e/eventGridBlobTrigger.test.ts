@@ -141,6 +141,26 @@ describe('Event Grid-source blob trigger: writes made while devhost is stopped',
   });
 });
 
+describe('Event Grid-source blob trigger: a write right after the first start', () => {
+  it('is raised after a kill -9 that came before any scan saw it (it is not history at the next start)', async () => {
+    const setup = await newContainer();
+    // A fresh host id: this start records the subscription's start. The scan would first look after 60 s.
+    const env = { ...setup.env, DEVHOST_EVENTGRID_SCAN_SECONDS: '60' };
+    const first = await DevhostProcess.start({ app: APP, env });
+    await setup.container.getBlockBlobClient('just-after.txt').upload('j', 1);
+    await first.kill();
+    assert.equal(runs(first).filter((r) => r.name === 'just-after.txt').length, 0, 'the first host never saw it');
+    const second = await DevhostProcess.start({ app: APP, env: { ...env, DEVHOST_EVENTGRID_SCAN_SECONDS: '1' } });
+    try {
+      await waitFor('the event of the blob written just after the first start', () =>
+        runs(second).find((r) => r.name === 'just-after.txt'),
+      );
+    } finally {
+      assert.equal(await second.stop(), 0);
+    }
+  });
+});
+
 describe('Event Grid-source blob trigger: the blobs extension webhook', () => {
   let setup: Awaited<ReturnType<typeof newContainer>>;
   let host: DevhostProcess;
