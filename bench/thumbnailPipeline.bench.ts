@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import path from 'node:path';
 
 import { TableClient, TableServiceClient } from '@azure/data-tables';
@@ -150,14 +151,32 @@ async function postBlobCreated(webhook: string, url: string, etag: string, conte
     contentLength,
     api: 'PutBlob',
   });
-  const response = await fetch(webhook, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'aeg-event-type': 'Notification' },
-    body: JSON.stringify([event]),
+  // Event Grid's own work is not the app's: plain HTTP on kept-alive connections keeps its share of the CPU small.
+  const body = JSON.stringify([event]);
+  const status = await new Promise<number>((resolve, reject) => {
+    const request = http.request(
+      webhook,
+      {
+        method: 'POST',
+        agent: EVENT_GRID_AGENT,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          'aeg-event-type': 'Notification',
+        },
+      },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
   });
-  await response.arrayBuffer();
-  if (response.status !== 202) throw new Error(`the blobs webhook answered ${response.status}`);
+  if (status !== 202) throw new Error(`the blobs webhook answered ${status}`);
 }
+
+const EVENT_GRID_AGENT = new http.Agent({ keepAlive: true });
 
 /**
  * The least a hand-written pipeline does on the same Azurite and images, with the same concurrency as the app (the
