@@ -11,11 +11,12 @@ import {
 import { dashboardAsset, dashboardCsp } from '../shared/dashboard/dashboardAssets';
 import { queueDepths } from '../shared/health/queueDepths';
 import { json, notFound, validationProblem } from '../shared/http/problem';
-import { isOrphanedThumbnail } from '../shared/thumbnails/staleThumbnails';
-import { currentUploadEtag } from '../shared/thumbnails/uploadVersions';
+import { readThumbnail } from '../shared/thumbnails/serveThumbnail';
+import { thumbnailServices } from '../shared/thumbnails/thumbnailServices';
 
 const { names, storage } = appServices();
 const csp = dashboardCsp(storage.blobs.url);
+const thumbnailContainers = thumbnailServices();
 const reportBlobs = () =>
   containerReportBlobs(appServices().storage.blobs.getContainerClient(names.containers.reports));
 
@@ -99,35 +100,26 @@ app.http('thumbnailImage', {
   methods: ['GET'],
   authLevel: 'anonymous',
   handler: async (request) => {
-    const width = request.params['width'] ?? '';
-    const name = request.params['name'] ?? '';
-    // The name stays inside the thumbnails container: no empty segments, no `..`, no backslashes.
-    if (!name || name.split('/').some((part) => part === '' || part === '.' || part === '..') || name.includes('\\')) {
-      return notFound('no such thumbnail');
-    }
-    const blobs = appServices().storage.blobs;
-    const blob = blobs.getContainerClient(names.containers.thumbnails).getBlobClient(`${width}/${name}`);
-    const uploads = blobs.getContainerClient(names.containers.uploads);
-    try {
-      const download = await blob.getProperties();
-      if (await isOrphanedThumbnail(download.metadata, (upload) => currentUploadEtag(uploads, upload))) {
-        // Its upload was deleted: never pass it off as current; remove it (if it changed meanwhile, leave it).
-        await blob.deleteIfExists({ conditions: { ifMatch: download.etag ?? '*' } }).catch(() => undefined);
+    const read = await readThumbnail(thumbnailContainers, request.params['width'] ?? '', request.params['name'] ?? '');
+    switch (read.kind) {
+      case 'found':
+        return {
+          status: 200,
+          headers: {
+            'content-type': read.contentType,
+            'cache-control': read.cacheControl,
+            'x-content-type-options': 'nosniff',
+          },
+          body: read.body,
+        };
+      case 'orphaned':
         return notFound('no such thumbnail: its upload was deleted');
+      case 'missing':
+        return notFound('no such thumbnail');
+      default: {
+        const never: never = read;
+        throw new Error(`unknown thumbnail read ${JSON.stringify(never)}`);
       }
-      const body = await blob.downloadToBuffer();
-      return {
-        status: 200,
-        headers: {
-          'content-type': download.contentType ?? 'application/octet-stream',
-          'cache-control': download.cacheControl ?? 'no-cache',
-          'x-content-type-options': 'nosniff',
-        },
-        body,
-      };
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return notFound('no such thumbnail');
-      throw error;
     }
   },
 });

@@ -5,6 +5,7 @@ import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 
 import { renderThumbnails, type ThumbnailOptions } from '../../shared/thumbnails/renderThumbnails';
+import { isSafeThumbnailName } from '../../shared/thumbnails/serveThumbnail';
 import { ThumbnailError } from '../../shared/thumbnails/thumbnailErrors';
 
 const options: ThumbnailOptions = {
@@ -128,5 +129,15 @@ describe('renderThumbnails', () => {
       pngChunk('IEND', Buffer.alloc(0)),
     ]);
     await assertThumbnailError(bomb, 'TOO_MANY_PIXELS');
+  });
+});
+
+describe('thumbnail route names', () => {
+  it('stay inside the thumbnails container', () => {
+    for (const name of ['cat.jpg.webp', 'upl_abc/cat.jpg.webp', 'a b/ü.png'])
+      assert.equal(isSafeThumbnailName(name), true);
+    for (const name of ['', '../secret', 'a/../../b', 'a//b', './a', 'a/', 'a\\b']) {
+      assert.equal(isSafeThumbnailName(name), false, name);
+    }
   });
 });

@@ -1,0 +1,56 @@
+import type { ContainerClient } from '@azure/storage-blob';
+
+import { statusOf } from '../storage/tableErrors';
+import { isOrphanedThumbnail } from './staleThumbnails';
+import { currentUploadEtag } from './uploadVersions';
+
+/** What `GET /api/thumbnails/{width}/{name}` found. */
+export type ThumbnailRead =
+  | { kind: 'found'; body: Buffer; contentType: string; cacheControl: string }
+  | { kind: 'missing' }
+  /** Its upload was deleted: never passed off as current, and removed. */
+  | { kind: 'orphaned' };
+
+/** The name stays inside the thumbnails container: no empty segments, no `.` or `..`, no backslashes. */
+export function isSafeThumbnailName(name: string): boolean {
+  return (
+    name !== '' && !name.includes('\\') && !name.split('/').some((part) => part === '' || part === '.' || part === '..')
+  );
+}
+
+async function readAll(stream: NodeJS.ReadableStream | undefined): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  if (stream) for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Reads one thumbnail for the app's route (storage stays private): one download, whose headers carry the source
+ * upload's name, then one look at that upload. A thumbnail whose upload was deleted is `orphaned` and deleted
+ * (only the version read: one rewritten meanwhile stays).
+ */
+export async function readThumbnail(
+  containers: { thumbnails: ContainerClient; uploads: ContainerClient },
+  width: string,
+  name: string,
+): Promise<ThumbnailRead> {
+  if (!isSafeThumbnailName(name)) return { kind: 'missing' };
+  const blob = containers.thumbnails.getBlobClient(`${width}/${name}`);
+  try {
+    const download = await blob.download();
+    if (await isOrphanedThumbnail(download.metadata, (upload) => currentUploadEtag(containers.uploads, upload))) {
+      download.readableStreamBody?.resume();
+      await blob.deleteIfExists({ conditions: { ifMatch: download.etag ?? '*' } }).catch(() => undefined);
+      return { kind: 'orphaned' };
+    }
+    return {
+      kind: 'found',
+      body: await readAll(download.readableStreamBody),
+      contentType: download.contentType ?? 'application/octet-stream',
+      cacheControl: download.cacheControl ?? 'no-cache',
+    };
+  } catch (error) {
+    if (statusOf(error) === 404) return { kind: 'missing' };
+    throw error;
+  }
+}
