@@ -13,11 +13,11 @@ import { renderThumbnails } from '../shared/thumbnails/renderThumbnails';
 import { freePort } from '../test/support/freePort';
 import type { BenchContext, BenchResult } from './benchContext';
 import { DevhostChild } from './devhostChild';
+import { minimalThumbnailWork, WIDTHS } from './minimalThumbnailWork';
 import { round } from './stats';
 
 const IMAGES = 200;
 const JIMP_IMAGES = 8;
-const WIDTHS = [128, 256, 512];
 const CONCURRENCY = 4;
 /** The client uploads this many at once, in the pipeline and in the minimal pipeline. */
 const UPLOAD_CONCURRENCY = 8;
@@ -213,21 +213,7 @@ export async function minimalPipeline(context: BenchContext, inputs: Buffer[]): 
     wake();
   });
   const process = async (name: string) => {
-    const source = await uploads.getBlobClient(name).downloadToBuffer();
-    const rendered = await renderThumbnails(source, {
-      widths: WIDTHS,
-      format: 'webp',
-      maxInputPixels: 50_000_000,
-      timeoutSeconds: 30,
-    });
-    await Promise.all(
-      rendered.map((thumbnail, index) =>
-        thumbnails
-          .getBlockBlobClient(`${WIDTHS[index] ?? thumbnail.width}/${name}`)
-          .uploadData(thumbnail.data, { blobHTTPHeaders: { blobContentType: thumbnail.contentType } }),
-      ),
-    );
-    await status.upsertEntity({ partitionKey: name, rowKey: 'status', status: 'succeeded' }, 'Replace');
+    await minimalThumbnailWork(name, await uploads.getBlobClient(name).downloadToBuffer(), thumbnails, status);
   };
   await Promise.all([
     uploader,
