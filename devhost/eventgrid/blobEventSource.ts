@@ -163,15 +163,21 @@ export class BlobEventSource {
     try {
       for (const target of targets) await this.#deliver(target.functionName, blob);
     } catch (error) {
+      this.#frontDeliveries.delete(key);
       this.#warnUndelivered(blob, error);
       return false;
+    }
+    try {
+      // Taken already (false): a scan got there first and raises it too — at least once, never lost.
+      await this.#createOnce(this.options.hostContainer.getBlockBlobClient(key), { [DELIVERED]: 'true' });
+    } catch (error) {
+      this.options.logger.warn(
+        `BlobCreated for '${blob.container}/${blob.blobName}' delivered but not marked (${(error as Error).message}); a later scan may raise it again.`,
+      );
     } finally {
+      // Only now: until the mark is written, this host's scan must not take the version for undelivered.
       this.#frontDeliveries.delete(key);
     }
-    // Taken already (409/412): a scan got there first and raises it too — at least once, never lost.
-    await this.#createOnce(this.options.hostContainer.getBlockBlobClient(key), { [DELIVERED]: 'true' }).catch(
-      () => undefined,
-    );
     return true;
   }
 

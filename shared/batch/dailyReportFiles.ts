@@ -1,5 +1,7 @@
 import type { ContainerClient } from '@azure/storage-blob';
 
+import { statusOf } from '../storage/tableErrors';
+
 /** The reports container's folder of daily reports: `daily/{date}.json` and `daily/{date}.csv`. */
 const DAILY_PREFIX = 'daily/';
 /** `{date}.json` or `{date}.csv`, the only names a report file request may ask for. */
@@ -60,10 +62,6 @@ export async function readReportFile(reports: ReportBlobs, file: string): Promis
   return { outcome: 'found', format: match[2] === 'json' ? 'json' : 'csv', body };
 }
 
-function isNotFound(error: unknown): boolean {
-  return (error as { statusCode?: number }).statusCode === 404;
-}
-
 /** {@link ReportBlobs} on the reports container. */
 export function containerReportBlobs(container: ContainerClient): ReportBlobs {
   return {
@@ -72,7 +70,7 @@ export function containerReportBlobs(container: ContainerClient): ReportBlobs {
       try {
         for await (const blob of container.listBlobsFlat({ prefix })) names.push(blob.name);
       } catch (error) {
-        if (!isNotFound(error)) throw error;
+        if (statusOf(error) !== 404) throw error;
       }
       return names;
     },
@@ -80,7 +78,7 @@ export function containerReportBlobs(container: ContainerClient): ReportBlobs {
       try {
         return await container.getBlobClient(name).downloadToBuffer();
       } catch (error) {
-        if (isNotFound(error)) return undefined;
+        if (statusOf(error) === 404) return undefined;
         throw error;
       }
     },

@@ -305,8 +305,6 @@ export class JobRuntime {
         ...(options.start?.progress ? { progress: { ...INITIAL_PROGRESS, ...options.start.progress } } : {}),
         ...(options.create.event ? { event: options.create.event } : {}),
         events: [options.start?.event ?? { kind: 'started', message: 'attempt 1 started' }],
-        // Listed from its next write (usually its end): listings see it once it has a status worth showing.
-        unlisted: true,
       });
       raw = created;
       createdRunning = isNew;

@@ -34,8 +34,6 @@ interface Version {
   etag: string;
   timeline: JobEvent[];
   spilled: number;
-  /** Created without its listing row (see `CreateJobInput.unlisted`): the next write adds it. */
-  unlisted: boolean;
 }
 
 /** Unguessable: 128 random bits. */
@@ -55,7 +53,7 @@ function serialise(field: string, value: unknown): string {
   return text;
 }
 
-function toEntity(job: Job, timeline: readonly JobEvent[], spilled: number, unlisted = false): Entity {
+function toEntity(job: Job, timeline: readonly JobEvent[], spilled: number): Entity {
   return {
     partitionKey: job.id,
     rowKey: STATUS_ROW,
@@ -72,7 +70,6 @@ function toEntity(job: Job, timeline: readonly JobEvent[], spilled: number, unli
     data: serialise('data', job.data),
     timeline: serialise('timeline', timeline),
     timelineSpilled: spilled,
-    ...(unlisted ? { unlisted: true } : {}),
   };
 }
 
@@ -140,10 +137,9 @@ export class JobStore {
       timelineEntry({ kind: 'created', message: input.event ?? `${job.type} job created` }, now),
       ...(input.events ?? []).map((event) => timelineEntry(event, now)),
     ];
-    const unlisted = input.unlisted === true;
     let etag: string | undefined;
     try {
-      etag = (await this.table.createEntity(toEntity(job, timeline, 0, unlisted))).etag;
+      etag = (await this.table.createEntity(toEntity(job, timeline, 0))).etag;
     } catch (error) {
       if (statusOf(error) !== 409) throw error;
       const existing = await this.get(input.id);
@@ -151,8 +147,8 @@ export class JobStore {
       return { job: existing, created: false };
     }
     // After the status entity: an index row never points at a job that does not exist.
-    if (!unlisted) await this.#index.write(job);
-    return { job: this.#remember(job, etag, timeline, 0, unlisted), created: true };
+    await this.#index.write(job);
+    return { job: this.#remember(job, etag, timeline, 0), created: true };
   }
 
   async get(id: string): Promise<Job | undefined> {
@@ -166,13 +162,12 @@ export class JobStore {
       entity.etag,
       parseTimeline(entity['timeline']),
       Number(entity['timelineSpilled'] ?? 0),
-      entity['unlisted'] === true,
     );
   }
 
   /** Keeps the version of a job object this store read or wrote, so `update({ basis })` can skip a read. */
-  #remember(job: Job, etag: string | undefined, timeline: JobEvent[], spilled: number, unlisted = false): Job {
-    if (etag) this.#versions.set(job, { etag, timeline, spilled, unlisted });
+  #remember(job: Job, etag: string | undefined, timeline: JobEvent[], spilled: number): Job {
+    if (etag) this.#versions.set(job, { etag, timeline, spilled });
     return job;
   }
 
@@ -214,9 +209,6 @@ export class JobStore {
         added.map((event) => timelineEntry(event, now)),
       );
       const spilled = version.spilled + (spill ? 1 : 0);
-      // An unlisted job gets its listing row before the write that records it listed: a crash in between leaves a
-      // row ahead of its job (listings check the job itself), never a job no listing finds.
-      if (version.unlisted) await this.#index.write(next);
       const entity = toEntity(next, embedded, spilled);
       let etag: string | undefined;
       try {
@@ -244,9 +236,7 @@ export class JobStore {
         throw error;
       }
       const written = this.#remember(next, etag, embedded, spilled);
-      if (!version.unlisted && listingStatusOf(next.status) !== listingStatusOf(current.status)) {
-        await this.#index.write(written);
-      }
+      if (listingStatusOf(next.status) !== listingStatusOf(current.status)) await this.#index.write(written);
       return written;
     }
     throw new JobConflictError(`job ${id}: gave up after ${attempts} conflicting updates`);

@@ -105,11 +105,6 @@ export interface CreateJobInput {
   events?: NewJobEvent[];
   /** Attempts already under way: 1 for a job created by the attempt that runs it. */
   attempts?: number;
-  /**
-   * Write no listing row yet: the job's next write adds it, with the status it has then. For a job created by the
-   * attempt that runs it, usually to its end: one index write instead of two. Until then listings do not show it.
-   */
-  unlisted?: boolean;
   /** Defaults to now; set by imports and tests that need old records. */
   createdAt?: string;
 }

@@ -36,21 +36,28 @@ export async function readThumbnail(
 ): Promise<ThumbnailRead> {
   if (!isSafeThumbnailName(name)) return { kind: 'missing' };
   const blob = containers.thumbnails.getBlobClient(`${width}/${name}`);
+  let download: Awaited<ReturnType<typeof blob.download>>;
   try {
-    const download = await blob.download();
+    download = await blob.download();
+  } catch (error) {
+    if (statusOf(error) === 404) return { kind: 'missing' };
+    throw error;
+  }
+  const body = download.readableStreamBody;
+  try {
     if (await isOrphanedThumbnail(download.metadata, (upload) => currentUploadEtag(containers.uploads, upload))) {
-      download.readableStreamBody?.resume();
+      body?.destroy();
       await blob.deleteIfExists({ conditions: { ifMatch: download.etag ?? '*' } }).catch(() => undefined);
       return { kind: 'orphaned' };
     }
     return {
       kind: 'found',
-      body: await readAll(download.readableStreamBody),
+      body: await readAll(body),
       contentType: download.contentType ?? 'application/octet-stream',
       cacheControl: download.cacheControl ?? 'no-cache',
     };
   } catch (error) {
-    if (statusOf(error) === 404) return { kind: 'missing' };
+    body?.destroy(); // never leave the connection holding an unread body
     throw error;
   }
 }

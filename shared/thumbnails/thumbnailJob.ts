@@ -25,7 +25,9 @@ const RESIZE_TIMEOUT_SECONDS = 30;
 /** Upload jobs created by `POST /api/uploads` put their blobs under `{jobId}/`. */
 /** The code a job gets when its upload was deleted before it was read. */
 const UPLOAD_DELETED = 'UPLOAD_DELETED';
-export const UPLOAD_JOB_PREFIX = /^(upl_[A-Za-z0-9_-]{22})\//;
+/** The id prefix of the jobs `POST /api/uploads` creates (`upl_…`). */
+export const UPLOAD_JOB_ID_PREFIX = 'upl';
+export const UPLOAD_JOB_PREFIX = new RegExp(`^(${UPLOAD_JOB_ID_PREFIX}_[A-Za-z0-9_-]{22})/`);
 
 /** The uploaded blob version the job works on. */
 export interface UploadedBlob {

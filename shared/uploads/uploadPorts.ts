@@ -4,10 +4,10 @@ import type { AppServices } from '../appServices';
 import { JobStore } from '../jobs/jobStore';
 import { sasProtocolFor } from '../storage/sasProtocol';
 import { blobSasUrl } from '../storage/uploadSas';
+import { UPLOAD_JOB_ID_PREFIX } from '../thumbnails/thumbnailJob';
 import type { UploadPorts } from './authoriseUpload';
 
 /** Upload job ids: `upl_…`, the folder its blob lands in. */
-export const UPLOAD_JOB_ID_PREFIX = 'upl';
 
 /** {@link UploadPorts} on the app's uploads container, job store and settings. */
 export function uploadPorts(services: AppServices): UploadPorts {

@@ -24,7 +24,10 @@ app.storageBlob('minimalThumbnail', {
   connection: 'AzureWebJobsStorage',
   source: 'EventGrid',
   handler: async (content, context) => {
-    ready ??= Promise.all([thumbnails.createIfNotExists(), status.createTable()]);
+    ready ??= Promise.all([thumbnails.createIfNotExists(), status.createTable()]).catch((error) => {
+      ready = undefined; // the next invocation tries again
+      throw error;
+    });
     await ready;
     const name = context.triggerMetadata.name;
     await minimalThumbnailWork(name, content, thumbnails, status);
