@@ -6,7 +6,7 @@ import { StartupError } from './config/errors';
 import { loadLocalSettings } from './config/localSettings';
 import { BLOB_FRONT_PORT_SETTING, BLOB_FRONT_UPSTREAM_SETTING } from './eventgrid/blobFront';
 import { Devhost } from './host';
-import { HostLogger } from './log';
+import { flushConsole, HostLogger } from './log';
 import { ensurePortFree, parsePort, pickFreePort } from './portCheck';
 
 const USAGE = `Usage: devhost start [--app DIR] [--port N] [--host ADDR] [--functions a,b] [--enforce-keys] [--azurite DIR] [--verbose]
@@ -33,6 +33,7 @@ const USAGE = `Usage: devhost start [--app DIR] [--port N] [--host ADDR] [--func
 export function main(argv: string[]): void {
   run(argv).catch((error: unknown) => {
     const message = error instanceof Error ? error.message : String(error);
+    flushConsole();
     process.stderr.write(`devhost: ${message.split('\n')[0] ?? ''}\n`);
     if (!(error instanceof StartupError) && argv.includes('--verbose') && error instanceof Error && error.stack) {
       process.stderr.write(`${error.stack}\n`);

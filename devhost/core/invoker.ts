@@ -218,6 +218,8 @@ export class Invoker {
     };
 
     const invocationModel: InvocationModel = await model.getInvocationModel(coreCtx);
+    // The host's lines about this invocation go out before anything the app prints itself.
+    logger.flush();
     const { context, inputs } = await invocationModel.getArguments();
     const hookData: Record<string, unknown> = {};
     const appHookData = this.options.appHookData;
