@@ -1,6 +1,8 @@
 /** What every benchmark gets: one Azurite for the run, shared, and a place to log progress. */
 export interface BenchContext {
   connectionString: string;
+  /** Azurite's process, for benchmarks that report CPU time by process. */
+  azuritePid?: number;
   log(message: string): void;
 }
 

@@ -41,6 +41,10 @@ export class DevhostChild {
     this.#exit = new Promise((resolve) => this.#child.once('exit', () => resolve()));
   }
 
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
   count(pattern: RegExp): number {
     let n = 0;
     for (const line of this.lines) if (pattern.test(line)) n++;

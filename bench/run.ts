@@ -40,7 +40,11 @@ async function main(): Promise<void> {
       const bench = BENCHMARKS[name];
       if (!bench) continue;
       console.log(`== ${name}`);
-      const result = await bench({ connectionString: azurite.connectionString, log: (m) => console.log(`   ${m}`) });
+      const result = await bench({
+        connectionString: azurite.connectionString,
+        ...(azurite.process.pid === undefined ? {} : { azuritePid: azurite.process.pid }),
+        log: (m) => console.log(`   ${m}`),
+      });
       results.push({ ...result, name });
     }
   } finally {

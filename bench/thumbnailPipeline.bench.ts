@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 
 import { TableClient, TableServiceClient } from '@azure/data-tables';
@@ -14,15 +15,16 @@ import { freePort } from '../test/support/freePort';
 import type { BenchContext, BenchResult } from './benchContext';
 import { DevhostChild } from './devhostChild';
 import { minimalThumbnailWork, WIDTHS } from './minimalThumbnailWork';
+import { type CpuShare, CpuWindow } from './processCpu';
 import { round } from './stats';
 
 const IMAGES = 200;
 /**
- * Uploads each measured row processes first, untimed, so every row is measured in steady state: a Functions host
+ * Uploads each host processes first, untimed, so every row is measured in steady state: a Functions host
  * runs for hours (its JIT, connection pools and libvips threads are warm), and the first requests on a fresh
  * Azurite cost more than the rest.
  */
-const WARM_UP_IMAGES = 40;
+const WARM_UP_IMAGES = IMAGES;
 /** Rounds of the three rows the ratios compare. */
 const ROUNDS = 3;
 const JIMP_IMAGES = 8;
@@ -31,6 +33,9 @@ const CONCURRENCY = 4;
 const UPLOAD_CONCURRENCY = 8;
 /** host.json `extensions.blobs.maxDegreeOfParallelism`: blob invocations the host runs at once. */
 const HOST_CONCURRENCY = 16;
+const CORES = os.cpus().length;
+/** The batch the blobs extension receives from its internal queue: min(32, maxDegreeOfParallelism / 2 + 1). */
+const HOST_BATCH = Math.min(32, Math.floor(HOST_CONCURRENCY / 2) + 1);
 const REPO = path.resolve(__dirname, '..', '..');
 
 export async function images(count: number): Promise<Buffer[]> {
@@ -63,6 +68,12 @@ async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promi
  */
 export type Detection = 'webhook' | 'front' | 'scan';
 
+/** A timed round: its throughput, and the CPU time per image each process spent (where /proc can tell). */
+export interface Measurement {
+  imagesPerSecond: number;
+  cpu: CpuShare | undefined;
+}
+
 /** Which app the host runs: the real one (job runtime), or the minimal work as a bare blob function. */
 export type BenchApp = 'jobs' | 'minimal-function';
 
@@ -90,10 +101,8 @@ export async function pipeline(
     app?: BenchApp;
     /** Sees the host's log once every job is done (profiling the bench). */
     inspect?: (host: DevhostChild) => void;
-    /** Called as the timed round starts and ends (to sample CPU use over exactly that window). */
-    onTimed?: (phase: 'start' | 'end') => void;
   } = {},
-): Promise<number> {
+): Promise<Measurement> {
   const app = APPS[options.app ?? 'jobs'];
   const prefix = `b${randomBytes(4).toString('hex')}`;
   const env: Record<string, string> = {
@@ -149,14 +158,15 @@ export async function pipeline(
       () => host.count(warmedUp) >= Math.min(WARM_UP_IMAGES, inputs.length),
       120_000,
     );
-    options.onTimed?.('start');
+    const cpu = new CpuWindow(context.azuritePid, () => host.pid);
+    cpu.start();
     const started = Date.now();
     await round(inputs, 'img');
     await host.waitFor(`${inputs.length} thumbnail jobs`, () => host.count(done) >= inputs.length, 300_000);
-    options.onTimed?.('end');
+    cpu.end();
     options.inspect?.(host);
     const finished = Math.max(...host.timestamps(done));
-    return inputs.length / ((finished - started) / 1000);
+    return { imagesPerSecond: inputs.length / ((finished - started) / 1000), cpu: cpu.per(inputs.length) };
   } finally {
     await host.stop();
     await dropResources(context.connectionString, prefix);
@@ -211,11 +221,7 @@ const EVENT_GRID_AGENT = new http.Agent({ keepAlive: true });
  * upload, then download the blob, resize with sharp, upload the sizes, upsert one status row. No trigger, no job
  * runtime, no timeline: what the pipeline is compared with.
  */
-export async function minimalPipeline(
-  context: BenchContext,
-  inputs: Buffer[],
-  options: { onTimed?: (phase: 'start' | 'end') => void } = {},
-): Promise<number> {
+export async function minimalPipeline(context: BenchContext, inputs: Buffer[]): Promise<Measurement> {
   const prefix = `m${randomBytes(4).toString('hex')}`;
   const blobs = BlobServiceClient.fromConnectionString(context.connectionString);
   const uploads = blobs.getContainerClient(`${prefix}-uploads`);
@@ -262,13 +268,14 @@ export async function minimalPipeline(
     ]);
   };
   await round(inputs.slice(0, WARM_UP_IMAGES), 'warm');
-  options.onTimed?.('start');
+  const cpu = new CpuWindow(context.azuritePid);
+  cpu.start();
   const started = performance.now();
   await round(inputs, 'img');
-  options.onTimed?.('end');
-  const rate = inputs.length / ((performance.now() - started) / 1000);
+  cpu.end();
+  const imagesPerSecond = inputs.length / ((performance.now() - started) / 1000);
   await dropResources(context.connectionString, prefix);
-  return rate;
+  return { imagesPerSecond, cpu: cpu.per(inputs.length) };
 }
 
 /**
@@ -310,69 +317,93 @@ export async function thumbnailPipelineBench(context: BenchContext): Promise<Ben
   context.log(`bare sharp: ${round(sharpRate)} images/s`);
   // Azurite's first thousands of requests cost more than the rest (its JIT warms up): one untimed round first.
   await minimalPipeline(context, inputs);
-  // The three rows the ratios compare run in three rounds, rotated so each takes each place once: drift on a shared
+  // The three rows the ratios compare run in rounds, rotated so each takes each place once: drift on a shared
   // machine hits all three alike.
-  const rows = {
-    minimal: {
-      label: 'minimal hand-written pipeline',
-      rates: [] as number[],
-      run: () => minimalPipeline(context, inputs),
-    },
-    deployed: {
-      label: 'pipeline (Event Grid → webhook, as on Azure)',
-      rates: [] as number[],
-      run: () => pipeline(context, inputs, 'webhook'),
-    },
-    bareFunction: {
-      label: 'minimal work as a bare blob function in devhost',
-      rates: [] as number[],
+  const rows: { label: string; runs: Measurement[]; run: () => Promise<Measurement> }[] = [
+    { label: 'minimal hand-written pipeline', runs: [], run: () => minimalPipeline(context, inputs) },
+    { label: 'pipeline as on Azure', runs: [], run: () => pipeline(context, inputs, 'webhook') },
+    {
+      label: 'bare blob function in devhost',
+      runs: [],
       run: () => pipeline(context, inputs, 'webhook', { app: 'minimal-function' }),
     },
-  };
-  const order = [rows.minimal, rows.deployed, rows.bareFunction];
+  ];
   for (let pass = 0; pass < ROUNDS; pass++) {
-    for (let i = 0; i < order.length; i++) {
-      const row = order[(i + pass) % order.length];
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[(i + pass) % rows.length];
       if (!row) continue;
-      row.rates.push(await row.run());
-      context.log(`${row.label}: ${round(row.rates[row.rates.length - 1] ?? 0)} images/s`);
+      const measured = await row.run();
+      row.runs.push(measured);
+      context.log(`${row.label}: ${round(measured.imagesPerSecond)} images/s`);
     }
   }
-  const pipelineRate = await pipeline(context, inputs, 'front');
-  context.log(`pipeline (blob front, npm start): ${round(pipelineRate)} images/s`);
-  const scanRate = await pipeline(context, inputs, 'scan');
-  context.log(`pipeline (container scan): ${round(scanRate)} images/s`);
+  const front = await pipeline(context, inputs, 'front');
+  context.log(`pipeline (blob front, npm start): ${round(front.imagesPerSecond)} images/s`);
+  const scan = await pipeline(context, inputs, 'scan');
+  context.log(`pipeline (container scan): ${round(scan.imagesPerSecond)} images/s`);
   const sharpAgain = await bareSharp(inputs);
   const jimpRate = await jimp(inputs.slice(0, JIMP_IMAGES));
   context.log(`jimp: ${round(jimpRate)} images/s`);
   const mean = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
+  const [minimal, deployed, bareFunction] = rows.map((row) => ({
+    rate: mean(row.runs.map((run) => run.imagesPerSecond)),
+    runs: row.runs.map((run) => round(run.imagesPerSecond)).join(', '),
+    cpu: meanCpu(row.runs),
+  })) as [RowSummary, RowSummary, RowSummary];
   const sharpMean = (sharpRate + sharpAgain) / 2;
-  const minimalMean = mean(rows.minimal.rates);
-  const deployedRate = mean(rows.deployed.rates);
-  const functionRate = mean(rows.bareFunction.rates);
-  const minimalRuns = rows.minimal.rates;
-  const deployed = rows.deployed.rates;
-  const bareFunction = rows.bareFunction.rates;
+  const cpuRow = (label: string, cpu: CpuShare | undefined) =>
+    cpu
+      ? `| ${label} | ${round(cpu.azurite, 1)} | ${round(cpu.host, 1)} | ${round(cpu.bench, 1)} | ${round(cpu.azurite + cpu.host + cpu.bench, 1)} |`
+      : `| ${label} | – | – | – | – |`;
+  const totalCpu = (cpu: CpuShare | undefined) => (cpu ? cpu.azurite + cpu.host + cpu.bench : Number.NaN);
+  const outsideStorage = (cpu: CpuShare | undefined) => (cpu ? cpu.host + cpu.bench : Number.NaN);
+  const utilisation = (row: RowSummary) => `${Math.round(((totalCpu(row.cpu) * row.rate) / 1000 / CORES) * 100)} %`;
   const markdown = [
-    `${IMAGES} JPEGs of 1600×1200, three widths (${WIDTHS.join(', ')}) each. The pipeline is the real app in devhost (upload → Event Grid–source blob trigger → blobs webhook → the host's internal queue → job runtime → thumbnails written, WebP), timed from the first upload to the last job's success in the host log, three ways: as it runs on Azure, Event Grid posting each \`BlobCreated\` to the host's webhook (the uploader posts it here, without waiting for it, as Event Grid delivers apart from the writer; devhost's own event source is off) — **the ratio's row**; as \`npm start\` runs it, devhost standing in for Event Grid through its blob front (a proxy every blob request of the uploader and the app goes through, plus a claim per event, none of which exist on Azure); and found by devhost's container scan. The minimal hand-written pipeline does on the same Azurite and images only what the job must: upload, download the blob, resize with sharp, upload the sizes, upsert one status row; with the same concurrency (uploads ${UPLOAD_CONCURRENCY} at a time, up to ${HOST_CONCURRENCY} processed at once, as host.json lets the host). The same minimal work also ran as a bare Event Grid–source blob function in devhost (bench/apps/minimal-thumbnail: the host hands it the bytes; no job runtime), which splits the gap into what the host's trigger path costs (webhook, internal queue, a properties read, the invocation) and what the job runtime costs (status record, listing row, timeline, idempotence). Every row first processes ${WARM_UP_IMAGES} untimed uploads, and an untimed hand-written round runs before all, so each is measured in steady state (a Functions host runs for hours; a fresh Azurite is slower for its first thousands of requests). The hand-written pipeline, the pipeline as on Azure and the bare function ran in ${ROUNDS} rounds, rotated so each took each place once (means); bare sharp (${CONCURRENCY} at a time, in-process) ran first and last (mean); jimp (pure JS, JPEG out, no WebP encoder) on ${JIMP_IMAGES} images.`,
+    `${IMAGES} JPEGs of 1600×1200, three widths (${WIDTHS.join(', ')}) each. The pipeline is the real app in devhost (upload → Event Grid–source blob trigger → blobs webhook → the host's internal queue → job runtime → thumbnails written, WebP), timed from the first upload to the last job's success in the host log, three ways: as it runs on Azure, Event Grid posting each \`BlobCreated\` to the host's webhook (the uploader posts it here, without waiting for it, as Event Grid delivers apart from the writer; devhost's own event source is off) — **the ratio's row**; as \`npm start\` runs it, devhost standing in for Event Grid through its blob front (a proxy every blob request of the uploader and the app goes through, plus a claim per event, none of which exist on Azure); and found by devhost's container scan. The minimal hand-written pipeline does on the same Azurite and images only what the job must: upload, download the blob, resize with sharp, upload the sizes, upsert one status row; with the same concurrency (uploads ${UPLOAD_CONCURRENCY} at a time, up to ${HOST_CONCURRENCY} processed at once, as host.json lets the host). The same minimal work also ran as a bare Event Grid–source blob function in devhost (bench/apps/minimal-thumbnail: the host hands it the bytes; no job runtime), which splits the gap into what the host's trigger path costs (webhook, internal queue, a properties read, the invocation) and what the job runtime costs (status record, listing row, timeline, idempotence). Each host first processes ${WARM_UP_IMAGES} untimed uploads (as many as it is timed on), and an untimed hand-written round runs before all, so each is measured in steady state (a Functions host runs for hours; a fresh Azurite is slower for its first thousands of requests). The hand-written pipeline, the pipeline as on Azure and the bare function ran in ${ROUNDS} rounds, rotated so each took each place once (means); bare sharp (${CONCURRENCY} at a time, in-process) ran first and last (mean); jimp (pure JS, JPEG out, no WebP encoder) on ${JIMP_IMAGES} images.`,
     '',
     '| measure | images/s |',
     '| --- | --- |',
-    `| minimal hand-written pipeline (download, sharp, upload sizes, one status row) | ${round(minimalMean)} |`,
-    `| the same minimal work as a bare blob function in devhost (Event Grid → webhook) | ${round(functionRate)} |`,
-    `| pipeline as on Azure (Event Grid → blobs webhook → job runtime) | ${round(deployedRate)} |`,
-    `| pipeline under \`npm start\` (devhost's blob front as the local Event Grid) | ${round(pipelineRate)} |`,
-    `| pipeline, uploads found by the container scan (2 s) | ${round(scanRate)} |`,
+    `| minimal hand-written pipeline (download, sharp, upload sizes, one status row) | ${round(minimal.rate)} |`,
+    `| the same minimal work as a bare blob function in devhost (Event Grid → webhook) | ${round(bareFunction.rate)} |`,
+    `| pipeline as on Azure (Event Grid → blobs webhook → job runtime) | ${round(deployed.rate)} |`,
+    `| pipeline under \`npm start\` (devhost's blob front as the local Event Grid) | ${round(front.imagesPerSecond)} |`,
+    `| pipeline, uploads found by the container scan (2 s) | ${round(scan.imagesPerSecond)} |`,
     `| bare sharp (same resizes, in-process, no storage) | ${round(sharpMean)} |`,
     `| jimp | ${round(jimpRate)} |`,
-    `| **ratio pipeline as on Azure / minimal hand-written pipeline** (goal ≥ 0.8) | **${round(deployedRate / minimalMean)}** |`,
-    `| of which: bare function / hand-written (the host's trigger path) | ${round(functionRate / minimalMean)} |`,
-    `| of which: pipeline / bare function (the job runtime, in the same host) | ${round(deployedRate / functionRate)} |`,
-    `| ratio pipeline under \`npm start\` / minimal hand-written pipeline | ${round(pipelineRate / minimalMean)} |`,
-    `| ratio pipeline as on Azure / bare sharp (measures Azurite more than us) | ${round(deployedRate / sharpMean)} |`,
+    `| **ratio pipeline as on Azure / minimal hand-written pipeline** (goal ≥ 0.8) | **${round(deployed.rate / minimal.rate)}** |`,
+    `| of which: bare function / hand-written (the host's trigger path) | ${round(bareFunction.rate / minimal.rate)} |`,
+    `| of which: pipeline / bare function (the job runtime, in the same host) | ${round(deployed.rate / bareFunction.rate)} |`,
+    `| ratio pipeline under \`npm start\` / minimal hand-written pipeline | ${round(front.imagesPerSecond / minimal.rate)} |`,
+    `| ratio pipeline as on Azure / bare sharp (measures Azurite more than us) | ${round(deployed.rate / sharpMean)} |`,
     `| **ratio sharp / jimp** | **${round(sharpMean / jimpRate)}** |`,
     '',
-    `Runs: minimal ${minimalRuns.map((v) => round(v)).join(', ')}; as on Azure ${deployed.map((v) => round(v)).join(', ')}; bare function ${bareFunction.map((v) => round(v)).join(', ')}; bare sharp ${round(sharpRate)}, ${round(sharpAgain)} images/s.`,
+    `Runs: minimal ${minimal.runs}; as on Azure ${deployed.runs}; bare function ${bareFunction.runs}; bare sharp ${round(sharpRate)}, ${round(sharpAgain)} images/s.`,
+    '',
+    'Where the CPU went, in ms per image over the timed rounds (means; "host" is devhost with the app in it, "bench" the uploader and Event Grid stand-in, or the whole hand-written pipeline). On two cores shared by Azurite, the host and the uploader, throughput follows total CPU per image:',
+    '',
+    '| row | Azurite | host | bench | total |',
+    '| --- | --- | --- | --- | --- |',
+    cpuRow('minimal hand-written pipeline', minimal.cpu),
+    cpuRow('bare blob function in devhost', bareFunction.cpu),
+    cpuRow('pipeline as on Azure', deployed.cpu),
+    cpuRow('pipeline under `npm start`', front.cpu),
+    '',
+    `Ratio of CPU per image, hand-written / as on Azure: ${round(totalCpu(minimal.cpu) / totalCpu(deployed.cpu))} in all; ${round(outsideStorage(minimal.cpu) / outsideStorage(deployed.cpu))} outside storage (host and bench, without Azurite: what an instance spends on Azure, where storage runs elsewhere). CPU in use over the timed rounds (of 2 cores): hand-written ${utilisation(minimal)}, as on Azure ${utilisation(deployed)}, bare function ${utilisation(bareFunction)}. Throughput falls short of the CPU ratio where the host leaves CPU idle: the blob trigger's internal queue takes a new batch when ${HOST_CONCURRENCY - HOST_BATCH} of the ${HOST_CONCURRENCY} invocations are left (batch size ${HOST_BATCH}, threshold ${HOST_CONCURRENCY - HOST_BATCH}, derived from \`maxDegreeOfParallelism\` as the blobs extension does), where the hand-written pipeline keeps ${HOST_CONCURRENCY} in flight.`,
   ].join('\n');
   return { title: 'Thumbnails: the pipeline against a minimal hand-written pipeline, sharp alone and jimp', markdown };
+}
+
+interface RowSummary {
+  rate: number;
+  runs: string;
+  cpu: CpuShare | undefined;
+}
+
+function meanCpu(runs: Measurement[]): CpuShare | undefined {
+  const shares = runs.map((run) => run.cpu);
+  if (shares.some((share) => share === undefined)) return undefined;
+  const defined = shares as CpuShare[];
+  const mean = (pick: (share: CpuShare) => number) =>
+    defined.reduce((sum, share) => sum + pick(share), 0) / defined.length;
+  return { azurite: mean((s) => s.azurite), host: mean((s) => s.host), bench: mean((s) => s.bench) };
 }
