@@ -93,7 +93,7 @@ export class Devhost {
     const appDir = path.resolve(options.appDir);
     const settings = await loadLocalSettings(appDir);
     applySettings(settings.values, env);
-    const hostOptions = await loadHostOptions(appDir);
+    const hostOptions = await loadHostOptions(appDir, env);
     const door = await Devhost.#openFrontDoor(options, settings.localHttpPort, env);
 
     const core = new CoreApiState((level, _category, message) =>

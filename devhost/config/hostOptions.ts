@@ -4,6 +4,7 @@ import path from 'node:path';
 
 import { parseTimeSpanMs } from './duration';
 import { StartupError } from './errors';
+import { applyHostJsonOverrides } from './hostJsonOverrides';
 
 /** Storage queue trigger settings, `extensions.queues` (defaults as the Storage Queues extension 5.x). */
 export interface QueuesOptions {
@@ -66,8 +67,10 @@ function section(parent: Json, key: string, where: string): Json {
 }
 
 function integer(obj: Json, key: string, where: string, fallback: number, min: number, max: number): number {
-  const value = obj[key];
-  if (value === undefined) return fallback;
+  const raw = obj[key];
+  if (raw === undefined) return fallback;
+  // The host binds options from configuration, where every value is a string: "16" is as good as 16.
+  const value = typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : raw;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new StartupError(
       `host.json: ${where}${key} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`,
@@ -178,8 +181,11 @@ export function parseHostOptions(doc: unknown, processorCount = cpus().length): 
   };
 }
 
-/** Reads and validates `<appDir>/host.json`. */
-export async function loadHostOptions(appDir: string): Promise<HostOptions> {
+/**
+ * Reads `<appDir>/host.json`, applies the `AzureFunctionsJobHost__…` app settings over it as the host does, and
+ * validates the result; a bad value set by an app setting is reported under the setting's name.
+ */
+export async function loadHostOptions(appDir: string, env: NodeJS.ProcessEnv = process.env): Promise<HostOptions> {
   const file = path.join(appDir, 'host.json');
   let text: string;
   try {
@@ -193,5 +199,21 @@ export async function loadHostOptions(appDir: string): Promise<HostOptions> {
   } catch (error) {
     throw new StartupError(`host.json is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
-  return parseHostOptions(doc);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return parseHostOptions(doc);
+  const { doc: effective, overrides } = applyHostJsonOverrides(doc as Json, env);
+  try {
+    return parseHostOptions(effective);
+  } catch (error) {
+    const override =
+      error instanceof StartupError
+        ? overrides.find((o) => error.message.startsWith(`host.json: ${o.path} `))
+        : undefined;
+    if (!override || !(error instanceof StartupError)) throw error;
+    throw new StartupError(
+      `app setting ${override.setting}${error.message.slice('host.json: '.length + override.path.length)}`,
+      {
+        cause: error,
+      },
+    );
+  }
 }

@@ -37,6 +37,39 @@ describe('devhost hooks', () => {
   });
 });
 
+describe('devhost host.json overrides', () => {
+  it('applies AzureFunctionsJobHost__ app settings over host.json, as the host does', async () => {
+    // hooks-app's host.json sets an empty route prefix; the setting moves its routes under /custom.
+    const host = await DevhostProcess.start({
+      app: 'test/apps/hooks-app',
+      env: { AzureFunctionsJobHost__extensions__http__routePrefix: 'custom' },
+    });
+    try {
+      const moved = await fetch(host.url('/custom/wrapped'));
+      assert.equal(moved.status, 200);
+      assert.equal(await moved.text(), 'inner');
+      assert.equal((await fetch(host.url('/wrapped'))).status, 404, "the file's prefix no longer applies");
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it('stops with one line naming the app setting whose value is invalid', async () => {
+    const host = await DevhostProcess.start({
+      app: 'test/apps/hooks-app',
+      env: { AzureFunctionsJobHost__extensions__queues__batchSize: 'lots' },
+      waitForStart: false,
+    });
+    assert.equal(await host.exited, 1);
+    assert.deepEqual(
+      host.output.filter((line) => line.trim() !== ''),
+      [
+        'devhost: app setting AzureFunctionsJobHost__extensions__queues__batchSize must be an integer from 1 to 32, got "lots"',
+      ],
+    );
+  });
+});
+
 describe('devhost HTTP streaming', () => {
   it('proxies requests to the library HTTP server when the app enables streaming', async () => {
     const host = await DevhostProcess.start({ app: 'test/apps/stream-app' });

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 
 import { BindingExpressionError, resolveBindingExpression } from '../../devhost/bindings/expressions';
 import { expandConnectionString, resolveConnection } from '../../devhost/config/connections';
 import { parseTimeSpanMs } from '../../devhost/config/duration';
 import { StartupError } from '../../devhost/config/errors';
-import { parseHostOptions } from '../../devhost/config/hostOptions';
+import { applyHostJsonOverrides } from '../../devhost/config/hostJsonOverrides';
+import { loadHostOptions, parseHostOptions } from '../../devhost/config/hostOptions';
 import { computeHostId } from '../../devhost/core/hostId';
 import { RandomizedExponentialBackoff } from '../../devhost/core/retryPolicy';
 import { isAuthorized, keysEqual, levelOfKey } from '../../devhost/http/keys';
@@ -160,5 +164,61 @@ describe('host id and backoff', () => {
     assert.deepEqual(delays, [100, 200, 300, 500, 900, 1700, 2000, 2000]);
     assert.equal(backoff.next(true), 100);
     assert.equal(backoff.next(false), 200);
+  });
+});
+
+describe('host.json overrides from AzureFunctionsJobHost__ app settings', () => {
+  const doc = {
+    version: '2.0',
+    extensions: { queues: { batchSize: 16, maxPollingInterval: '00:00:02' }, http: { routePrefix: 'api' } },
+  };
+
+  it('sets nested values over the file, matching keys without case, with "__" or ":" between keys', () => {
+    const { doc: effective, overrides } = applyHostJsonOverrides(doc, {
+      AzureFunctionsJobHost__extensions__queues__batchSize: '8',
+      'AzureFunctionsJobHost:Extensions:HTTP:RoutePrefix': 'custom',
+      AZUREFUNCTIONSJOBHOST__extensions__blobs__maxdegreeofparallelism: '4',
+      AzureFunctionsJobHost__functionTimeout: '00:05:00',
+      Unrelated__extensions__queues__batchSize: '1',
+    });
+    const options = parseHostOptions(effective, 1);
+    assert.equal(options.queues.batchSize, 8);
+    assert.equal(options.queues.maxPollingIntervalMs, 2_000, 'values no setting names stay as the file has them');
+    assert.equal(options.routePrefix, 'custom');
+    assert.equal(options.blobs.maxDegreeOfParallelism, 4, 'a key not in the file gets host.json spelling');
+    assert.equal(options.functionTimeoutMs, 5 * 60_000);
+    assert.deepEqual(overrides.map((o) => o.path).sort(), [
+      'extensions.blobs.maxDegreeOfParallelism',
+      'extensions.http.routePrefix',
+      'extensions.queues.batchSize',
+      'functionTimeout',
+    ]);
+    assert.equal(doc.extensions.queues.batchSize, 16, 'the parsed file is not changed');
+  });
+
+  it('addresses array elements by index', () => {
+    const { doc: effective } = applyHostJsonOverrides(
+      { version: '2.0' },
+      { AzureFunctionsJobHost__functions__0: 'first', AzureFunctionsJobHost__functions__1: 'second' },
+    );
+    assert.deepEqual(parseHostOptions(effective, 1).functions, ['first', 'second']);
+  });
+
+  it('names the app setting when the value it sets is invalid', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'devhost-overrides-'));
+    try {
+      await writeFile(path.join(dir, 'host.json'), JSON.stringify(doc));
+      await assert.rejects(
+        loadHostOptions(dir, { AzureFunctionsJobHost__extensions__queues__batchSize: 'lots' }),
+        (error: Error) =>
+          error instanceof StartupError &&
+          error.message ===
+            'app setting AzureFunctionsJobHost__extensions__queues__batchSize must be an integer from 1 to 32, got "lots"',
+      );
+      const options = await loadHostOptions(dir, { AzureFunctionsJobHost__extensions__queues__batchSize: '4' });
+      assert.equal(options.queues.batchSize, 4);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
