@@ -16,7 +16,7 @@ import type { BenchContext, BenchResult } from './benchContext';
 import { DevhostChild } from './devhostChild';
 import { minimalThumbnailWork, WIDTHS } from './minimalThumbnailWork';
 import { type CpuShare, CpuWindow } from './processCpu';
-import { round } from './stats';
+import { median, round } from './stats';
 
 const IMAGES = 200;
 /**
@@ -344,11 +344,11 @@ export async function thumbnailPipelineBench(context: BenchContext): Promise<Ben
   const sharpAgain = await bareSharp(inputs);
   const jimpRate = await jimp(inputs.slice(0, JIMP_IMAGES));
   context.log(`jimp: ${round(jimpRate)} images/s`);
-  const mean = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
+  // Medians: one pass disturbed by another tenant of the machine moves a mean, not a median.
   const [minimal, deployed, bareFunction] = rows.map((row) => ({
-    rate: mean(row.runs.map((run) => run.imagesPerSecond)),
+    rate: median(row.runs.map((run) => run.imagesPerSecond)),
     runs: row.runs.map((run) => round(run.imagesPerSecond)).join(', '),
-    cpu: meanCpu(row.runs),
+    cpu: medianCpu(row.runs),
   })) as [RowSummary, RowSummary, RowSummary];
   const sharpMean = (sharpRate + sharpAgain) / 2;
   const cpuRow = (label: string, cpu: CpuShare | undefined) =>
@@ -359,7 +359,7 @@ export async function thumbnailPipelineBench(context: BenchContext): Promise<Ben
   const outsideStorage = (cpu: CpuShare | undefined) => (cpu ? cpu.host + cpu.bench : Number.NaN);
   const utilisation = (row: RowSummary) => `${Math.round(((totalCpu(row.cpu) * row.rate) / 1000 / CORES) * 100)} %`;
   const markdown = [
-    `${IMAGES} JPEGs of 1600×1200, three widths (${WIDTHS.join(', ')}) each. The pipeline is the real app in devhost (upload → Event Grid–source blob trigger → blobs webhook → the host's internal queue → job runtime → thumbnails written, WebP), timed from the first upload to the last job's success in the host log, three ways: as it runs on Azure, Event Grid posting each \`BlobCreated\` to the host's webhook (the uploader posts it here, without waiting for it, as Event Grid delivers apart from the writer; devhost's own event source is off) — **the ratio's row**; as \`npm start\` runs it, devhost standing in for Event Grid through its blob front (a proxy every blob request of the uploader and the app goes through, plus a claim per event, none of which exist on Azure); and found by devhost's container scan. The minimal hand-written pipeline does on the same Azurite and images only what the job must: upload, download the blob, resize with sharp, upload the sizes, upsert one status row; with the same concurrency (uploads ${UPLOAD_CONCURRENCY} at a time, up to ${HOST_CONCURRENCY} processed at once, as host.json lets the host). The same minimal work also ran as a bare Event Grid–source blob function in devhost (bench/apps/minimal-thumbnail: the host hands it the bytes; no job runtime), which splits the gap into what the host's trigger path costs (webhook, internal queue, a properties read, the invocation) and what the job runtime costs (status record, listing row, timeline, idempotence). Each host first processes ${WARM_UP_IMAGES} untimed uploads (as many as it is timed on), and an untimed hand-written round runs before all, so each is measured in steady state (a Functions host runs for hours; a fresh Azurite is slower for its first thousands of requests). The hand-written pipeline, the pipeline as on Azure and the bare function ran in ${ROUNDS} rounds, rotated so each took each place once (means); bare sharp (${CONCURRENCY} at a time, in-process) ran first and last (mean); jimp (pure JS, JPEG out, no WebP encoder) on ${JIMP_IMAGES} images.`,
+    `${IMAGES} JPEGs of 1600×1200, three widths (${WIDTHS.join(', ')}) each. The pipeline is the real app in devhost (upload → Event Grid–source blob trigger → blobs webhook → the host's internal queue → job runtime → thumbnails written, WebP), timed from the first upload to the last job's success in the host log, three ways: as it runs on Azure, Event Grid posting each \`BlobCreated\` to the host's webhook (the uploader posts it here, without waiting for it, as Event Grid delivers apart from the writer; devhost's own event source is off) — **the ratio's row**; as \`npm start\` runs it, devhost standing in for Event Grid through its blob front (a proxy every blob request of the uploader and the app goes through, plus a claim per event, none of which exist on Azure); and found by devhost's container scan. The minimal hand-written pipeline does on the same Azurite and images only what the job must: upload, download the blob, resize with sharp, upload the sizes, upsert one status row; with the same concurrency (uploads ${UPLOAD_CONCURRENCY} at a time, up to ${HOST_CONCURRENCY} processed at once, as host.json lets the host). The same minimal work also ran as a bare Event Grid–source blob function in devhost (bench/apps/minimal-thumbnail: the host hands it the bytes; no job runtime), which splits the gap into what the host's trigger path costs (webhook, internal queue, a properties read, the invocation) and what the job runtime costs (status record, listing row, timeline, idempotence). Each host first processes ${WARM_UP_IMAGES} untimed uploads (as many as it is timed on), and an untimed hand-written round runs before all, so each is measured in steady state (a Functions host runs for hours; a fresh Azurite is slower for its first thousands of requests). The hand-written pipeline, the pipeline as on Azure and the bare function ran in ${ROUNDS} rounds, rotated so each took each place once (medians); bare sharp (${CONCURRENCY} at a time, in-process) ran first and last (mean); jimp (pure JS, JPEG out, no WebP encoder) on ${JIMP_IMAGES} images.`,
     '',
     '| measure | images/s |',
     '| --- | --- |',
@@ -379,7 +379,7 @@ export async function thumbnailPipelineBench(context: BenchContext): Promise<Ben
     '',
     `Runs: minimal ${minimal.runs}; as on Azure ${deployed.runs}; bare function ${bareFunction.runs}; bare sharp ${round(sharpRate)}, ${round(sharpAgain)} images/s.`,
     '',
-    'Where the CPU went, in ms per image over the timed rounds (means; "host" is devhost with the app in it, "bench" the uploader and Event Grid stand-in, or the whole hand-written pipeline). On two cores shared by Azurite, the host and the uploader, throughput follows total CPU per image:',
+    'Where the CPU went, in ms per image over the timed rounds (medians; "host" is devhost with the app in it, "bench" the uploader and Event Grid stand-in, or the whole hand-written pipeline). On two cores shared by Azurite, the host and the uploader, throughput follows total CPU per image:',
     '',
     '| row | Azurite | host | bench | total |',
     '| --- | --- | --- | --- | --- |',
@@ -399,11 +399,10 @@ interface RowSummary {
   cpu: CpuShare | undefined;
 }
 
-function meanCpu(runs: Measurement[]): CpuShare | undefined {
+function medianCpu(runs: Measurement[]): CpuShare | undefined {
   const shares = runs.map((run) => run.cpu);
   if (shares.some((share) => share === undefined)) return undefined;
   const defined = shares as CpuShare[];
-  const mean = (pick: (share: CpuShare) => number) =>
-    defined.reduce((sum, share) => sum + pick(share), 0) / defined.length;
-  return { azurite: mean((s) => s.azurite), host: mean((s) => s.host), bench: mean((s) => s.bench) };
+  const of = (pick: (share: CpuShare) => number) => median(defined.map(pick));
+  return { azurite: of((s) => s.azurite), host: of((s) => s.host), bench: of((s) => s.bench) };
 }
