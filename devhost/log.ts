@@ -36,14 +36,21 @@ export interface LogSink {
  * cost measurable CPU at hundreds of invocations a second. Lines keep their order, across the two streams too; what
  * is held back is written at the end of the turn, before user code runs (`flush`) and when the process exits, so
  * only a kill -9 can lose it — the real host's console logger queues its lines as well.
+ *
+ * Anything else written to the two streams (an app's own `console.log`, right after a `context.log` that was held
+ * back) first writes out what is held back: on the host both reach the console through the one logger queue, in the
+ * order the host got them, and a `context.log` line must not come out after a `console.log` the app wrote later.
  */
 class ConsoleSink implements LogSink {
   /** Consecutive lines for the same stream, oldest first. */
   #pending: { stream: NodeJS.WriteStream; text: string }[] = [];
   #scheduled = false;
+  #flushing = false;
+  #watching = false;
 
   write(line: string, level: RpcLogLevel): void {
     const stream = LEVEL_RANK[level] >= LEVEL_RANK.warning ? process.stderr : process.stdout;
+    if (!this.#watching) this.#watchOtherWrites();
     const last = this.#pending[this.#pending.length - 1];
     if (last?.stream === stream) last.text += `${line}\n`;
     else this.#pending.push({ stream, text: `${line}\n` });
@@ -54,11 +61,30 @@ class ConsoleSink implements LogSink {
   }
 
   flush(): void {
+    // A write of ours goes through the watched stream.write, which calls back here.
+    if (this.#flushing) return;
     this.#scheduled = false;
     const pending = this.#pending;
     if (pending.length === 0) return;
     this.#pending = [];
-    for (const { stream, text } of pending) stream.write(text);
+    this.#flushing = true;
+    try {
+      for (const { stream, text } of pending) stream.write(text);
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  /** Makes every other write to stdout or stderr write out the held-back lines first (once, on first use). */
+  #watchOtherWrites(): void {
+    this.#watching = true;
+    for (const stream of [process.stdout, process.stderr]) {
+      const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+      stream.write = (...args: unknown[]): boolean => {
+        this.flush();
+        return write(...args);
+      };
+    }
   }
 }
 

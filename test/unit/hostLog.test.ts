@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 
@@ -14,6 +16,28 @@ function runWithLogger(script: string): { stdout: string; stderr: string } {
   );
   assert.equal(result.status, 0, result.stderr);
   return { stdout: result.stdout, stderr: result.stderr };
+}
+
+/** As `runWithLogger`, with stdout and stderr one file, as `2>&1` makes them: what a reader of both sees, in order. */
+function runWithLoggerMerged(script: string): string[] {
+  const dir = mkdtempSync(path.join(tmpdir(), 'host-log-'));
+  const file = path.join(dir, 'out.txt');
+  const fd = openSync(file, 'w');
+  try {
+    const result = spawnSync(
+      process.execPath,
+      ['-e', `const { HostLogger } = require(${JSON.stringify(LOG_MODULE)});\n${script}`],
+      { stdio: ['ignore', fd, fd], timeout: 20_000 },
+    );
+    assert.equal(result.status, 0, readFileSync(file, 'utf8'));
+    return readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => line.replace(/^\[[^\]]+\] /, ''));
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 describe('host log on the console', () => {
@@ -59,5 +83,27 @@ describe('host log on the console', () => {
         .map((line) => line.replace(/^\[[^\]]+\] /, '')),
       ['host line', 'app line'],
     );
+  });
+
+  it("keeps host lines and the app's own console output in the order they were written, on both streams", () => {
+    // As an invocation does: context.log (a host line) then console.log/console.error in the same turn.
+    const lines = runWithLoggerMerged(`
+      const logger = new HostLogger();
+      logger.info('host line 1');
+      console.log('app line 1');
+      logger.error('host error');
+      console.error('app error');
+      logger.info('host line 2');
+      setTimeout(() => { logger.warn('host warning'); console.log('app line 2'); }, 5);
+    `);
+    assert.deepEqual(lines, [
+      'host line 1',
+      'app line 1',
+      'host error',
+      'app error',
+      'host line 2',
+      'host warning',
+      'app line 2',
+    ]);
   });
 });
