@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { cp, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 
 import { DevhostProcess } from '../support/devhostProcess';
@@ -51,6 +54,32 @@ describe('devhost host.json overrides', () => {
       assert.equal((await fetch(host.url('/wrapped'))).status, 404, "the file's prefix no longer applies");
     } finally {
       await host.stop();
+    }
+  });
+
+  it('applies them from local.settings.json Values too, as Core Tools puts those in the environment', async () => {
+    // A copy inside the repo, so the app still resolves @azure/functions from the repo's node_modules.
+    const repo = path.resolve(__dirname, '..', '..', '..');
+    const appDir = path.join(repo, 'test-output', `hooks-app-${randomBytes(4).toString('hex')}`);
+    await cp(path.join(repo, 'test', 'apps', 'hooks-app'), appDir, { recursive: true });
+    try {
+      await writeFile(
+        path.join(appDir, 'local.settings.json'),
+        JSON.stringify({
+          IsEncrypted: false,
+          Values: { FUNCTIONS_WORKER_RUNTIME: 'node', AzureFunctionsJobHost__extensions__http__routePrefix: 'local' },
+        }),
+      );
+      const host = await DevhostProcess.start({ app: appDir });
+      try {
+        const moved = await fetch(host.url('/local/wrapped'));
+        assert.equal(moved.status, 200);
+        assert.equal(await moved.text(), 'inner');
+      } finally {
+        await host.stop();
+      }
+    } finally {
+      await rm(appDir, { recursive: true, force: true });
     }
   });
 

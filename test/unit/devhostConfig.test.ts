@@ -204,6 +204,55 @@ describe('host.json overrides from AzureFunctionsJobHost__ app settings', () => 
     assert.deepEqual(parseHostOptions(effective, 1).functions, ['first', 'second']);
   });
 
+  it('keeps every array element: indexes from 10 up, and indexes past the end, close up in index order', () => {
+    const env: NodeJS.ProcessEnv = {};
+    for (let i = 0; i < 12; i++) env[`AzureFunctionsJobHost__functions__${i}`] = `f${i}`;
+    const many = applyHostJsonOverrides({ version: '2.0' }, env).doc;
+    assert.deepEqual(
+      parseHostOptions(many, 1).functions,
+      Array.from({ length: 12 }, (_, i) => `f${i}`),
+    );
+    const { doc: gapped, overrides } = applyHostJsonOverrides(
+      { version: '2.0', functions: ['a', 'b'] },
+      { AzureFunctionsJobHost__functions__5: 'after', AzureFunctionsJobHost__functions__0: 'replaced' },
+    );
+    assert.deepEqual(parseHostOptions(gapped, 1).functions, ['replaced', 'b', 'after']);
+    assert.equal(overrides.length, 2);
+  });
+
+  it('leaves a plain value as it is under a key set below it, and lands deeper keys inside shallower ones', () => {
+    const { doc: effective, overrides } = applyHostJsonOverrides(
+      { version: '2.0', functionTimeout: '00:01:00', extensions: { queues: { maxDequeueCount: 3 } } },
+      {
+        AzureFunctionsJobHost__functionTimeout__minutes: '5',
+        AZUREFUNCTIONSJOBHOST__EXTENSIONS__QUEUES__BATCHSIZE: '8',
+        AzureFunctionsJobHost__extensions__queues__maxDequeueCount: '7',
+      },
+    );
+    const options = parseHostOptions(effective, 1);
+    assert.equal(options.functionTimeoutMs, 60_000, 'the host binds functionTimeout from its value');
+    assert.equal(options.queues.batchSize, 8);
+    assert.equal(options.queues.maxDequeueCount, 7);
+    assert.deepEqual(overrides.map((o) => o.setting).sort(), [
+      'AZUREFUNCTIONSJOBHOST__EXTENSIONS__QUEUES__BATCHSIZE',
+      'AzureFunctionsJobHost__extensions__queues__maxDequeueCount',
+    ]);
+  });
+
+  it('never writes to an object prototype, whatever the keys', () => {
+    const { doc: effective } = applyHostJsonOverrides(
+      { version: '2.0' },
+      {
+        AzureFunctionsJobHost__constructor__prototype__polluted: 'yes',
+        'AzureFunctionsJobHost:__proto__:polluted': 'yes',
+        AzureFunctionsJobHost__extensions__hasOwnProperty__polluted: 'yes',
+      },
+    );
+    assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+    assert.equal(Object.getPrototypeOf(effective), Object.prototype);
+    assert.equal(parseHostOptions(effective, 1).queues.batchSize, 16);
+  });
+
   it('names the app setting when the value it sets is invalid', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'devhost-overrides-'));
     try {
