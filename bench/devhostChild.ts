@@ -29,15 +29,18 @@ export class DevhostChild {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
-    let buffer = '';
-    const onData = (chunk: Buffer) => {
-      buffer += chunk.toString('utf8');
-      const parts = buffer.split('\n');
-      buffer = parts.pop() ?? '';
-      this.lines.push(...parts);
+    // One partial line per stream: a large write reaches us in pieces, the other stream's data maybe in between.
+    const lineReader = () => {
+      let buffer = '';
+      return (chunk: Buffer) => {
+        buffer += chunk.toString('utf8');
+        const parts = buffer.split('\n');
+        buffer = parts.pop() ?? '';
+        this.lines.push(...parts);
+      };
     };
-    this.#child.stdout?.on('data', onData);
-    this.#child.stderr?.on('data', onData);
+    this.#child.stdout?.on('data', lineReader());
+    this.#child.stderr?.on('data', lineReader());
     this.#exit = new Promise((resolve) => this.#child.once('exit', () => resolve()));
   }
 

@@ -25,21 +25,25 @@ export class DevhostProcess {
   #exit: Promise<number | null>;
 
   private constructor(readonly child: ChildProcess) {
-    let buffer = '';
-    const onData = (chunk: Buffer) => {
-      buffer += chunk.toString('utf8');
-      let newline;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        this.output.push(line);
-        if (process.env['DEVHOST_TEST_ECHO']) process.stderr.write(`[devhost ${child.pid}] ${line}\n`);
-        const port = /http:\/\/localhost:(\d+)\//.exec(line);
-        if (port?.[1] && this.port === 0) this.port = Number(port[1]);
-      }
+    // One partial line per stream: devhost writes many lines at once, and a large write reaches us in pieces
+    // between which the other stream's data may arrive.
+    const lineReader = () => {
+      let buffer = '';
+      return (chunk: Buffer) => {
+        buffer += chunk.toString('utf8');
+        let newline;
+        while ((newline = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, newline);
+          buffer = buffer.slice(newline + 1);
+          this.output.push(line);
+          if (process.env['DEVHOST_TEST_ECHO']) process.stderr.write(`[devhost ${child.pid}] ${line}\n`);
+          const port = /http:\/\/localhost:(\d+)\//.exec(line);
+          if (port?.[1] && this.port === 0) this.port = Number(port[1]);
+        }
+      };
     };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
+    child.stdout?.on('data', lineReader());
+    child.stderr?.on('data', lineReader());
     this.#exit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 
