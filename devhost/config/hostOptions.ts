@@ -70,13 +70,23 @@ function integer(obj: Json, key: string, where: string, fallback: number, min: n
   const raw = obj[key];
   if (raw === undefined) return fallback;
   // The host binds options from configuration, where every value is a string: "16" is as good as 16.
-  const value = typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : raw;
+  const value = typeof raw === 'string' && /^\s*[-+]?\d+\s*$/.test(raw) ? Number(raw) : raw;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new StartupError(
       `host.json: ${where}${key} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`,
     );
   }
   return value;
+}
+
+/**
+ * An enum option, matched without case as the host's options binding converts enums (`"FixedDelay"` is
+ * `fixedDelay`); undefined when `value` is none of `allowed`.
+ */
+function enumValue<T extends string>(value: unknown, allowed: readonly T[]): T | undefined {
+  if (typeof value !== 'string') return undefined;
+  const lower = value.trim().toLowerCase();
+  return allowed.find((name) => name.toLowerCase() === lower);
 }
 
 function duration(obj: Json, key: string, where: string, fallbackMs: number): number {
@@ -92,10 +102,11 @@ function parseQueues(ext: Json, processorCount: number): QueuesOptions {
   if (maxPollingIntervalMs < MIN_POLLING_MS) {
     throw new StartupError(`host.json: ${where}maxPollingInterval must be at least 00:00:00.1`);
   }
-  const encoding = q['messageEncoding'] ?? 'base64';
-  if (encoding !== 'base64' && encoding !== 'none') {
+  const rawEncoding = q['messageEncoding'] ?? 'base64';
+  const encoding = enumValue(rawEncoding, ['base64', 'none'] as const);
+  if (encoding === undefined) {
     throw new StartupError(
-      `host.json: ${where}messageEncoding must be "base64" or "none", got ${JSON.stringify(encoding)}`,
+      `host.json: ${where}messageEncoding must be "base64" or "none", got ${JSON.stringify(rawEncoding)}`,
     );
   }
   return {
@@ -112,8 +123,8 @@ function parseRetry(root: Json): RetryOptions | undefined {
   const r = root['retry'];
   if (r === undefined) return undefined;
   const retry = section(root, 'retry', '');
-  const strategy = retry['strategy'] ?? 'exponentialBackoff';
-  if (strategy !== 'fixedDelay' && strategy !== 'exponentialBackoff') {
+  const strategy = enumValue(retry['strategy'] ?? 'exponentialBackoff', ['fixedDelay', 'exponentialBackoff'] as const);
+  if (strategy === undefined) {
     throw new StartupError(`host.json: retry.strategy must be "fixedDelay" or "exponentialBackoff"`);
   }
   if (retry['maxRetryCount'] === undefined) throw new StartupError('host.json: retry.maxRetryCount is required');

@@ -239,6 +239,27 @@ describe('host.json overrides from AzureFunctionsJobHost__ app settings', () => 
     ]);
   });
 
+  it('binds enum values without case and integers with a sign, as the host converts strings', () => {
+    const { doc: effective } = applyHostJsonOverrides(
+      { version: '2.0' },
+      {
+        AzureFunctionsJobHost__retry__strategy: 'FixedDelay',
+        AzureFunctionsJobHost__retry__maxRetryCount: '+3',
+        AzureFunctionsJobHost__retry__delayInterval: '00:00:02',
+        AzureFunctionsJobHost__extensions__queues__messageEncoding: 'None',
+      },
+    );
+    const options = parseHostOptions(effective, 1);
+    assert.deepEqual(
+      [options.retry?.strategy, options.retry?.maxRetryCount, options.queues.messageEncoding],
+      ['fixedDelay', 3, 'none'],
+    );
+    assert.throws(
+      () => parseHostOptions({ version: '2.0', extensions: { queues: { messageEncoding: 'utf8' } } }, 1),
+      /messageEncoding must be "base64" or "none", got "utf8"/,
+    );
+  });
+
   it('never writes to an object prototype, whatever the keys', () => {
     const { doc: effective } = applyHostJsonOverrides(
       { version: '2.0' },
