@@ -215,16 +215,14 @@ export async function loadHostOptions(appDir: string, env: NodeJS.ProcessEnv = p
   try {
     return parseHostOptions(effective);
   } catch (error) {
-    const override =
-      error instanceof StartupError
-        ? overrides.find((o) => error.message.startsWith(`host.json: ${o.path} `))
-        : undefined;
-    if (!override || !(error instanceof StartupError)) throw error;
-    throw new StartupError(
-      `app setting ${override.setting}${error.message.slice('host.json: '.length + override.path.length)}`,
-      {
-        cause: error,
-      },
-    );
+    if (!(error instanceof StartupError)) throw error;
+    // The message names the host.json path, plain or quoted: name the app setting that set it instead.
+    for (const { setting, path: key } of overrides) {
+      const named = [`host.json: ${key} `, `host.json: "${key}" `].find((start) => error.message.startsWith(start));
+      if (named) {
+        throw new StartupError(`app setting ${setting} ${error.message.slice(named.length)}`, { cause: error });
+      }
+    }
+    throw error;
   }
 }

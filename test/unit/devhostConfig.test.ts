@@ -285,6 +285,9 @@ describe('host.json overrides from AzureFunctionsJobHost__ app settings', () => 
           error.message ===
             'app setting AzureFunctionsJobHost__extensions__queues__batchSize must be an integer from 1 to 32, got "lots"',
       );
+      await assert.rejects(loadHostOptions(dir, { AzureFunctionsJobHost__functions: 'one' }), {
+        message: 'app setting AzureFunctionsJobHost__functions must be an array of function names',
+      });
       const options = await loadHostOptions(dir, { AzureFunctionsJobHost__extensions__queues__batchSize: '4' });
       assert.equal(options.queues.batchSize, 4);
     } finally {
