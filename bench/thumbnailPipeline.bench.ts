@@ -379,7 +379,7 @@ export async function thumbnailPipelineBench(context: BenchContext): Promise<Ben
     '',
     `Runs: minimal ${minimal.runs}; as on Azure ${deployed.runs}; bare function ${bareFunction.runs}; bare sharp ${round(sharpRate)}, ${round(sharpAgain)} images/s.`,
     '',
-    'Where the CPU went, in ms per image over the timed rounds (medians; "host" is devhost with the app in it, "bench" the uploader and Event Grid stand-in, or the whole hand-written pipeline). On two cores shared by Azurite, the host and the uploader, throughput follows total CPU per image:',
+    `Where the CPU went, in ms per image over the timed rounds (medians; "host" is devhost with the app in it, "bench" the uploader and Event Grid stand-in, or the whole hand-written pipeline). On ${CORES} cores shared by Azurite, the host and the uploader, throughput follows total CPU per image:`,
     '',
     '| row | Azurite | host | bench | total |',
     '| --- | --- | --- | --- | --- |',
@@ -388,7 +388,7 @@ export async function thumbnailPipelineBench(context: BenchContext): Promise<Ben
     cpuRow('pipeline as on Azure', deployed.cpu),
     cpuRow('pipeline under `npm start`', front.cpu),
     '',
-    `Ratio of CPU per image, hand-written / as on Azure: ${round(totalCpu(minimal.cpu) / totalCpu(deployed.cpu))} in all; ${round(outsideStorage(minimal.cpu) / outsideStorage(deployed.cpu))} outside storage (host and bench, without Azurite: what an instance spends on Azure, where storage runs elsewhere). CPU in use over the timed rounds (of 2 cores): hand-written ${utilisation(minimal)}, as on Azure ${utilisation(deployed)}, bare function ${utilisation(bareFunction)}. Throughput falls short of the CPU ratio where the host leaves CPU idle: the blob trigger's internal queue takes a new batch when ${HOST_CONCURRENCY - HOST_BATCH} of the ${HOST_CONCURRENCY} invocations are left (batch size ${HOST_BATCH}, threshold ${HOST_CONCURRENCY - HOST_BATCH}, derived from \`maxDegreeOfParallelism\` as the blobs extension does), where the hand-written pipeline keeps ${HOST_CONCURRENCY} in flight.`,
+    `Ratio of CPU per image, hand-written / as on Azure: ${round(totalCpu(minimal.cpu) / totalCpu(deployed.cpu))} in all; ${round(outsideStorage(minimal.cpu) / outsideStorage(deployed.cpu))} outside storage (host and bench, without Azurite: what an instance spends on Azure, where storage runs elsewhere). CPU in use over the timed rounds (of ${CORES} cores): hand-written ${utilisation(minimal)}, as on Azure ${utilisation(deployed)}, bare function ${utilisation(bareFunction)}. Throughput falls short of the CPU ratio where the host leaves CPU idle: the blob trigger's internal queue takes a new batch when ${HOST_CONCURRENCY - HOST_BATCH} of the ${HOST_CONCURRENCY} invocations are left (batch size ${HOST_BATCH}, threshold ${HOST_CONCURRENCY - HOST_BATCH}, derived from \`maxDegreeOfParallelism\` as the blobs extension does), where the hand-written pipeline keeps ${HOST_CONCURRENCY} in flight.`,
   ].join('\n');
   return { title: 'Thumbnails: the pipeline against a minimal hand-written pipeline, sharp alone and jimp', markdown };
 }
