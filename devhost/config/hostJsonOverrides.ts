@@ -13,7 +13,7 @@ function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** host.json keys devhost reads, in host.json's spelling: a setting may spell them in any case. */
+/** host.json keys devhost reads, in host.json's spelling: the file or a setting may spell them in any case. */
 const KNOWN_KEYS = [
   'version',
   'functionTimeout',
@@ -53,6 +53,27 @@ function keyFor(container: Json, segment: string): string {
     KNOWN_KEYS.find((key) => key.toLowerCase() === lower) ??
     segment
   );
+}
+
+/**
+ * `doc` with the host.json keys devhost reads in host.json's spelling, at any depth: the host reads host.json
+ * through .NET configuration, whose keys have no case, so `"BatchSize"` is `batchSize`. When two keys of one object
+ * differ only in case, the later one wins, as it does in the host's configuration.
+ */
+export function withCanonicalKeys(doc: unknown): unknown {
+  if (Array.isArray(doc)) return doc.map(withCanonicalKeys);
+  if (!isObject(doc)) return doc;
+  const result: Json = {};
+  const spellings = new Map<string, string>();
+  for (const [key, value] of Object.entries(doc)) {
+    const lower = key.toLowerCase();
+    const canonical = KNOWN_KEYS.find((known) => known.toLowerCase() === lower) ?? key;
+    const earlier = spellings.get(lower);
+    if (earlier !== undefined) delete result[earlier];
+    spellings.set(lower, canonical);
+    result[canonical] = withCanonicalKeys(value);
+  }
+  return result;
 }
 
 /** An array index as a configuration key spells it. */

@@ -4,7 +4,7 @@ import path from 'node:path';
 
 import { parseTimeSpanMs } from './duration';
 import { StartupError } from './errors';
-import { applyHostJsonOverrides } from './hostJsonOverrides';
+import { applyHostJsonOverrides, withCanonicalKeys } from './hostJsonOverrides';
 
 /** Storage queue trigger settings, `extensions.queues` (defaults as the Storage Queues extension 5.x). */
 export interface QueuesOptions {
@@ -142,7 +142,7 @@ export function parseHostOptions(doc: unknown, processorCount = cpus().length): 
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     throw new StartupError('host.json: the document must be a JSON object');
   }
-  const root = doc as Json;
+  const root = withCanonicalKeys(doc) as Json;
   if (root['version'] !== '2.0') {
     throw new StartupError(`host.json: "version" must be "2.0", got ${JSON.stringify(root['version'])}`);
   }

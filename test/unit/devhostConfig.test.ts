@@ -167,6 +167,28 @@ describe('host id and backoff', () => {
   });
 });
 
+describe('host.json keys', () => {
+  it('are read without case, as the host reads host.json through .NET configuration', () => {
+    const options = parseHostOptions(
+      {
+        Version: '2.0',
+        FunctionTimeout: '00:02:00',
+        Extensions: { Queues: { BatchSize: 4, MAXDEQUEUECOUNT: 2 }, HTTP: { RoutePrefix: 'x' } },
+      },
+      1,
+    );
+    assert.equal(options.functionTimeoutMs, 2 * 60_000);
+    assert.equal(options.queues.batchSize, 4);
+    assert.equal(options.queues.maxDequeueCount, 2);
+    assert.equal(options.routePrefix, 'x');
+  });
+
+  it('take the later of two keys that differ only in case', () => {
+    const options = parseHostOptions({ version: '2.0', extensions: { queues: { batchSize: 4, BATCHSIZE: 6 } } }, 1);
+    assert.equal(options.queues.batchSize, 6);
+  });
+});
+
 describe('host.json overrides from AzureFunctionsJobHost__ app settings', () => {
   const doc = {
     version: '2.0',
