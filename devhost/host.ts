@@ -21,7 +21,7 @@ import { FrontDoor, hostReadyTimeoutMs } from './http/frontDoor';
 import { HttpServer, maxRequestBodyBytes } from './http/httpServer';
 import { type HostKeys, loadHostKeys } from './http/keys';
 import { MANAGED_IDENTITY_SETTING, startManagedIdentityEndpoint } from './identity/managedIdentityEndpoint';
-import { HostLogger } from './log';
+import { HostLogger, LogLevelRules } from './log';
 import { StorageAccounts } from './storage/account';
 import { PrimaryHostLock } from './storage/primaryHostLock';
 import { checkStorageReachable } from './storage/probe';
@@ -94,6 +94,7 @@ export class Devhost {
     const settings = await loadLocalSettings(appDir);
     applySettings(settings.values, env);
     const hostOptions = await loadHostOptions(appDir, env);
+    logger.useLevels(new LogLevelRules(hostOptions.logLevels));
     const door = await Devhost.#openFrontDoor(options, settings.localHttpPort, env);
 
     const core = new CoreApiState((level, _category, message) =>

@@ -96,43 +96,92 @@ export function flushConsole(): void {
   consoleSink.flush();
 }
 
+/** The category of host lines that name no other: the host's own. */
+export const HOST_CATEGORY = 'Host.General';
+
+/**
+ * host.json `logging.logLevel`: the least level shown per category. As in .NET's logger filter, the rule for a
+ * category is the longest key it starts with (without case), else `default`, else Information.
+ */
+export class LogLevelRules {
+  readonly #rules: [prefix: string, level: RpcLogLevel][];
+  readonly #fallback: RpcLogLevel;
+  readonly #cache = new Map<string, RpcLogLevel>();
+
+  constructor(levels: Readonly<Record<string, RpcLogLevel>> = {}) {
+    const entries = Object.entries(levels);
+    this.#fallback = entries.find(([key]) => key.toLowerCase() === 'default')?.[1] ?? 'information';
+    this.#rules = entries
+      .filter(([key]) => key.toLowerCase() !== 'default')
+      .map(([key, level]): [string, RpcLogLevel] => [key.toLowerCase(), level])
+      .sort((a, b) => b[0].length - a[0].length);
+  }
+
+  /** The least level shown for `category`. */
+  minimumFor(category: string): RpcLogLevel {
+    let level = this.#cache.get(category);
+    if (level === undefined) {
+      const lower = category.toLowerCase();
+      level = this.#rules.find(([prefix]) => lower.startsWith(prefix))?.[1] ?? this.#fallback;
+      this.#cache.set(category, level);
+    }
+    return level;
+  }
+}
+
 /**
  * Host log in Core Tools' format (`[timestamp] message`), so people and tools that read `func start` output can
- * read devhost's too.
+ * read devhost's too. Lines are filtered per category by host.json's `logging.logLevel` once the host has read it
+ * (`useLevels`); `--verbose` shows debug lines whatever host.json says.
  */
 export class HostLogger {
+  #levels = new LogLevelRules();
+
   constructor(
     private readonly minLevel: RpcLogLevel = 'information',
     private readonly sink: LogSink = consoleSink,
   ) {}
+
+  /** Applies host.json's `logging.logLevel`. */
+  useLevels(levels: LogLevelRules): void {
+    this.#levels = levels;
+  }
 
   /** Writes out held-back lines now: before user code runs, so its own console output comes after them. */
   flush(): void {
     this.sink.flush?.();
   }
 
-  log(level: RpcLogLevel, message: string): void {
-    if (LEVEL_RANK[level] < LEVEL_RANK[this.minLevel] || level === 'none') return;
+  /** Whether a line of `level` in `category` is shown. */
+  shows(level: RpcLogLevel, category: string = HOST_CATEGORY): boolean {
+    if (level === 'none') return false;
+    const rule = this.#levels.minimumFor(category);
+    const least = LEVEL_RANK[this.minLevel] < LEVEL_RANK.information ? this.minLevel : rule;
+    return LEVEL_RANK[level] >= LEVEL_RANK[least];
+  }
+
+  log(level: RpcLogLevel, message: string, category: string = HOST_CATEGORY): void {
+    if (!this.shows(level, category)) return;
     const text = redactSecrets(message);
     for (const line of text.split('\n')) this.sink.write(`[${new Date().toISOString()}] ${line}`, level);
   }
 
-  /** Lines without a timestamp (the `Functions:` listing at start). */
+  /** Lines without a timestamp (the `Functions:` listing at start, which Core Tools prints itself). */
   plain(message: string): void {
     this.sink.write(redactSecrets(message), 'information');
   }
 
-  debug(message: string): void {
-    this.log('debug', message);
+  debug(message: string, category?: string): void {
+    this.log('debug', message, category);
   }
-  info(message: string): void {
-    this.log('information', message);
+  info(message: string, category?: string): void {
+    this.log('information', message, category);
   }
-  warn(message: string): void {
-    this.log('warning', message);
+  warn(message: string, category?: string): void {
+    this.log('warning', message, category);
   }
-  error(message: string): void {
-    this.log('error', message);
+  error(message: string, category?: string): void {
+    this.log('error', message, category);
   }
 }
 

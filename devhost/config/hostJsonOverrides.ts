@@ -40,6 +40,8 @@ const KNOWN_KEYS = [
   'delayInterval',
   'minimumInterval',
   'maximumInterval',
+  'logging',
+  'logLevel',
 ];
 
 /**

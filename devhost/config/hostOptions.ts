@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import path from 'node:path';
 
+import type { RpcLogLevel } from '../core/rpcTypes';
 import { parseTimeSpanMs } from './duration';
 import { StartupError } from './errors';
 import { applyHostJsonOverrides, withCanonicalKeys } from './hostJsonOverrides';
@@ -47,6 +48,8 @@ export interface HostOptions {
   retry: RetryOptions | undefined;
   /** host.json `functions`: restricts which functions load. */
   functions: string[] | undefined;
+  /** host.json `logging.logLevel`: category (or `default`) → the least level shown. */
+  logLevels: Record<string, RpcLogLevel>;
 }
 
 const MINUTE_MS = 60_000;
@@ -119,6 +122,32 @@ function parseQueues(ext: Json, processorCount: number): QueuesOptions {
   };
 }
 
+const LOG_LEVELS: Record<string, RpcLogLevel> = {
+  trace: 'trace',
+  debug: 'debug',
+  information: 'information',
+  warning: 'warning',
+  error: 'error',
+  critical: 'critical',
+  none: 'none',
+};
+
+/** `logging.logLevel`: each value one of .NET's `LogLevel` names, without case. */
+function parseLogLevels(root: Json): Record<string, RpcLogLevel> {
+  const logLevel = section(section(root, 'logging', ''), 'logLevel', 'logging.');
+  const levels: Record<string, RpcLogLevel> = {};
+  for (const [category, value] of Object.entries(logLevel)) {
+    const level = typeof value === 'string' ? LOG_LEVELS[value.trim().toLowerCase()] : undefined;
+    if (!level) {
+      throw new StartupError(
+        `host.json: logging.logLevel.${category} must be one of Trace, Debug, Information, Warning, Error, Critical, None, got ${JSON.stringify(value)}`,
+      );
+    }
+    levels[category] = level;
+  }
+  return levels;
+}
+
 function parseRetry(root: Json): RetryOptions | undefined {
   const r = root['retry'];
   if (r === undefined) return undefined;
@@ -189,6 +218,7 @@ export function parseHostOptions(doc: unknown, processorCount = cpus().length): 
     },
     retry: parseRetry(root),
     functions,
+    logLevels: parseLogLevels(root),
   };
 }
 

@@ -82,6 +82,11 @@ function promoteJsonProperties(triggerData: RpcTypedData, metadata: BindingData)
   return result;
 }
 
+/** The host's log category of a function's invocation lines; its user logs are `{this}.User`. */
+function functionCategory(name: string): string {
+  return `Function.${name}`;
+}
+
 function formatDuration(ms: number): string {
   const total = Math.floor(ms / 1000);
   const pad = (n: number) => String(n).padStart(2, '0');
@@ -134,6 +139,7 @@ export class Invoker {
       const delayMs = nextDelay();
       this.options.logger.info(
         `Waiting for ${delayMs}ms before retrying 'Functions.${fn.name}' (retry ${retry} of ${policy.maxRetryCount}).`,
+        functionCategory(fn.name),
       );
       await sleep(delayMs, this.options.stopSignal);
       if (this.options.stopSignal.aborted) break;
@@ -146,7 +152,7 @@ export class Invoker {
       outcome = await this.#invokeOnce(fn, { ...event, invocationId: undefined }, retryContext);
       if (outcome.status === 'succeeded') return outcome;
     }
-    this.options.logger.warn(`All retries of 'Functions.${fn.name}' failed.`);
+    this.options.logger.warn(`All retries of 'Functions.${fn.name}' failed.`, functionCategory(fn.name));
     return outcome;
   }
 
@@ -159,19 +165,23 @@ export class Invoker {
     const started = performance.now();
     const { logger } = this.options;
     this.#inFlight++;
-    logger.info(`Executing 'Functions.${fn.name}' (Reason='${event.reason}', Id=${invocationId})`);
-    if (event.details) logger.info(`Trigger Details: ${event.details}`);
+    const category = functionCategory(fn.name);
+    logger.info(`Executing 'Functions.${fn.name}' (Reason='${event.reason}', Id=${invocationId})`, category);
+    if (event.details) logger.info(`Trigger Details: ${event.details}`, category);
     try {
       const bindingData = promoteJsonProperties(event.triggerData, event.triggerMetadata);
       const { returnValue, http } = await this.#run(fn, event, bindingData, invocationId, retryContext);
       const durationMs = Math.round(performance.now() - started);
-      logger.info(`Executed 'Functions.${fn.name}' (Succeeded, Id=${invocationId}, Duration=${durationMs}ms)`);
+      logger.info(
+        `Executed 'Functions.${fn.name}' (Succeeded, Id=${invocationId}, Duration=${durationMs}ms)`,
+        category,
+      );
       return { status: 'succeeded', invocationId, durationMs, returnValue, http };
     } catch (thrown) {
       const error = toError(thrown);
       const durationMs = Math.round(performance.now() - started);
-      logger.error(`Executed 'Functions.${fn.name}' (Failed, Id=${invocationId}, Duration=${durationMs}ms)`);
-      logger.error(`System.Exception: Result: Failure\nException: ${redactSecrets(error.message)}`);
+      logger.error(`Executed 'Functions.${fn.name}' (Failed, Id=${invocationId}, Duration=${durationMs}ms)`, category);
+      logger.error(`System.Exception: Result: Failure\nException: ${redactSecrets(error.message)}`, category);
       return { status: 'failed', invocationId, durationMs, error };
     } finally {
       this.#inFlight--;
@@ -212,8 +222,8 @@ export class Invoker {
       metadata: fn.metadata,
       state: undefined,
       log: (level: RpcLogLevel, category: RpcLogCategory, message: string) => {
-        if (category === 'user') logger.log(level, message);
-        else logger.log(level === 'information' ? 'debug' : level, message);
+        if (category === 'user') logger.log(level, message, `${functionCategory(fn.name)}.User`);
+        else logger.log(level === 'information' ? 'debug' : level, message, functionCategory(fn.name));
       },
     };
 

@@ -99,6 +99,27 @@ describe('devhost host.json overrides', () => {
   });
 });
 
+describe('devhost log levels', () => {
+  it('filters lines by host.json logging.logLevel categories, here set by an app setting', async () => {
+    const host = await DevhostProcess.start({
+      app: 'test/apps/http-app',
+      env: { AzureFunctionsJobHost__logging__logLevel__Function: 'Warning' },
+    });
+    try {
+      const hello = await fetch(host.url('/api/hello?name=quiet'));
+      assert.equal(hello.status, 200);
+      assert.equal(((await hello.json()) as { greeting: string }).greeting, 'Hello, quiet');
+      assert.equal((await fetch(host.url('/api/boom'))).status, 500);
+      // Errors in the Function category still show; written after hello's lines would have been.
+      await host.waitForLine(/Executed 'Functions\.boom' \(Failed/);
+      assert.deepEqual(host.lines(/Functions\.hello|hello called with/), [], 'Information lines of Function.* hidden');
+      assert.equal(host.lines(/Host started/).length, 1, 'host lines keep the default level');
+    } finally {
+      await host.stop();
+    }
+  });
+});
+
 describe('devhost HTTP streaming', () => {
   it('proxies requests to the library HTTP server when the app enables streaming', async () => {
     const host = await DevhostProcess.start({ app: 'test/apps/stream-app' });

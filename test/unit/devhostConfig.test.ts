@@ -189,6 +189,23 @@ describe('host.json keys', () => {
   });
 });
 
+describe('host.json logging.logLevel', () => {
+  it('reads the level of each category without case', () => {
+    const options = parseHostOptions(
+      { version: '2.0', logging: { logLevel: { default: 'warning', 'Function.hello': 'NONE' } } },
+      1,
+    );
+    assert.deepEqual(options.logLevels, { default: 'warning', 'Function.hello': 'none' });
+  });
+
+  it('stops the start on a level .NET does not know, naming the category', () => {
+    assert.throws(
+      () => parseHostOptions({ version: '2.0', logging: { logLevel: { Function: 'Verbose' } } }, 1),
+      /^StartupError: host\.json: logging\.logLevel\.Function must be one of Trace, Debug, Information, Warning, Error, Critical, None, got "Verbose"$/,
+    );
+  });
+});
+
 describe('host.json overrides from AzureFunctionsJobHost__ app settings', () => {
   const doc = {
     version: '2.0',

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 
+import { HostLogger, LogLevelRules } from '../../devhost/log';
+
 const LOG_MODULE = path.resolve(__dirname, '..', '..', 'devhost', 'log.js');
 
 /** Runs `script` in a fresh Node with `HostLogger` in scope and stdout a pipe, as under a supervisor or a test. */
@@ -105,5 +107,35 @@ describe('host log on the console', () => {
       'host warning',
       'app line 2',
     ]);
+  });
+});
+
+describe('log levels from host.json logging.logLevel', () => {
+  it('takes the longest category prefix, without case, then default, then Information', () => {
+    const rules = new LogLevelRules({ default: 'warning', Function: 'error', 'function.keep.USER': 'debug' });
+    assert.equal(rules.minimumFor('Function.keep.User'), 'debug');
+    assert.equal(rules.minimumFor('Function.keep'), 'error');
+    assert.equal(rules.minimumFor('Function.other.User'), 'error');
+    assert.equal(rules.minimumFor('Host.General'), 'warning');
+    assert.equal(new LogLevelRules({}).minimumFor('Host.General'), 'information');
+  });
+
+  it('filters host and function lines by their category; --verbose shows debug lines whatever host.json says', () => {
+    const seen: string[] = [];
+    const sink = { write: (line: string) => seen.push(line.replace(/^\[[^\]]+\] /, '')) };
+    const logger = new HostLogger('information', sink);
+    logger.useLevels(new LogLevelRules({ Function: 'warning', 'Function.keep.User': 'information' }));
+    logger.info("Executing 'Functions.keep'", 'Function.keep');
+    logger.info('kept user line', 'Function.keep.User');
+    logger.info('dropped user line', 'Function.other.User');
+    logger.error("Executed 'Functions.other' (Failed)", 'Function.other');
+    logger.info('Host started');
+    assert.deepEqual(seen, ['kept user line', "Executed 'Functions.other' (Failed)", 'Host started']);
+
+    const verbose: string[] = [];
+    const verboseLogger = new HostLogger('debug', { write: (line: string) => verbose.push(line) });
+    verboseLogger.useLevels(new LogLevelRules({ default: 'none' }));
+    verboseLogger.debug('a debug line');
+    assert.equal(verbose.length, 1);
   });
 });
