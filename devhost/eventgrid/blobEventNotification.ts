@@ -39,7 +39,7 @@ export function containerAndBlobOf(url: URL): { container: string; blob: string 
  * `data.blobType` of each event; the event type and subject are not looked at (filtering belongs to the
  * subscription). Every event is checked before any is queued, so a bad batch queues nothing.
  */
-export function blobTriggerMessagesFrom(body: unknown, functionId: string): ParsedNotification {
+export function blobTriggerMessagesFrom(body: unknown, functionId: string | null): ParsedNotification {
   const events = eventsOf(body);
   const messages: BlobTriggerMessage[] = [];
   const prefix = (index: number) => (Array.isArray(body) ? `[${index}].` : '');

@@ -4,7 +4,8 @@ import { allowedOriginFor, blobTriggerMessagesFrom, validationCodeFrom } from '.
 import type { ExtensionWebhook, WebhookResponse } from './runtimeWebhooks';
 
 export interface BlobsWebhookOptions {
-  queue: BlobTriggerQueue;
+  /** Where deliveries go: the host's blob trigger queue. */
+  queue: Pick<BlobTriggerQueue, 'enqueue'>;
   /** Whether a `functionName` names a blob function of this app (`Host.Functions.<name>` or `Functions.<name>`). */
   resolveFunctionId(functionName: string): string | undefined;
   logger: HostLogger;
@@ -65,18 +66,17 @@ export function createBlobsWebhook(options: BlobsWebhookOptions): ExtensionWebho
         body: JSON.stringify({ validationResponse: code }),
       };
     }
+    // The extension stores functionName verbatim, even when the URL has none: that message is queued with a null
+    // FunctionId and fails on the blob trigger queue ("Invalid function ID.") into the poison queue. Event Grid has
+    // had its 202 by then, so the poison queue is where the mistake shows.
     const functionName = request.url.searchParams.get('functionName');
-    if (!functionName) {
-      return problem(
-        400,
-        'Bad Request',
-        'The functionName query parameter is required (Host.Functions.<name>).',
-        'functionName',
+    // devhost maps the short form (Functions.<name>) too, as the listener registers both.
+    const functionId = functionName === null ? undefined : options.resolveFunctionId(functionName);
+    if (functionName === null) {
+      options.logger.warn(
+        "Event Grid delivery without a functionName query parameter (Host.Functions.<name>) queued; it will fail with 'Invalid function ID.' and move to 'webjobs-blobtrigger-poison'.",
       );
-    }
-    // The extension stores functionName verbatim; devhost maps the short form too, as the listener registers both.
-    const functionId = options.resolveFunctionId(functionName);
-    if (!functionId) {
+    } else if (!functionId) {
       options.logger.warn(
         `Event Grid delivery for unknown blob function '${functionName}' queued; no function of this app will run it.`,
       );

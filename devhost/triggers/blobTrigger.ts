@@ -7,9 +7,11 @@ import { BlobScanner } from '../blob/blobScanner';
 import { blobTriggerEvent, connectionSettingName, supportsDeferredBinding } from '../blob/blobTriggerEvent';
 import {
   BLOB_POISON_QUEUE,
+  blobTriggerFunctionIdOf,
   type BlobTriggerMessage,
   BlobTriggerQueue,
   blobTriggerQueueName,
+  runnableBlobTriggerMessage,
 } from '../blob/blobTriggerQueue';
 import { resolveConnection, type StorageConnection } from '../config/connections';
 import { StartupError } from '../config/errors';
@@ -178,16 +180,11 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
   if (eventSource) services.blobEvents.attach(eventSource);
 
   const execute = async (message: QueueMessageContext): Promise<boolean> => {
-    let parsed: BlobTriggerMessage;
-    try {
-      parsed = JSON.parse(message.text ?? '') as BlobTriggerMessage;
-      if (typeof parsed.FunctionId !== 'string' || typeof parsed.BlobName !== 'string') throw new Error('fields');
-    } catch {
-      services.logger.warn(`Invalid message in blob trigger queue '${queueName}' (id ${message.id}); discarded.`);
-      return true;
-    }
-    const entry = byId.get(parsed.FunctionId);
+    // A message that cannot be read throws: the listener logs it, retries it, then poisons it with its body intact.
+    const { functionId, message: body } = blobTriggerFunctionIdOf(message.text);
+    const entry = byId.get(functionId);
     if (!entry) return true; // a function of another version of the app, or disabled here
+    const parsed = runnableBlobTriggerMessage(functionId, body);
     const blob = entry.account.container(parsed.ContainerName).getBlobClient(parsed.BlobName);
     let properties: BlobGetPropertiesResponse;
     try {

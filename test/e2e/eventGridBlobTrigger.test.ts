@@ -59,6 +59,19 @@ async function blobCreated(container: ContainerClient, name: string): Promise<Re
   };
 }
 
+/** A pattern matching `text` literally at the end of a log line. */
+function literal(text: string): RegExp {
+  return new RegExp(`${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+}
+
+/** Every body on the host's blob poison queue (shared by the run's tests), decoded from base64. */
+async function poisonBodies(): Promise<string[]> {
+  const poison = storageClients().queues.getQueueClient('webjobs-blobtrigger-poison');
+  if (!(await poison.exists())) return [];
+  const { peekedMessageItems } = await poison.peekMessages({ numberOfMessages: 32 });
+  return peekedMessageItems.map((item) => Buffer.from(item.messageText, 'base64').toString('utf8'));
+}
+
 async function post(
   host: DevhostProcess,
   body: unknown,
@@ -283,7 +296,6 @@ describe('Event Grid-source blob trigger: the blobs extension webhook', () => {
       ],
       ['{not json', { 'aeg-event-type': 'Notification' }, 'body'],
       [[], {}, 'aeg-event-type'],
-      [[], { 'aeg-event-type': 'Notification' }, 'functionName', 'x=1'],
     ];
     for (const [body, headers, field, query] of cases) {
       const response = await post(host, body, { ...headers, ...systemKey }, query);
@@ -291,6 +303,64 @@ describe('Event Grid-source blob trigger: the blobs extension webhook', () => {
       assert.equal(response.headers.get('content-type'), 'application/problem+json');
       assert.equal(((await response.json()) as { field?: string }).field, field);
     }
+  });
+  it('queues a delivery without functionName (202) with a null FunctionId, which fails into the poison queue', async () => {
+    await setup.container.getBlockBlobClient('no-function.txt').upload('n', 1);
+    const event = [await blobCreated(setup.container, 'no-function.txt')];
+    const accepted = await post(host, event, { 'aeg-event-type': 'Notification', ...systemKey }, 'x=1');
+    assert.equal(accepted.status, 202);
+    assert.equal(await accepted.text(), '');
+    const poisoned = await waitFor('the delivery on webjobs-blobtrigger-poison', async () =>
+      (await poisonBodies()).find((body) => body.includes(`"BlobName": "no-function.txt"`)),
+    );
+    const message = JSON.parse(poisoned) as Record<string, unknown>;
+    assert.equal(message['FunctionId'], null);
+    assert.equal(message['ContainerName'], setup.container.containerName);
+    assert.ok(host.lines(/failed: Invalid function ID\.$/).length >= 2, 'tried poisonBlobThreshold (2) times');
+    assert.equal(runs(host).filter((r) => r.name === 'no-function.txt').length, 0);
+  });
+});
+
+describe('Event Grid-source blob trigger: messages the blob trigger queue cannot read', () => {
+  let setup: Awaited<ReturnType<typeof newContainer>>;
+  let host: DevhostProcess;
+
+  before(async () => {
+    setup = await newContainer();
+    host = await DevhostProcess.start({ app: APP, env: { ...setup.env, DEVHOST_EVENTGRID_SCAN_SECONDS: '0' } });
+  });
+  after(async () => {
+    assert.equal(await host.stop(), 0);
+  });
+
+  it('retries them poisonBlobThreshold times, then moves them to webjobs-blobtrigger-poison with the body intact', async () => {
+    const internal = storageClients().queues.getQueueClient(
+      `azure-webjobs-blobtrigger-${setup.env['AzureFunctionsWebHost__hostid'] ?? ''}`,
+    );
+    await internal.createIfNotExists();
+    const marker = uniqueName('bad-');
+    const notJson = `not json ${marker}`;
+    const noFunctionId = JSON.stringify({ Type: 'BlobTrigger', ContainerName: 'c', BlobName: marker, ETag: '"0x1"' });
+    const sent = await Promise.all(
+      [notJson, noFunctionId].map((text) => internal.sendMessage(Buffer.from(text, 'utf8').toString('base64'))),
+    );
+    const poisoned = await waitFor('both messages on webjobs-blobtrigger-poison', async () => {
+      const bodies = (await poisonBodies()).filter((body) => body.includes(marker));
+      return bodies.length === 2 ? bodies : undefined;
+    });
+    assert.deepEqual(poisoned.sort(), [notJson, noFunctionId].sort(), 'bodies copied exactly');
+    const reasons = ['Invalid blob trigger message.', 'Invalid function ID.'];
+    for (const [index, { messageId }] of sent.entries()) {
+      const reason = reasons[index] ?? '';
+      assert.equal(host.lines(literal(`Processing message ${messageId} failed: ${reason}`)).length, 2, reason);
+    }
+    assert.ok(
+      host.lines(
+        literal("Message has reached MaxDequeueCount of 2. Moving message to queue 'webjobs-blobtrigger-poison'."),
+      ).length >= 2,
+    );
+    assert.equal(host.lines(/discarded/).length, 0);
+    assert.equal((await internal.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.length, 0);
   });
 });
 

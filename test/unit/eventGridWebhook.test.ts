@@ -2,11 +2,18 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import {
+  blobTriggerFunctionIdOf,
+  type BlobTriggerMessage,
+  InvalidBlobTriggerMessageError,
+  runnableBlobTriggerMessage,
+} from '../../devhost/blob/blobTriggerQueue';
+import {
   allowedOriginFor,
   blobTriggerMessagesFrom,
   validationCodeFrom,
 } from '../../devhost/eventgrid/blobEventNotification';
 import { behindFront, commitOf } from '../../devhost/eventgrid/blobFront';
+import { createBlobsWebhook } from '../../devhost/eventgrid/blobsWebhook';
 import {
   MANAGED_IDENTITY_TENANT_SETTING,
   startManagedIdentityEndpoint,
@@ -194,5 +201,91 @@ describe('managed identity endpoint', () => {
     } finally {
       await endpoint.close();
     }
+  });
+});
+
+describe('blobs extension webhook: a delivery without functionName', () => {
+  function webhookWithFakeQueue() {
+    const queued: BlobTriggerMessage[] = [];
+    const lines: string[] = [];
+    const webhook = createBlobsWebhook({
+      queue: { enqueue: (message) => Promise.resolve(void queued.push(message)) },
+      resolveFunctionId: (name) => (name === 'Host.Functions.onEvent' ? name : undefined),
+      logger: new HostLogger('information', { write: (line) => void lines.push(line) }),
+    });
+    return { webhook, queued, lines };
+  }
+  const delivery = (query: string) => ({
+    method: 'POST',
+    url: new URL(`http://localhost/runtime/webhooks/blobs${query}`),
+    headers: { 'aeg-event-type': 'Notification' },
+    body: Buffer.from(
+      JSON.stringify([event({ url: 'https://a.blob.core.windows.net/c/b.png', eTag: '0x1', blobType: 'BlockBlob' })]),
+    ),
+  });
+
+  it('answers 202 and queues the message with a null FunctionId, as the extension stores functionName verbatim', async () => {
+    const { webhook, queued, lines } = webhookWithFakeQueue();
+    const response = await webhook(delivery(''));
+    assert.equal(response.status, 202);
+    assert.equal(response.body, undefined);
+    assert.deepEqual(queued, [
+      {
+        Type: 'BlobTrigger',
+        FunctionId: null,
+        BlobType: 'BlockBlob',
+        ContainerName: 'c',
+        BlobName: 'b.png',
+        ETag: '"0x1"',
+      },
+    ]);
+    assert.match(JSON.stringify(queued[0]), /"FunctionId":null/);
+    assert.equal(lines.filter((line) => /without a functionName .*'Invalid function ID\.'/.test(line)).length, 1);
+  });
+
+  it('still queues a named function under its id', async () => {
+    const { webhook, queued } = webhookWithFakeQueue();
+    assert.equal((await webhook(delivery('?functionName=Host.Functions.onEvent'))).status, 202);
+    assert.equal(queued[0]?.FunctionId, 'Host.Functions.onEvent');
+  });
+});
+
+describe('blob trigger queue messages, read as BlobQueueTriggerExecutor reads them', () => {
+  const invalid = (text: string | undefined, message: string) =>
+    assert.throws(
+      () => blobTriggerFunctionIdOf(text),
+      (error: unknown) =>
+        error instanceof InvalidBlobTriggerMessageError &&
+        error.code === 'BLOB_TRIGGER_MESSAGE_INVALID' &&
+        error.message === message,
+    );
+
+  it('fails a message that is no JSON object with "Invalid blob trigger message."', () => {
+    for (const text of ['not json', '', 'null', '[1]', '42', undefined]) invalid(text, 'Invalid blob trigger message.');
+  });
+
+  it('fails a message without a FunctionId with "Invalid function ID."', () => {
+    invalid('{"Type":"BlobTrigger","ContainerName":"c","BlobName":"b"}', 'Invalid function ID.');
+    invalid('{"FunctionId":null,"ContainerName":"c","BlobName":"b"}', 'Invalid function ID.');
+  });
+
+  it('returns the function id first (an unknown one is skipped), then requires the blob fields to run it', () => {
+    const { functionId, message } = blobTriggerFunctionIdOf(
+      '{"Type":"BlobTrigger","FunctionId":"Host.Functions.f","BlobType":"AppendBlob","ContainerName":"c","BlobName":"d/b","ETag":"\\"0x1\\""}',
+    );
+    assert.equal(functionId, 'Host.Functions.f');
+    assert.deepEqual(runnableBlobTriggerMessage(functionId, message), {
+      Type: 'BlobTrigger',
+      FunctionId: 'Host.Functions.f',
+      BlobType: 'AppendBlob',
+      ContainerName: 'c',
+      BlobName: 'd/b',
+      ETag: '"0x1"',
+    });
+    assert.equal(blobTriggerFunctionIdOf('{"FunctionId":""}').functionId, '');
+    assert.throws(
+      () => runnableBlobTriggerMessage('Host.Functions.f', { FunctionId: 'Host.Functions.f', ContainerName: 'c' }),
+      InvalidBlobTriggerMessageError,
+    );
   });
 });
