@@ -25,7 +25,7 @@ export function applyJobUpdate(job: Job, update: JobUpdate, now: string): Job {
     const allowed = !isTerminal(job.status) || update.reopen === true;
     if (allowed) {
       next.status = update.status;
-      if (isTerminal(update.status)) next.completedAt = now;
+      if (isTerminal(update.status)) next.completedAt = update.completedAt ?? now;
       else delete next.completedAt;
     }
   }

@@ -531,7 +531,8 @@ export class JobRuntime {
   /**
    * Replays a dead letter: marks it replayed (once, even with two admins clicking), reopens its job as `queued`
    * (with its type's `onReplay` data change) and puts the work back on its source. When the source cannot take it,
-   * the dead letter is reopened and the reason returned.
+   * the dead letter is reopened, the job is put back as it was (see {@link JobRuntime.#undoReopen}) and the reason
+   * returned.
    */
   async replay(id: string, note = 'replayed'): Promise<ReplayOutcome> {
     const redelivery = this.#redelivery;
@@ -545,11 +546,16 @@ export class JobRuntime {
       throw error;
     }
     if (!letter) return { outcome: 'not-found' };
+    let reopened: { before: Job; after: Job; dataKeys: string[] } | undefined;
     try {
       if (letter.jobId) {
-        await this.#statuses.update(letter.jobId, (job) => {
+        // What the reopen's last (written) application of `change` saw, copied before `typed` validates it in place.
+        const seen: { before?: Job; dataKeys: string[] } = { dataKeys: [] };
+        const after = await this.#statuses.update(letter.jobId, (job) => {
+          seen.before = structuredClone(job);
           const definition = this.#definitions.get(job.type);
           const data = definition?.onReplay?.(this.typed(definition, job)) as Record<string, unknown> | undefined;
+          seen.dataKeys = Object.keys(data ?? {});
           return {
             status: 'queued',
             reopen: true,
@@ -559,13 +565,67 @@ export class JobRuntime {
             event: { kind: 'replayed', message: `dead letter ${id} replayed`, data: { deadLetterId: id } },
           };
         });
+        if (seen.before) reopened = { before: seen.before, after, dataKeys: seen.dataKeys };
       }
       await redelivery.redeliver(letter);
     } catch (error) {
       const reason = classifyFailure(error).error.message;
       await this.#deadLetters.replayFailed(id, reason);
+      if (reopened) await this.#undoReopen(id, reopened, reason);
       return { outcome: 'failed', sourceGone: statusOf(error) === 404, reason };
     }
     return { outcome: 'replayed', deadLetter: letter };
+  }
+
+  /**
+   * Puts a job reopened by a replay that could not be sent back as it was before (status, error, progress, completion
+   * time and the data `onReplay` changed), with a `replay-failed` timeline entry: nothing will run a `queued` job
+   * whose message was never sent, and its pollers would wait for ever. Only when nothing has written the job since the
+   * reopen: a redelivery that failed after all its work arrived (a lost response) may have started a run, and that
+   * newer state must win, so it is only noted. Best effort: the dead letter is open again either way, and a storage
+   * error here must not hide the replay's own failure from the caller.
+   */
+  async #undoReopen(
+    deadLetterId: string,
+    reopened: { before: Job; after: Job; dataKeys: string[] },
+    reason: string,
+  ): Promise<void> {
+    const { before, after, dataKeys } = reopened;
+    const message = `replay of dead letter ${deadLetterId} failed: ${reason}`;
+    try {
+      await this.#statuses.update(
+        before.id,
+        (current) => {
+          // The reopen's own write is the version held; anything written since (a run started, another replay, a
+          // cancel) is newer and is left as it is, with a note.
+          const untouched =
+            current.updatedAt === after.updatedAt &&
+            current.status === after.status &&
+            current.attempts === after.attempts;
+          if (!untouched) {
+            return {
+              event: {
+                kind: 'replay-failed',
+                message: `${message}; the job had changed since (now ${current.status}), so it was left as it is`,
+                data: { deadLetterId },
+              },
+            };
+          }
+          return {
+            status: before.status,
+            error: before.error ?? null,
+            progress: { ...before.progress, message: before.progress.message ?? before.progress.step },
+            ...(before.completedAt ? { completedAt: before.completedAt } : {}),
+            ...(dataKeys.length > 0
+              ? { data: Object.fromEntries(dataKeys.map((key) => [key, before.data[key]])) }
+              : {}),
+            event: { kind: 'replay-failed', message, data: { deadLetterId } },
+          };
+        },
+        { basis: after },
+      );
+    } catch {
+      // Best effort (see above): the job stays `queued` with its `replayed` entry; the open dead letter can be replayed.
+    }
   }
 }

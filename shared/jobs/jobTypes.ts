@@ -89,6 +89,11 @@ export interface JobUpdate {
   events?: NewJobEvent[];
   /** Allows a terminal job to become active again (a dead-letter replay). */
   reopen?: boolean;
+  /**
+   * When a terminal `status` in this update was first reached (defaults to the time of the write): a job put back
+   * after a replay that could not be sent keeps its original completion time.
+   */
+  completedAt?: string;
 }
 
 /** What creating a job record takes; everything but `id` and `type` has a default. */

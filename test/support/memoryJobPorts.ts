@@ -137,10 +137,14 @@ export class MemoryRedelivery implements RedeliveryPort {
   readonly redelivered: DeadLetter[] = [];
   /** When set, every redelivery fails with this error. */
   failWith: Error | undefined;
+  /** Runs before a redelivery fails: what already happened when the error surfaced (a send whose answer was lost). */
+  beforeFailing: ((letter: DeadLetter) => Promise<void>) | undefined;
 
-  redeliver(letter: DeadLetter): Promise<void> {
-    if (this.failWith) return Promise.reject(this.failWith);
+  async redeliver(letter: DeadLetter): Promise<void> {
+    if (this.failWith) {
+      await this.beforeFailing?.(letter);
+      throw this.failWith;
+    }
     this.redelivered.push(letter);
-    return Promise.resolve();
   }
 }

@@ -310,6 +310,75 @@ describe('job runtime rules (in-memory ports)', () => {
     assert.equal(deadLetters.letters.get(letter.id)?.state, 'open');
   });
 
+  it('puts the job back as it was, with a note, when a replay cannot be sent', async () => {
+    await runtime.create(counterJob, { id: 'c12', data: { target: 2, done: 0, restarts: 0 } });
+    behaviour = 'permanent';
+    await runtime.execute(counterJob, 'c12');
+    const letter = await runtime.recordPoison(
+      { poisonQueue: 'work-poison', messageId: 'm4', insertedAt: new Date(), text: 'body' },
+      { kind: 'queue', queue: 'work' },
+      'c12',
+      5,
+    );
+    const before = await runtime.read(counterJob, 'c12');
+    assert.equal(before?.status, 'failed');
+    for (const [error, sourceGone] of [
+      [Object.assign(new Error('queue gone'), { statusCode: 404 }), true],
+      [Object.assign(new Error('storage unavailable'), { statusCode: 503 }), false],
+    ] as const) {
+      redelivery.failWith = error;
+      const outcome = await runtime.replay(letter.id);
+      assert.deepEqual(outcome, { outcome: 'failed', sourceGone, reason: error.message });
+      assert.equal(deadLetters.letters.get(letter.id)?.state, 'open');
+      const job = await runtime.read(counterJob, 'c12');
+      assert.equal(job?.status, 'failed', 'not left queued with nothing to run it');
+      assert.deepEqual(job?.error, before?.error);
+      assert.equal(job?.completedAt, before?.completedAt);
+      assert.deepEqual(
+        [job?.progress.index, job?.progress.percent],
+        [before?.progress.index, before?.progress.percent],
+      );
+      assert.deepEqual(job?.data, before?.data, 'the onReplay data change is undone');
+      const last = statuses.events('c12').at(-1);
+      assert.equal(last?.kind, 'replay-failed');
+      assert.equal(last?.message, `replay of dead letter ${letter.id} failed: ${error.message}`);
+    }
+    redelivery.failWith = undefined;
+    assert.equal((await runtime.replay(letter.id)).outcome, 'replayed', 'the dead letter can be replayed again');
+    assert.equal((await runtime.read(counterJob, 'c12'))?.status, 'queued');
+  });
+
+  it('leaves a job alone when it changed after a replay that reported failure (its work arrived after all)', async () => {
+    await runtime.create(counterJob, { id: 'c13', data: { target: 1, done: 0, restarts: 0 } });
+    behaviour = 'permanent';
+    await runtime.execute(counterJob, 'c13');
+    const letter = await runtime.recordPoison(
+      { poisonQueue: 'work-poison', messageId: 'm5', insertedAt: new Date(), text: 'body' },
+      { kind: 'queue', queue: 'work' },
+      'c13',
+      5,
+    );
+    redelivery.failWith = Object.assign(new Error('the answer was lost'), { statusCode: 503 });
+    redelivery.beforeFailing = async () => {
+      // The message did arrive, and a worker started the job before the send's error surfaced.
+      await statuses.update('c13', () => ({
+        status: 'running',
+        attemptsIncrement: 1,
+        event: { kind: 'started', message: 'attempt 2 started' },
+      }));
+    };
+    const outcome = await runtime.replay(letter.id);
+    assert.equal(outcome.outcome, 'failed');
+    const job = await runtime.read(counterJob, 'c13');
+    assert.equal(job?.status, 'running', 'the newer run is not overwritten');
+    assert.equal(job?.attempts, 2);
+    assert.equal(job?.error, undefined);
+    assert.deepEqual(job?.data, { target: 1, done: 0, restarts: 1 });
+    const last = statuses.events('c13').at(-1);
+    assert.equal(last?.kind, 'replay-failed');
+    assert.match(last?.message ?? '', /changed since \(now running\), so it was left as it is$/);
+  });
+
   it('cancels by the type’s policy: refused without one, when terminal or when the policy refuses', async () => {
     await runtime.create(counterJob, { id: 'c11', data: { target: 1, done: 0, restarts: 0 } });
     assert.deepEqual(await runtime.cancel(counterJob, 'c11'), {

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+
+import { storageRedelivery } from '../../shared/deadletters/deadLetterRedelivery';
+import { DeadLetterStore } from '../../shared/deadletters/deadLetterStore';
+import type { RedeliveryPort } from '../../shared/jobs/jobPorts';
+import { JobRuntime } from '../../shared/jobs/jobRuntime';
+import { JobStore } from '../../shared/jobs/jobStore';
+import { storageClients, uniqueName } from '../support/storage';
+
+/** A job failed and dead-lettered from a blob, as the thumbnail poison handler leaves it. */
+async function deadLetteredBlobJob(runtime: JobRuntime, jobs: JobStore, container: string) {
+  const id = JobStore.newJobId('upl');
+  await jobs.create({ id, type: 'thumbnail', data: { blobName: 'gone.png' } });
+  await jobs.update(id, () => ({
+    status: 'failed',
+    progress: { step: 'decode', index: 1, total: 3, percent: 33, message: 'decoding' },
+    error: { code: 'NOT_AN_IMAGE', message: 'the upload is not an image' },
+  }));
+  const letter = await runtime.recordPoison(
+    {
+      poisonQueue: 'webjobs-blobtrigger-poison',
+      messageId: uniqueName('m'),
+      insertedAt: new Date(),
+      text: JSON.stringify({ ContainerName: container, BlobName: 'gone.png' }),
+    },
+    { kind: 'blob', container, blobName: 'gone.png', etag: '"0x1"', functionId: 'Host.Functions.thumbnail' },
+    id,
+    3,
+  );
+  return { id, letter, before: await jobs.get(id) };
+}
+
+describe('dead-letter replay that cannot be sent (Azurite)', () => {
+  let jobs: JobStore;
+  let deadLetters: DeadLetterStore;
+  let container: string;
+  const jobsTable = uniqueName('jobs').replace(/-/g, '');
+
+  before(async () => {
+    const clients = storageClients();
+    jobs = new JobStore(clients.table(jobsTable));
+    deadLetters = new DeadLetterStore(clients.table(uniqueName('dl').replace(/-/g, '')));
+    await Promise.all([jobs.ensureTable(), deadLetters.ensureTable()]);
+    container = uniqueName('up-');
+    await clients.blobs.getContainerClient(container).create();
+  });
+
+  it('answers source-gone for a deleted blob and leaves the job as it was, with a note', async () => {
+    const clients = storageClients();
+    const runtime = new JobRuntime({
+      statuses: jobs,
+      deadLetters,
+      redelivery: storageRedelivery({ queues: clients.queues, blobs: clients.blobs }),
+    });
+    const { id, letter, before: failed } = await deadLetteredBlobJob(runtime, jobs, container);
+    const outcome = await runtime.replay(letter.id);
+    assert.equal(outcome.outcome, 'failed');
+    assert.ok(outcome.outcome === 'failed' && outcome.sourceGone);
+    assert.equal((await deadLetters.get(letter.id))?.state, 'open');
+    const job = await jobs.get(id);
+    assert.equal(job?.status, 'failed', 'not left queued with nothing to run it');
+    assert.deepEqual(job?.error, failed?.error);
+    assert.equal(job?.completedAt, failed?.completedAt);
+    assert.deepEqual(job?.progress, failed?.progress);
+    const kinds = (await jobs.events(id)).map((event) => event.kind);
+    assert.deepEqual(kinds.slice(-2), ['replayed', 'replay-failed']);
+    const listed = await jobs.list({ type: 'thumbnail', status: 'failed' });
+    assert.ok(
+      listed.jobs.some((listedJob) => listedJob.id === id),
+      'listed as failed again',
+    );
+  });
+
+  it('keeps a run another process started after the reopen (the ETag-conditional restore loses)', async () => {
+    const otherProcess = new JobStore(storageClients().table(jobsTable));
+    const lostAnswer: RedeliveryPort = {
+      async redeliver(letter) {
+        // The work arrived and another instance started it; then the sender's answer was lost.
+        await otherProcess.update(letter.jobId ?? '', () => ({
+          status: 'running',
+          attemptsIncrement: 1,
+          event: { kind: 'started', message: 'attempt 2 started' },
+        }));
+        throw Object.assign(new Error('the connection was reset'), { statusCode: 503 });
+      },
+    };
+    const runtime = new JobRuntime({ statuses: jobs, deadLetters, redelivery: lostAnswer });
+    const { id, letter } = await deadLetteredBlobJob(runtime, jobs, container);
+    const outcome = await runtime.replay(letter.id);
+    assert.deepEqual(outcome, { outcome: 'failed', sourceGone: false, reason: 'the connection was reset' });
+    const job = await jobs.get(id);
+    assert.equal(job?.status, 'running');
+    assert.equal(job?.error, undefined);
+    const last = (await jobs.events(id)).at(-1);
+    assert.equal(last?.kind, 'replay-failed');
+    assert.match(last?.message ?? '', /now running/);
+  });
+});
