@@ -114,6 +114,8 @@ app.http('thumbnailImage', {
         };
       case 'orphaned':
         return notFound('no such thumbnail: its upload was deleted');
+      case 'stale':
+        return notFound("no such thumbnail of the upload's current version");
       case 'missing':
         return notFound('no such thumbnail');
       default: {

@@ -1,5 +1,8 @@
+import { isIP } from 'node:net';
+
 import { z } from 'zod';
 
+import type { WebhookTargetPolicy } from '../notify/webhookTarget';
 import { parseStorageConnection, type StorageConnection } from '../storage/storageConnection';
 
 /** Raised at start when a setting is missing or invalid; the message names the setting. */
@@ -28,6 +31,67 @@ const widthList = z
   .pipe(z.array(z.number().int().min(16).max(4096)).min(1).max(8))
   .optional()
   .transform((value) => value ?? [128, 256, 512]);
+
+/** `true` or `false`, in any case (App Settings and .NET write `True`); anything else names the setting. */
+const booleanSetting = (fallback: boolean) =>
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.enum(['true', 'false'], { message: 'must be true or false' }))
+    .optional()
+    .transform((value) => (value === undefined ? fallback : value === 'true'));
+
+/** HMAC keys shorter than this are guessable; 32 characters is what `openssl rand -hex 16` prints. */
+export const MIN_WEBHOOK_SECRET_LENGTH = 32;
+
+/** A DNS name: labels of letters, digits and inner dashes, dot-separated, with an optional trailing root dot. */
+const HOST_NAME =
+  /^(?=.{1,253}\.?$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+
+/**
+ * Why one `WEBHOOK_ALLOWED_HOSTS` entry is not a host name or IP literal, saying what to write instead; undefined if
+ * it is one. Ports are refused rather than honoured: an allowed host may already use any port.
+ */
+function allowedHostProblem(entry: string): string | undefined {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(entry);
+  if (scheme) {
+    const host = entry.slice(scheme[0].length).split(/[/?#]/)[0] ?? '';
+    return `"${entry}" is a URL: write the host name only (${hostWithoutPort(host) || 'e.g. hooks.example.com'})`;
+  }
+  const unbracketed = entry.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(unbracketed) !== 0) return undefined;
+  const bracketedWithPort = /^\[([^\]]*)\]:(\d+)$/.exec(entry);
+  if (bracketedWithPort || /^[^:]+:\d*$/.test(entry)) {
+    return `"${entry}" has a port: write the host name only (${hostWithoutPort(entry)}); an allowed host may use any port`;
+  }
+  if (!HOST_NAME.test(entry)) return `"${entry}" is not a host name or IP address (e.g. hooks.example.com, 127.0.0.1)`;
+  return undefined;
+}
+
+function hostWithoutPort(host: string): string {
+  const bracketed = /^(\[[^\]]*\])(?::\d*)?$/.exec(host);
+  if (bracketed?.[1]) return bracketed[1];
+  return host.split('@').pop()?.replace(/:\d*$/, '') ?? host;
+}
+
+/** Comma-separated host names or IP literals, lower case; each bad entry is reported with what to write instead. */
+const allowedHostList = z
+  .string()
+  .transform((text) =>
+    text
+      .split(',')
+      .map((host) => host.trim().toLowerCase())
+      .filter(Boolean),
+  )
+  .superRefine((hosts, context) => {
+    for (const host of hosts) {
+      const problem = allowedHostProblem(host);
+      if (problem) context.addIssue({ code: 'custom', message: problem });
+    }
+  })
+  .optional()
+  .transform((hosts) => hosts ?? []);
 
 const settingsSchema = z.object({
   RESOURCE_PREFIX: z
@@ -83,11 +147,26 @@ const settingsSchema = z.object({
   NIGHTLY_MAX_CATCHUP_DAYS: integer(3, 1, 31),
   NIGHTLY_LEASE_SECONDS: integer(120, 1, 3600),
   UPLOAD_ALLOWED_ORIGINS: z.string().optional(),
-  SEED_DEMO_CATALOGUE: z
-    .enum(['true', 'false'])
+  SEED_DEMO_CATALOGUE: booleanSetting(true),
+  // An empty secret is no secret: webhooks are off, as when the setting is absent.
+  WEBHOOK_SIGNING_SECRET: z
+    .string()
+    .refine(
+      (secret) => secret === '' || secret.length >= MIN_WEBHOOK_SECRET_LENGTH,
+      `must be at least ${MIN_WEBHOOK_SECRET_LENGTH} characters (e.g. the output of openssl rand -hex 32)`,
+    )
     .optional()
-    .transform((value) => value !== 'false'),
+    .transform((secret) => secret || undefined),
+  WEBHOOK_ALLOWED_HOSTS: allowedHostList,
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: booleanSetting(false),
 });
+
+/** Webhook settings: `WEBHOOK_SIGNING_SECRET`, `WEBHOOK_ALLOWED_HOSTS`, `WEBHOOK_ALLOW_PRIVATE_NETWORKS`. */
+export interface WebhookSettings {
+  /** The HMAC key receivers verify with; undefined: webhooks are off and a `callbackUrl` is refused. */
+  signingSecret: string | undefined;
+  target: WebhookTargetPolicy;
+}
 
 export interface AppConfig {
   /** The storage account that holds all job state (`AzureWebJobsStorage`): a connection string or an identity. */
@@ -135,6 +214,8 @@ export interface AppConfig {
     supervisorSchedule: string;
     seedDemoCatalogue: boolean;
   };
+  /** Webhooks (`callbackUrl`): how they are signed and where they may go. */
+  webhooks: WebhookSettings;
   nightly: {
     schedule: string;
     maxCatchUpDays: number;
@@ -204,6 +285,10 @@ export function parseAppConfig(env: NodeJS.ProcessEnv): AppConfig {
       maxRedrives: s.ORDER_MAX_REDRIVES,
       supervisorSchedule: s.ORDER_SUPERVISOR_SCHEDULE,
       seedDemoCatalogue: s.SEED_DEMO_CATALOGUE,
+    },
+    webhooks: {
+      signingSecret: s.WEBHOOK_SIGNING_SECRET,
+      target: { allowedHosts: s.WEBHOOK_ALLOWED_HOSTS, allowPrivateNetworks: s.WEBHOOK_ALLOW_PRIVATE_NETWORKS },
     },
     nightly: {
       schedule: s.NIGHTLY_SCHEDULE,

@@ -1,7 +1,6 @@
 import type { JobStatusPort } from '../jobs/jobPorts';
 import type { NewJobEvent } from '../jobs/jobTypes';
 import type { OrderAppServices } from '../orderServices';
-import { webhookPolicy } from './webhookPolicy';
 import { type WebhookJobEvent, type WebhookQueueDependencies } from './webhookQueue';
 import { DEFAULT_WEBHOOK_RETRY } from './webhookRetry';
 
@@ -25,13 +24,13 @@ export function webhookJobEventRecorder(
   };
 }
 
-/** The webhook queue handler's dependencies on the app's storage and the webhook settings (read once). */
+/** The webhook queue handler's dependencies on the app's storage and the webhook settings (validated at start). */
 export function webhookQueueDependencies(
   services: OrderAppServices,
   warn: (line: string) => void,
 ): WebhookQueueDependencies {
-  const { names, storage } = services.app;
-  const settings = webhookPolicy();
+  const { names, storage, config } = services.app;
+  const settings = config.webhooks;
   return {
     queue: storage.queues.getQueueClient(names.queues.webhooks),
     poisonQueue: storage.queues.getQueueClient(`${names.queues.webhooks}-poison`),

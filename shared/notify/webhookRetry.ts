@@ -5,7 +5,7 @@
 
 /** Retry settings for webhook deliveries. */
 export interface WebhookRetrySchedule {
-  /** Deliveries attempted at most, the first included (`WEBHOOK_MAX_ATTEMPTS`, default 6). */
+  /** Deliveries attempted at most, the first included (default 6; not a setting). */
   maxAttempts: number;
   /** Delay after the first failure, in milliseconds; doubled after each further failure (default 2 000). */
   baseDelayMs: number;

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { forbiddenAddressReason } from './ipAddressRanges';
 import { describeError, NotifyError } from './notifyErrors';
 
-/** Where webhooks may go. Parsed once from settings (`WEBHOOK_ALLOWED_HOSTS`). */
+/** Where webhooks may go. Parsed and validated at start with the app settings (`shared/config/appConfig.ts`). */
 export interface WebhookTargetPolicy {
   /**
    * Host names or IP literals trusted by the operator (lower case, no port). They may use plain http, any port, and

@@ -1,7 +1,7 @@
 import type { ContainerClient } from '@azure/storage-blob';
 
 import { statusOf } from '../storage/tableErrors';
-import { isOrphanedThumbnail } from './staleThumbnails';
+import { thumbnailStanding } from './staleThumbnails';
 import { currentUploadEtag } from './uploadVersions';
 
 /** What `GET /api/thumbnails/{width}/{name}` found. */
@@ -9,7 +9,9 @@ export type ThumbnailRead =
   | { kind: 'found'; body: Buffer; contentType: string; cacheControl: string }
   | { kind: 'missing' }
   /** Its upload was deleted: never passed off as current, and removed. */
-  | { kind: 'orphaned' };
+  | { kind: 'orphaned' }
+  /** Made from another version than the upload's current one: not served, and left for that version's job. */
+  | { kind: 'stale' };
 
 /** The name stays inside the thumbnails container: no empty segments, no `.` or `..`, no backslashes. */
 export function isSafeThumbnailName(name: string): boolean {
@@ -26,8 +28,10 @@ async function readAll(stream: NodeJS.ReadableStream | undefined): Promise<Buffe
 
 /**
  * Reads one thumbnail for the app's route (storage stays private): one download, whose headers carry the source
- * upload's name, then one look at that upload. A thumbnail whose upload was deleted is `orphaned` and deleted
- * (only the version read: one rewritten meanwhile stays).
+ * upload's name and version, then one look at that upload. A thumbnail whose upload was deleted is `orphaned` and
+ * deleted (only the version read: one rewritten meanwhile stays); one made from another version than the upload's
+ * current one is `stale` and never served — it is not deleted, the current version's job replaces it (or, failing,
+ * removes it).
  */
 export async function readThumbnail(
   containers: { thumbnails: ContainerClient; uploads: ContainerClient },
@@ -45,7 +49,14 @@ export async function readThumbnail(
   }
   const body = download.readableStreamBody;
   try {
-    if (await isOrphanedThumbnail(download.metadata, (upload) => currentUploadEtag(containers.uploads, upload))) {
+    const standing = await thumbnailStanding(download.metadata, (upload) =>
+      currentUploadEtag(containers.uploads, upload),
+    );
+    if (standing === 'stale') {
+      body?.destroy();
+      return { kind: 'stale' };
+    }
+    if (standing === 'orphaned') {
       body?.destroy();
       await blob.deleteIfExists({ conditions: { ifMatch: download.etag ?? '*' } }).catch(() => undefined);
       return { kind: 'orphaned' };

@@ -45,21 +45,27 @@ export async function removeStaleThumbnails(
 }
 
 /**
- * Whether a thumbnail outlived its upload: its `source` metadata names an upload that is gone. A blob trigger never
- * fires for a deletion, so the thumbnail route asks when it serves one (thumbnails written before the metadata
- * existed name no source and count as current).
+ * Whether a thumbnail may be served as its upload's: `orphaned` once the upload its `source` metadata names is gone,
+ * `stale` while that upload's current version is not the one it was made from (its `sourceetag`: a newer version's
+ * job has not replaced it yet, or an older version's job wrote it late), else `current`. A blob trigger never fires
+ * for a deletion, so the thumbnail route asks when it serves one, after reading the thumbnail: the upload's version it
+ * sees is then never older than the thumbnail's, so a mismatch always means the thumbnail is the older one.
+ * Thumbnails written before the metadata existed name no source (or no version) and count as current.
  */
-export async function isOrphanedThumbnail(
+export async function thumbnailStanding(
   metadata: Record<string, string> | undefined,
   uploadEtag: (name: string) => Promise<string | undefined>,
-): Promise<boolean> {
+): Promise<'current' | 'stale' | 'orphaned'> {
   const source = metadata?.[SOURCE_NAME_METADATA];
-  if (!source) return false;
+  if (!source) return 'current';
   let name: string;
   try {
     name = decodeURIComponent(source);
   } catch {
-    return false;
+    return 'current';
   }
-  return (await uploadEtag(name)) === undefined;
+  const current = await uploadEtag(name);
+  if (current === undefined) return 'orphaned';
+  const madeFrom = metadata[SOURCE_ETAG_METADATA];
+  return madeFrom === undefined || madeFrom === bareEtag(current) ? 'current' : 'stale';
 }

@@ -15,6 +15,7 @@ import { renderThumbnails } from './renderThumbnails';
 import { bareEtag, removeStaleThumbnails, SOURCE_ETAG_METADATA, SOURCE_NAME_METADATA } from './staleThumbnails';
 import { ThumbnailError } from './thumbnailErrors';
 import { thumbnailPath } from './thumbnailNames';
+import { writeVersionThumbnails } from './thumbnailWrites';
 import { readUploadVersion } from './uploadVersions';
 
 export const THUMBNAIL_JOB_TYPE = 'thumbnail';
@@ -167,39 +168,44 @@ async function renderAndUpload(
     );
   }
   const content = await readContent();
-  if (content.kind !== 'read') throw await withdrawn(services, blob, content.kind);
+  if (content.kind !== 'read') throw await withdrawn(services, blob, content.kind, 'read');
   const rendered = await renderThumbnails(content.bytes, {
     widths: services.widths,
     format: services.format,
     maxInputPixels: services.maxPixels,
     timeoutSeconds: RESIZE_TIMEOUT_SECONDS,
   });
-  // The sizes are written in parallel: each is its own blob, and storage latency, not CPU, dominates here.
-  const thumbnails = await Promise.all(
-    rendered.map(async (thumbnail, index) => {
-      const requestedWidth = services.widths[index] ?? thumbnail.width;
-      const path = thumbnailPath(requestedWidth, blob.name, thumbnail.contentType);
-      const target = services.thumbnails.getBlockBlobClient(path);
-      await target.uploadData(thumbnail.data, {
-        blobHTTPHeaders: { blobContentType: thumbnail.contentType, blobCacheControl: CACHE_CONTROL },
-        metadata: {
-          [SOURCE_ETAG_METADATA]: bareEtag(blob.etag),
-          [SOURCE_NAME_METADATA]: encodeURIComponent(blob.name),
-          jobid: jobId,
-        },
-      });
-      return {
-        width: thumbnail.width,
-        height: thumbnail.height,
-        contentType: thumbnail.contentType,
-        bytes: thumbnail.data.length,
-        ...(thumbnail.frames > 1 ? { frames: thumbnail.frames } : {}),
-        path: `${services.thumbnails.containerName}/${path}`,
-        // Storage is private: the caller fetches the thumbnail through the app's own route.
-        url: thumbnailUrl(requestedWidth, path.slice(path.indexOf('/') + 1)),
-      };
-    }),
+  const toWrite = rendered.map((thumbnail, index) => {
+    const requestedWidth = services.widths[index] ?? thumbnail.width;
+    return { requestedWidth, thumbnail, path: thumbnailPath(requestedWidth, blob.name, thumbnail.contentType) };
+  });
+  const written = await writeVersionThumbnails(
+    services.thumbnails,
+    toWrite.map(({ path, thumbnail }) => ({ path, data: thumbnail.data, contentType: thumbnail.contentType })),
+    {
+      sourceEtag: blob.etag,
+      metadata: {
+        [SOURCE_ETAG_METADATA]: bareEtag(blob.etag),
+        [SOURCE_NAME_METADATA]: encodeURIComponent(blob.name),
+        jobid: jobId,
+      },
+      cacheControl: CACHE_CONTROL,
+      currentUploadEtag: () => services.currentUploadEtag(blob.name),
+    },
   );
+  if (written.kind === 'superseded') {
+    throw await withdrawn(services, blob, written.currentEtag === undefined ? 'deleted' : 'superseded', 'rendered');
+  }
+  const thumbnails = toWrite.map(({ requestedWidth, thumbnail, path }) => ({
+    width: thumbnail.width,
+    height: thumbnail.height,
+    contentType: thumbnail.contentType,
+    bytes: thumbnail.data.length,
+    ...(thumbnail.frames > 1 ? { frames: thumbnail.frames } : {}),
+    path: `${services.thumbnails.containerName}/${path}`,
+    // Storage is private: the caller fetches the thumbnail through the app's own route.
+    url: thumbnailUrl(requestedWidth, path.slice(path.indexOf('/') + 1)),
+  }));
   return { source: { container: blob.container, name: blob.name, etag: blob.etag }, thumbnails };
 }
 
@@ -249,8 +255,9 @@ async function afterPermanentFailure(
  * (a verified replay reopens it). The size is checked before a byte is read: `readContent` is called only for an
  * upload within the limit. Bad input (`ThumbnailError`, a `PermanentJobError`) fails the job for good with its code,
  * is dead-lettered without retries, and takes the name's older thumbnails with it when this is the current
- * version; a version gone before it was read ends the job `cancelled`; anything else is recorded and thrown for the
- * host to retry.
+ * version; a version gone before it was read, or replaced before its thumbnails were written (see thumbnailWrites.ts:
+ * an older version never replaces a newer one's thumbnails), ends the job `cancelled`; anything else is recorded and
+ * thrown for the host to retry.
  */
 export async function runThumbnailJob(
   services: ThumbnailJobServices,
@@ -306,22 +313,22 @@ export async function runThumbnailJob(
 }
 
 /**
- * The version went away before it was read: overwritten (its successor has a run of its own) or deleted (its
- * thumbnails go with it, unless a newer version exists). Nothing failed: the job ends `cancelled`, not dead-lettered.
+ * The version went away before it was read, or before its thumbnails were written: overwritten (its successor has a
+ * run of its own, and the name's thumbnails are left to it) or deleted (its thumbnails go with it, unless a newer
+ * version exists). Nothing failed: the job ends `cancelled`, not dead-lettered.
  */
 async function withdrawn(
   services: ThumbnailJobServices,
   blob: UploadedBlob,
   kind: 'superseded' | 'deleted',
+  before: 'read' | 'rendered',
 ): Promise<JobCancelledError> {
+  const when = before === 'read' ? 'before it was read' : 'before its thumbnails were written';
   const deleted = kind === 'deleted' && (await services.currentUploadEtag(blob.name)) === undefined;
   const removed = deleted ? await removeStaleThumbnails(services.thumbnails, services.widths, blob.name) : [];
   return deleted
-    ? new JobCancelledError(
-        UPLOAD_DELETED,
-        `the upload was deleted before it was processed; ${removed.length} thumbnail(s) removed`,
-      )
-    : new JobCancelledError('UPLOAD_SUPERSEDED', 'a newer version of the upload replaced this one before it was read');
+    ? new JobCancelledError(UPLOAD_DELETED, `the upload was deleted ${when}; ${removed.length} thumbnail(s) removed`)
+    : new JobCancelledError('UPLOAD_SUPERSEDED', `a newer version of the upload replaced this one ${when}`);
 }
 
 /** The job of a blob version known only by name and ETag (a poison message): its upload job, or the derived id. */

@@ -1,6 +1,6 @@
 import { newCancelToken } from '../access/cancelToken';
+import type { WebhookSettings } from '../config/appConfig';
 import { JobStore } from '../jobs/jobStore';
-import type { WebhookSettings } from '../notify/webhookPolicy';
 import { assertWebhookTargetAllowed, WEBHOOK_TARGET_REFUSED_MESSAGE } from '../notify/webhookTarget';
 import { bodyFingerprint, type IdempotencyKeys } from '../orders/idempotencyKeys';
 import type { CatalogueItem } from '../orders/inventoryStore';

@@ -1,4 +1,3 @@
-import { webhookPolicy } from '../notify/webhookPolicy';
 import { IdempotencyKeys } from '../orders/idempotencyKeys';
 import { replyQueueProblem } from '../orders/replyQueue';
 import type { OrderAppServices } from '../orderServices';
@@ -15,7 +14,7 @@ export function startOrderServices(services: OrderAppServices, warn: (line: stri
       await keys.ensureTable();
       return keys;
     },
-    webhookPolicy: () => webhookPolicy(),
+    webhookPolicy: () => config.webhooks,
     replyQueueProblem: (queue) => replyQueueProblem(queue, config.replyQueuePrefix, names),
     warn,
   };

@@ -93,7 +93,7 @@ describe('chaos: bad input and attack', () => {
         DEVHOST_MASTER_KEY: MASTER_KEY,
         DEVHOST_FUNCTION_KEY: FUNCTION_KEY,
         SEED_DEMO_CATALOGUE: 'true',
-        WEBHOOK_SIGNING_SECRET: 'fuzz-secret',
+        WEBHOOK_SIGNING_SECRET: 'fuzz-webhook-secret-of-32-characters',
         SMTP_URL: 'smtp://user:smtp-password-secret@127.0.0.1:9',
       },
       args: ['--enforce-keys'],
@@ -309,7 +309,7 @@ describe('chaos: bad input and attack', () => {
       CARDS.ok,
       CARDS.declined,
       'smtp-password-secret',
-      'fuzz-secret',
+      'fuzz-webhook-secret-of-32-characters',
       'ada@example.com',
     ]) {
       assert.ok(!log.includes(secret), `the log contains ${secret.slice(0, 6)}…`);

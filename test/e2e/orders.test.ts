@@ -12,7 +12,7 @@ import { WebhookReceiver } from '../support/webhookReceiver';
 
 const MASTER_KEY = 'test-master-key-orders';
 const admin = { 'x-functions-key': MASTER_KEY };
-const SECRET = 'test-webhook-secret';
+const SECRET = 'test-webhook-secret-of-32-characters';
 
 async function setStock(host: DevhostProcess, sku: string, stock: number, priceCents = 1000) {
   const response = await fetch(host.url(`/api/inventory/${sku}`), {

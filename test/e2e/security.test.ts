@@ -60,7 +60,7 @@ describe('security: who may list and cancel, crafted input, headers, health', ()
         DEVHOST_MASTER_KEY: MASTER_KEY,
         DEVHOST_FUNCTION_KEY: FUNCTION_KEY,
         PUBLIC_BASE_URL,
-        WEBHOOK_SIGNING_SECRET: 'security-secret',
+        WEBHOOK_SIGNING_SECRET: 'security-webhook-secret-of-32-characters',
         HEALTH_DEADLETTER_WARN: '3',
         SEED_DEMO_CATALOGUE: 'true',
       },

@@ -266,6 +266,30 @@ describe('thumbnail job', () => {
     assert.equal(host.lines(new RegExp(`dead letter .* recorded for ${container}/`)).length, 0);
   });
 
+  it("never serves a thumbnail an older version's job wrote late, and leaves it to be replaced", async () => {
+    await uploads.getBlockBlobClient('late.png').uploadData(await testImage(200, 200, 'png'));
+    assert.equal((await jobForBlob('late.png')).status, 'succeeded');
+    const thumbnail = thumbnails.getBlockBlobClient('128/late.png.webp');
+    const older = await thumbnail.downloadToBuffer();
+    const olderMetadata = (await thumbnail.getProperties()).metadata ?? {};
+    await uploads.getBlockBlobClient('late.png').uploadData(await testImage(300, 150, 'png'));
+    assert.equal((await jobForBlob('late.png')).status, 'succeeded');
+    const current = await fetch(host.url('/api/thumbnails/128/late.png.webp'));
+    assert.equal(current.status, 200);
+    assert.equal((await sharp(Buffer.from(await current.arrayBuffer())).metadata()).height, 64, 'version 2');
+    // The state the slow job of version 1 used to leave: its thumbnail written over version 2's.
+    await thumbnail.uploadData(older, {
+      blobHTTPHeaders: { blobContentType: 'image/webp' },
+      metadata: olderMetadata,
+    });
+    const stale = await fetch(host.url('/api/thumbnails/128/late.png.webp'));
+    assert.equal(stale.status, 404);
+    assert.equal(stale.headers.get('content-type'), 'application/problem+json');
+    assert.equal(stale.headers.get('cache-control'), 'no-store');
+    assert.match(((await stale.json()) as { detail: string }).detail, /current version/);
+    assert.deepEqual(await thumbnail.downloadToBuffer(), older, 'left in place, not deleted by a read');
+  });
+
   it('answers 404 problem+json for an unknown job and pages the job list', async () => {
     const missing = await fetch(host.url('/api/jobs/job_doesnotexist00000000000'));
     assert.equal(missing.status, 404);

@@ -1,23 +1,35 @@
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
 
-import type { ContainerClient } from '@azure/storage-blob';
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import sharp from 'sharp';
 
 import { DeadLetterStore } from '../../shared/deadletters/deadLetterStore';
 import { JobRuntime } from '../../shared/jobs/jobRuntime';
 import { JobStore } from '../../shared/jobs/jobStore';
-import { runThumbnailJob, type ThumbnailJobServices } from '../../shared/thumbnails/thumbnailJob';
+import { readThumbnail } from '../../shared/thumbnails/serveThumbnail';
+import { bareEtag, SOURCE_ETAG_METADATA } from '../../shared/thumbnails/staleThumbnails';
+import {
+  type BlobContent,
+  runThumbnailJob,
+  type ThumbnailJobServices,
+  type UploadedBlob,
+} from '../../shared/thumbnails/thumbnailJob';
 import { currentUploadEtag, readUploadVersion } from '../../shared/thumbnails/uploadVersions';
 import { testImage } from '../support/images';
-import { storageClients, uniqueName } from '../support/storage';
+import { storageClients, testConnectionString, uniqueName } from '../support/storage';
 
-describe('thumbnail job: a version that goes away before it is read (Azurite)', () => {
+describe('thumbnail job: a version that goes away (Azurite)', () => {
   let uploads: ContainerClient;
   let thumbnails: ContainerClient;
   let services: ThumbnailJobServices;
   let jobs: JobStore;
 
   before(async () => {
+    // A job's result links to the app's thumbnail route, whose base URL comes from the app's settings.
+    process.env['AzureWebJobsStorage'] ??= testConnectionString();
     const clients = storageClients();
     uploads = clients.blobs.getContainerClient(uniqueName('up-'));
     thumbnails = clients.blobs.getContainerClient(uniqueName('th-'));
@@ -38,8 +50,8 @@ describe('thumbnail job: a version that goes away before it is read (Azurite)', 
     };
   });
 
-  async function uploaded(name: string) {
-    const bytes = await testImage(200, 200, 'png');
+  async function uploaded(name: string, width = 200, height = 200): Promise<UploadedBlob> {
+    const bytes = await testImage(width, height, 'png');
     const response = await uploads.getBlockBlobClient(name).uploadData(bytes);
     return {
       container: uploads.containerName,
@@ -92,5 +104,201 @@ describe('thumbnail job: a version that goes away before it is read (Azurite)', 
     });
     assert.equal(outcome, 'failed');
     assert.equal(job.error?.code, 'BLOB_TOO_LARGE');
+  });
+
+  /** The source ETag and the pixel size of the thumbnail at `path`, as stored. */
+  async function stored(path: string): Promise<{ source: string | undefined; width?: number; height?: number }> {
+    const blob = thumbnails.getBlobClient(path);
+    const properties = await blob.getProperties();
+    const { width, height } = await sharp(await blob.downloadToBuffer()).metadata();
+    return { source: properties.metadata?.[SOURCE_ETAG_METADATA], width, height };
+  }
+
+  it('ends superseded, leaving the newer version its thumbnails, when a newer version finished while it rendered', async () => {
+    // Version 1 (200×200) is read; version 2 (300×150) is uploaded and its job finishes; then version 1's job goes on.
+    const v1 = await uploaded('race.png', 200, 200);
+    let readDone!: () => void;
+    const read = new Promise<void>((resolve) => (readDone = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow = runThumbnailJob(services, v1, async (): Promise<BlobContent> => {
+      const content = await readUploadVersion(uploads, v1.name, v1.etag);
+      readDone();
+      await gate;
+      return content;
+    });
+    await read;
+    const v2 = await uploaded('race.png', 300, 150);
+    const newer = await runThumbnailJob(services, v2);
+    assert.equal(newer.outcome, 'succeeded', JSON.stringify(newer.job.error));
+    release();
+    const older = await slow;
+    assert.equal(older.outcome, 'superseded');
+    assert.equal(older.job.status, 'cancelled');
+    assert.equal(older.job.error?.code, 'UPLOAD_SUPERSEDED');
+    assert.deepEqual(await stored('128/race.png.webp'), { source: bareEtag(v2.etag), width: 128, height: 64 });
+    assert.deepEqual(await stored('256/race.png.webp'), { source: bareEtag(v2.etag), width: 256, height: 128 });
+    const served = await readThumbnail({ thumbnails, uploads }, '128', 'race.png.webp');
+    assert.equal(served.kind, 'found');
+    assert.equal(served.kind === 'found' && (await sharp(served.body).metadata()).height, 64, "version 2's picture");
+  });
+
+  it("replaces an older version's thumbnails when the newer one succeeds", async () => {
+    const v1 = await uploaded('replace.png', 200, 200);
+    assert.equal((await runThumbnailJob(services, v1)).outcome, 'succeeded');
+    assert.equal((await stored('128/replace.png.webp')).source, bareEtag(v1.etag));
+    const v2 = await uploaded('replace.png', 300, 150);
+    const newer = await runThumbnailJob(services, v2);
+    assert.equal(newer.outcome, 'succeeded', JSON.stringify(newer.job.error));
+    assert.deepEqual(await stored('128/replace.png.webp'), { source: bareEtag(v2.etag), width: 128, height: 64 });
+    assert.deepEqual(await stored('256/replace.png.webp'), { source: bareEtag(v2.etag), width: 256, height: 128 });
+  });
+
+  it('rewrites thumbnails of its own version (a retried attempt)', async () => {
+    const v1 = await uploaded('retried.png', 300, 150);
+    await thumbnails.getBlockBlobClient('128/retried.png.webp').uploadData(Buffer.from('partial'), {
+      metadata: { [SOURCE_ETAG_METADATA]: bareEtag(v1.etag) },
+    });
+    const { outcome, job } = await runThumbnailJob(services, v1);
+    assert.equal(outcome, 'succeeded', JSON.stringify(job.error));
+    assert.deepEqual(await stored('128/retried.png.webp'), { source: bareEtag(v1.etag), width: 128, height: 64 });
+  });
+
+  it('never serves a thumbnail made from an older version of the upload, and leaves it for the newer job', async () => {
+    const v1 = await uploaded('served.png', 200, 200);
+    assert.equal((await runThumbnailJob(services, v1)).outcome, 'succeeded');
+    assert.equal((await readThumbnail({ thumbnails, uploads }, '128', 'served.png.webp')).kind, 'found');
+    const v2 = await uploaded('served.png', 300, 150);
+    assert.equal((await readThumbnail({ thumbnails, uploads }, '128', 'served.png.webp')).kind, 'stale');
+    assert.equal((await stored('128/served.png.webp')).source, bareEtag(v1.etag), 'not deleted by the route');
+    assert.equal((await runThumbnailJob(services, v2)).outcome, 'succeeded');
+    const served = await readThumbnail({ thumbnails, uploads }, '128', 'served.png.webp');
+    assert.equal(served.kind === 'found' && (await sharp(served.body).metadata()).height, 64);
+  });
+
+  it('loses to a newer version whose thumbnails land between its check of the upload and its write', async () => {
+    const v1 = await uploaded('window.png', 200, 200);
+    // Thumbnails of an earlier version: version 1 has to ask whether it is current before replacing them.
+    for (const width of [128, 256]) {
+      await thumbnails.getBlockBlobClient(`${width}/window.png.webp`).uploadData(Buffer.from('v0'), {
+        metadata: { [SOURCE_ETAG_METADATA]: 'v0' },
+      });
+    }
+    let asked!: () => void;
+    const checked = new Promise<void>((resolve) => (asked = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let checks = 0;
+    const slow = runThumbnailJob(
+      {
+        ...services,
+        // The first answer is taken while version 1 is current, and held back until version 2 has finished.
+        currentUploadEtag: async (name) => {
+          const answer = await currentUploadEtag(uploads, name);
+          if (checks++ === 0) {
+            asked();
+            await gate;
+          }
+          return answer;
+        },
+      },
+      v1,
+    );
+    await checked;
+    const v2 = await uploaded('window.png', 300, 150);
+    assert.equal((await runThumbnailJob(services, v2)).outcome, 'succeeded');
+    release();
+    const older = await slow;
+    assert.equal(older.outcome, 'superseded', JSON.stringify(older.job.error));
+    assert.equal(checks, 2, 'asked again after its conditional write failed');
+    assert.deepEqual(await stored('128/window.png.webp'), { source: bareEtag(v2.etag), width: 128, height: 64 });
+    assert.deepEqual(await stored('256/window.png.webp'), { source: bareEtag(v2.etag), width: 256, height: 128 });
+  });
+
+  it('removes the thumbnails it wrote when it finds itself superseded, and no other', async () => {
+    const v1 = await uploaded('partial.png', 200, 200);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let readDone!: () => void;
+    const read = new Promise<void>((resolve) => (readDone = resolve));
+    const slow = runThumbnailJob(services, v1, async () => {
+      const content = await readUploadVersion(uploads, v1.name, v1.etag);
+      readDone();
+      await gate;
+      return content;
+    });
+    await read;
+    // Version 2 arrives, and its job has written one size so far.
+    await uploaded('partial.png', 300, 150);
+    const newer = await thumbnails
+      .getBlockBlobClient('256/partial.png.webp')
+      .uploadData(Buffer.from('v2'), { metadata: { [SOURCE_ETAG_METADATA]: 'v2' } });
+    release();
+    const older = await slow;
+    assert.equal(older.outcome, 'superseded');
+    assert.equal(await thumbnails.getBlobClient('128/partial.png.webp').exists(), false, "version 1's 128 removed");
+    assert.equal((await thumbnails.getBlobClient('256/partial.png.webp').getProperties()).etag, newer.etag);
+  });
+
+  describe('storage requests of one job, counted by a proxy in front of Azurite', () => {
+    const seen: string[] = [];
+    const proxy = createServer((req, res) => {
+      const target = new URL(/BlobEndpoint=([^;]+)/.exec(testConnectionString())?.[1] ?? '');
+      const path = decodeURIComponent(new URL(req.url ?? '/', 'http://proxy').pathname)
+        .split('/')
+        .slice(3)
+        .join('/');
+      seen.push(`${req.method} ${path}`);
+      const upstream = httpRequest(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+        (response) => {
+          res.writeHead(response.statusCode ?? 502, response.headers);
+          response.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.writeHead(502).end());
+      req.pipe(upstream);
+    });
+    let counted: ThumbnailJobServices;
+
+    before(async () => {
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+      const { port } = proxy.address() as AddressInfo;
+      const viaProxy = BlobServiceClient.fromConnectionString(
+        testConnectionString().replace(/BlobEndpoint=[^;]+/, `BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1`),
+      );
+      const countedUploads = viaProxy.getContainerClient(uploads.containerName);
+      counted = {
+        ...services,
+        uploads: countedUploads,
+        thumbnails: viaProxy.getContainerClient(thumbnails.containerName),
+        currentUploadEtag: (name) => currentUploadEtag(countedUploads, name),
+      };
+    });
+    after(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+
+    it("a name's first upload: one read of the upload and one write per size, as before", async () => {
+      const v1 = await uploaded('counted.png', 300, 150);
+      seen.length = 0;
+      assert.equal((await runThumbnailJob(counted, v1)).outcome, 'succeeded');
+      assert.deepEqual(seen.sort(), ['GET counted.png', 'PUT 128/counted.png.webp', 'PUT 256/counted.png.webp']);
+    });
+
+    it('a re-upload of a name: per size a refused write, a read and a conditional write; one look at the upload', async () => {
+      const v2 = await uploaded('counted.png', 200, 200);
+      seen.length = 0;
+      assert.equal((await runThumbnailJob(counted, v2)).outcome, 'succeeded');
+      assert.deepEqual(seen.sort(), [
+        'GET counted.png',
+        'HEAD 128/counted.png.webp',
+        'HEAD 256/counted.png.webp',
+        'HEAD counted.png',
+        'PUT 128/counted.png.webp',
+        'PUT 128/counted.png.webp',
+        'PUT 256/counted.png.webp',
+        'PUT 256/counted.png.webp',
+      ]);
+      assert.equal((await stored('128/counted.png.webp')).source, bareEtag(v2.etag));
+    });
   });
 });

@@ -6,6 +6,7 @@ import sharp from 'sharp';
 
 import { renderThumbnails, type ThumbnailOptions } from '../../shared/thumbnails/renderThumbnails';
 import { isSafeThumbnailName } from '../../shared/thumbnails/serveThumbnail';
+import { thumbnailStanding } from '../../shared/thumbnails/staleThumbnails';
 import { ThumbnailError } from '../../shared/thumbnails/thumbnailErrors';
 
 const options: ThumbnailOptions = {
@@ -139,5 +140,41 @@ describe('thumbnail route names', () => {
     for (const name of ['', '../secret', 'a/../../b', 'a//b', './a', 'a/', 'a\\b']) {
       assert.equal(isSafeThumbnailName(name), false, name);
     }
+  });
+});
+
+describe('thumbnail standing (whether the route may serve a thumbnail)', () => {
+  const uploadsNow: Record<string, string> = { 'cat.png': '"0x8DC2"', 'a b/ü.png': '"0x8DD1"' };
+  const lookup = (name: string) => Promise.resolve(uploadsNow[name]);
+  const made = (name: string, etag?: string) => ({
+    source: encodeURIComponent(name),
+    ...(etag === undefined ? {} : { sourceetag: etag }),
+  });
+
+  it("is current when made from the upload's current version (ETag compared without quotes)", async () => {
+    assert.equal(await thumbnailStanding(made('cat.png', '0x8DC2'), lookup), 'current');
+    assert.equal(await thumbnailStanding(made('a b/ü.png', '0x8DD1'), lookup), 'current');
+  });
+
+  it('is stale when made from another version of the upload', async () => {
+    assert.equal(await thumbnailStanding(made('cat.png', '0x8DC1'), lookup), 'stale');
+  });
+
+  it('is orphaned when the upload is gone, whatever version it was made from', async () => {
+    assert.equal(await thumbnailStanding(made('dog.png', '0x8DC2'), lookup), 'orphaned');
+    assert.equal(await thumbnailStanding(made('dog.png'), lookup), 'orphaned');
+  });
+
+  it('counts a thumbnail naming no source, or no version, as current (written before the metadata existed)', async () => {
+    let asked = 0;
+    const counting = (name: string) => {
+      asked++;
+      return lookup(name);
+    };
+    assert.equal(await thumbnailStanding(undefined, counting), 'current');
+    assert.equal(await thumbnailStanding({ sourceetag: '0x1' }, counting), 'current');
+    assert.equal(await thumbnailStanding({ source: '%E0%A4%A' }, counting), 'current');
+    assert.equal(asked, 0, 'no upload looked up without a source name');
+    assert.equal(await thumbnailStanding(made('cat.png'), lookup), 'current');
   });
 });
