@@ -35,11 +35,13 @@ export interface ReplyMessage {
 
 /**
  * Tells the caller that a job ended, the ways it asked for: a message on its reply queue (with its correlation id)
- * and a webhook (queued, delivered with retries by the webhook function). Marked on the job so it happens once; a
- * crash between sending and marking can repeat it, and receivers dedupe on the job id.
+ * and a webhook (queued, delivered with retries by the webhook function). Once per job, not once per status: a job
+ * that is reopened after it ended (an order whose late step is undone) is not announced again with another answer.
+ * Marked on the job (`data.notified`, the status told; a replay clears it); a crash between sending and marking can
+ * repeat the same answer, and receivers dedupe on the job id.
  */
 export async function notifyCompletion(services: CompletionServices, job: Job): Promise<void> {
-  if (!isTerminal(job.status) || job.data['notified'] === job.status) return;
+  if (!isTerminal(job.status) || job.data['notified'] !== undefined) return;
   const { replyTo, callbackUrl, idempotencyKey } = job.correlation;
   // Nothing to tell and nothing to mark: polling the status URL is how this caller hears back.
   if (!replyTo && !callbackUrl) return;

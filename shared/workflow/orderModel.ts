@@ -36,6 +36,7 @@ export const orderDataSchema = z.object({
   undone: z.array(z.enum(ORDER_STEPS)).default([]),
   cancelRequested: z.boolean().optional(),
   redrives: z.number().default(0),
+  /** The outcome the caller was told (reply queue, webhook): told once per run, and it stands. */
   notified: z.string().optional(),
   /** Bumped when a dead-lettered order is replayed from the start: its effects get fresh idempotency keys. */
   generation: z.number().default(0),
@@ -47,9 +48,16 @@ export function effectKey(jobId: string, data: OrderData): string {
   return data.generation > 0 ? `${jobId}.${data.generation}` : jobId;
 }
 
-/** The data changes that restart a dead-lettered order from its first step. */
+/** The data changes that restart a dead-lettered order from its first step (a new run: its outcome is told anew). */
 export function restartOrderData(data: OrderData): Partial<OrderData> {
-  return { done: [], undone: [], cancelRequested: false, redrives: 0, generation: data.generation + 1 };
+  return {
+    done: [],
+    undone: [],
+    cancelRequested: false,
+    redrives: 0,
+    notified: undefined,
+    generation: data.generation + 1,
+  };
 }
 
 export function stepIndex(step: OrderStep): number {

@@ -1,4 +1,5 @@
 import { classifyFailure, PermanentJobError } from '../jobs/jobErrors';
+import type { RuntimeJobUpdate } from '../jobs/jobRuntime';
 import { isTerminal, type Job, type JobError, type NewJobEvent } from '../jobs/jobTypes';
 import { orderJob, type OrderResult } from './orderJob';
 import {
@@ -16,6 +17,7 @@ import type { OrderServices } from './orderPorts';
 export type { OrderQueues, OrderServices } from './orderPorts';
 
 type OrderJob = Job<OrderData, OrderResult>;
+type OrderJobUpdate = RuntimeJobUpdate<OrderData, OrderResult>;
 
 function progressFor(step: OrderStep, doneCount: number, message: string) {
   const total = ORDER_STEPS.length;
@@ -108,6 +110,18 @@ async function readOrder(
   }
 }
 
+/** Why a step must not start or hand on: the order is being undone, has ended, or its caller asked to cancel. */
+function haltReason(job: OrderJob): string | undefined {
+  if (isTerminal(job.status) || job.status === 'compensating') return `skipped (${job.status})`;
+  if (job.data.cancelRequested) return 'cancel-pending';
+  return undefined;
+}
+
+/** Done steps whose effect is still to undo, latest first (a sent email cannot be unsent: it is never one). */
+function stepsToUndo(data: OrderData): OrderStep[] {
+  return data.done.filter((step) => step !== 'email' && !data.undone.includes(step)).reverse();
+}
+
 /**
  * Runs one step of one order. Safe under at-least-once delivery: a step the checkpoint shows as done is passed on,
  * not repeated; a message for a step whose predecessor is not done is dropped (the predecessor hands on); every
@@ -130,8 +144,8 @@ export async function runOrderStep(services: OrderServices, message: StepMessage
   }
   let job = read.job;
   const data = job.data;
-  if (isTerminal(job.status) || job.status === 'compensating') return `skipped (${job.status})`;
-  if (data.cancelRequested) return 'cancel-pending';
+  const halted = haltReason(job);
+  if (halted) return halted;
   const step = message.step;
   const index = stepIndex(step);
   if (data.done.includes(step)) {
@@ -157,17 +171,25 @@ export async function runOrderStep(services: OrderServices, message: StepMessage
   };
   let pendingStart: NewJobEvent[] = [started];
   if (job.status === 'queued') {
+    // Conditional on the order still being wanted: a compensation or a cancel request that landed since the read
+    // must not be overwritten by `running` (nor the effect started).
+    let halted: string | undefined;
     job = await services.runtime.update(
       orderJob,
       job.id,
-      () => ({
-        status: 'running',
-        attemptsIncrement: 1,
-        progress: progressFor(step, data.done.length, `${step} started`),
-        event: started,
-      }),
+      (current) => {
+        halted = haltReason(current);
+        if (halted) return undefined;
+        return {
+          status: 'running',
+          attemptsIncrement: 1,
+          progress: progressFor(step, data.done.length, `${step} started`),
+          event: started,
+        };
+      },
       job,
     );
+    if (halted) return halted;
     pendingStart = [];
   }
   const attemptsIncrement = pendingStart.length > 0 ? 1 : 0;
@@ -202,8 +224,9 @@ export async function runOrderStep(services: OrderServices, message: StepMessage
     orderJob,
     job.id,
     (current) => {
+      raced = false;
       if (current.data.done.includes(step)) return undefined;
-      raced = isTerminal(current.status) || current.status === 'compensating' || current.data.cancelRequested === true;
+      raced = haltReason(current) !== undefined;
       const done = [...current.data.done, step];
       const finished = nextStep(done) === undefined && !raced;
       return {
@@ -219,8 +242,17 @@ export async function runOrderStep(services: OrderServices, message: StepMessage
     job,
   );
   if (raced) {
-    // Cancelled or compensated while the effect ran: undo this step too (compensation is idempotent).
-    await requestCompensation(services, job.id, updated.error ?? { code: 'CANCELLED', message: 'cancelled' }, true);
+    // Compensated or cancelled while the effect ran: the step is on the record as done, so it is undone too. A
+    // compensation still running sees it (its last write looks for steps done meanwhile); one that already ended
+    // did not, and is asked again. Only the caller's own cancel request makes it a cancellation.
+    if (isTerminal(updated.status)) {
+      await requestCompensation(
+        services,
+        job.id,
+        updated.error ?? { code: 'STEP_AFTER_COMPENSATION', message: `${step} finished after the order ended` },
+        updated.data.cancelRequested === true,
+      );
+    }
     return 'raced-with-compensation';
   }
   const next = nextStep(updated.data.done);
@@ -235,8 +267,14 @@ export async function runOrderStep(services: OrderServices, message: StepMessage
 
 /**
  * Undoes the completed steps of an order in reverse (refund, release stock, void the shipment). Idempotent: each undo
- * is, and the list of undone steps is kept on the job. Ends `cancelled` for a cancellation, `compensated` when
- * something was undone, `failed` when nothing had to be.
+ * is, and the list of undone steps is kept on the job. Ends `cancelled` when the caller asked to cancel,
+ * `compensated` when something was undone, `failed` when nothing had to be; an order that ended and was announced
+ * keeps the outcome its caller was told when a step that finished late is undone afterwards.
+ *
+ * Safe against a step that finishes while it runs (the supervisor gives up on slow steps, not only on lost ones):
+ * the steps to undo are taken from the job as the `compensating` write left it (a step that lands later sees the
+ * order compensating and leaves it alone), and the final write is conditional on no step having landed in between,
+ * undoing any that did first. A `succeeded` order is never undone: it reached its end before compensation began.
  */
 export async function compensateOrder(services: OrderServices, message: CompensateMessage): Promise<string> {
   const raw = await services.runtime.read(orderJob, message.jobId).catch((error: unknown) => {
@@ -246,39 +284,40 @@ export async function compensateOrder(services: OrderServices, message: Compensa
   if (raw === undefined) {
     return 'unknown-job';
   }
-  const job = raw === 'malformed' ? undefined : raw;
-  const data = job?.data;
-  const done = data?.done ?? [];
-  const cancellation = message.cancellation === true || data?.cancelRequested === true;
-  if (!job) {
+  if (raw === 'malformed') {
     // The record no longer parses: nothing can be undone by it, but the order must still end.
     const failed = await services.runtime.recordError(message.jobId, message.reason, { fail: true });
     if (failed) await services.notifyCompletion(failed);
     return 'failed';
   }
-  if (isTerminal(job.status) && done.every((step) => data?.undone.includes(step) || step === 'email')) {
-    return `already ${job.status}`;
-  }
+  let settled: string | undefined;
   let current = await services.runtime.update(
     orderJob,
-    job.id,
-    (latest) =>
-      latest.status === 'compensating'
-        ? undefined
-        : {
-            status: 'compensating',
-            reopen: isTerminal(latest.status),
-            event: { kind: 'compensating', message: `undoing ${done.join(', ') || 'nothing'}: ${message.reason.code}` },
-          },
-    job,
+    raw.id,
+    (latest) => {
+      settled = undefined;
+      if (latest.status === 'compensating') return undefined; // another compensation started it; finish it too
+      if (latest.status === 'succeeded' || (isTerminal(latest.status) && stepsToUndo(latest.data).length === 0)) {
+        settled = latest.status;
+        return undefined;
+      }
+      const undo = stepsToUndo(latest.data);
+      return {
+        status: 'compensating',
+        reopen: isTerminal(latest.status),
+        event: { kind: 'compensating', message: `undoing ${undo.join(', ') || 'nothing'}: ${message.reason.code}` },
+      };
+    },
+    raw,
   );
-  if (data) {
-    for (const step of [...done].reverse()) {
-      if (data.undone.includes(step)) continue;
-      await undoEffect(services, job, data, step, message.reason.message);
+  if (settled) return `already ${settled}`;
+
+  for (;;) {
+    for (const step of stepsToUndo(current.data)) {
+      await undoEffect(services, current, current.data, step, message.reason.message);
       current = await services.runtime.update(
         orderJob,
-        job.id,
+        current.id,
         (latest) =>
           latest.data.undone.includes(step)
             ? undefined
@@ -289,19 +328,46 @@ export async function compensateOrder(services: OrderServices, message: Compensa
         current,
       );
     }
+    // Set by the (possibly retried) change below; typed wide so the checks after it are not narrowed away.
+    let outcome = 'ended' as 'ended' | 'more-to-undo' | 'ended-elsewhere';
+    const finished = await services.runtime.update(
+      orderJob,
+      current.id,
+      (latest) => {
+        if (latest.status !== 'compensating') {
+          outcome = 'ended-elsewhere'; // a compensation running beside this one ended it (and told the caller)
+          return undefined;
+        }
+        if (stepsToUndo(latest.data).length > 0) {
+          outcome = 'more-to-undo'; // a step finished meanwhile: undo it before ending
+          return undefined;
+        }
+        outcome = 'ended';
+        return finalUpdate(latest, message);
+      },
+      current,
+    );
+    current = finished;
+    if (outcome === 'more-to-undo') continue;
+    if (outcome === 'ended-elsewhere') return `already ${finished.status}`;
+    await services.notifyCompletion(finished);
+    return finished.status;
   }
-  const undoable = done.filter((step) => step !== 'email');
-  const finalStatus = cancellation ? 'cancelled' : undoable.length > 0 ? 'compensated' : 'failed';
-  const finished = await services.runtime.update(
-    orderJob,
-    job.id,
-    () => ({
-      status: finalStatus,
-      error: cancellation ? { code: 'CANCELLED', message: 'the order was cancelled' } : message.reason,
-      event: { kind: finalStatus, message: `${finalStatus}: ${message.reason.code}` },
-    }),
-    current,
-  );
-  await services.notifyCompletion(finished);
-  return finalStatus;
+}
+
+/** The write that ends a compensation: the outcome already announced to the caller stands; otherwise it follows
+ * from the record (the caller's cancel request, something undone, or nothing to undo). */
+function finalUpdate(latest: OrderJob, message: CompensateMessage): OrderJobUpdate {
+  const announced = latest.data.notified;
+  if (announced === 'cancelled' || announced === 'compensated' || announced === 'failed') {
+    return { status: announced, event: { kind: announced, message: `${announced} again: a late step was undone` } };
+  }
+  const cancellation = latest.data.cancelRequested === true || message.cancellation === true;
+  const undid = latest.data.done.some((step) => step !== 'email');
+  const status = cancellation ? 'cancelled' : undid ? 'compensated' : 'failed';
+  return {
+    status,
+    error: cancellation ? { code: 'CANCELLED', message: 'the order was cancelled' } : message.reason,
+    event: { kind: status, message: `${status}: ${message.reason.code}` },
+  };
 }

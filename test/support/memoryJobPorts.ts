@@ -14,6 +14,16 @@ export class MemoryJobStatuses implements JobStatusPort {
   writes = 0;
   /** Makes the next `n` writes fail as a storage outage would. */
   failNextWrites = 0;
+  readonly #beforeWrites: { matches: (update: JobUpdate, job: Job) => boolean; run: () => Promise<void> }[] = [];
+
+  /**
+   * Runs `run` once, just before the first write whose update `matches` (another writer getting in between a
+   * caller's read and its write); the change is then applied to the job as `run` left it, as an ETag-conditional
+   * write retried on conflict applies it.
+   */
+  beforeWrite(matches: (update: JobUpdate, job: Job) => boolean, run: () => Promise<void>): void {
+    this.#beforeWrites.push({ matches, run });
+  }
 
   create(input: CreateJobInput): Promise<{ job: Job; created: boolean }> {
     const existing = this.jobs.get(input.id);
@@ -31,7 +41,16 @@ export class MemoryJobStatuses implements JobStatusPort {
     return Promise.resolve(job ? structuredClone(job) : undefined);
   }
 
-  update(id: string, change: (job: Job) => JobUpdate | undefined): Promise<Job> {
+  async update(id: string, change: (job: Job) => JobUpdate | undefined): Promise<Job> {
+    const before = this.jobs.get(id);
+    const intended = before ? change(structuredClone(before)) : undefined;
+    const hook = intended && before ? this.#beforeWrites.findIndex((h) => h.matches(intended, before)) : -1;
+    const [due] = hook >= 0 ? this.#beforeWrites.splice(hook, 1) : [];
+    if (due) await due.run();
+    return this.#write(id, change);
+  }
+
+  #write(id: string, change: (job: Job) => JobUpdate | undefined): Promise<Job> {
     const current = this.jobs.get(id);
     if (!current) return Promise.reject(new JobNotFoundError(id));
     const update = change(structuredClone(current));

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 
+import type { QueueClient } from '@azure/storage-queue';
+
 import { PermanentJobError } from '../../shared/jobs/jobErrors';
 import { JobRuntime } from '../../shared/jobs/jobRuntime';
 import type { Job } from '../../shared/jobs/jobTypes';
 import { cancelOrder } from '../../shared/workflow/cancelOrder';
+import { notifyCompletion, type ReplyMessage } from '../../shared/workflow/completionNotifier';
 import { orderJob } from '../../shared/workflow/orderJob';
 import {
   type CompensateMessage,
@@ -15,6 +18,7 @@ import {
 } from '../../shared/workflow/orderModel';
 import type { OrderServices } from '../../shared/workflow/orderPorts';
 import { compensateOrder, runOrderStep } from '../../shared/workflow/orderStepRunner';
+import { superviseOrders } from '../../shared/workflow/orderSupervisor';
 import { MemoryDeadLetters, MemoryJobStatuses, MemoryRedelivery } from '../support/memoryJobPorts';
 
 const QUEUES = {
@@ -22,6 +26,37 @@ const QUEUES = {
   reserveHigh: 'q-reserve-high',
   compensate: 'q-compensate',
 };
+/** The reply queue the orders of the supervisor tests give: what their callers are told. */
+const REPLIES = 'q-replies';
+
+/** An effect that waits, once, until the test lets it finish: a slow step still running. */
+interface HeldEffect {
+  /** Resolves when the effect has been called (the step read the order and is in its effect). */
+  reached: Promise<void>;
+  release(): void;
+}
+
+function holdable() {
+  const held = new Map<string, { reached: () => void; gate: Promise<void> }>();
+  return {
+    hold(effect: string): HeldEffect {
+      let reached!: () => void;
+      let release!: () => void;
+      const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      held.set(effect, { reached, gate });
+      return { reached: reachedPromise, release };
+    },
+    /** Waits where a held effect must, then lets it through (once). */
+    async pass(effect: string): Promise<void> {
+      const entry = held.get(effect);
+      if (!entry) return;
+      held.delete(effect);
+      entry.reached();
+      await entry.gate;
+    },
+  };
+}
 
 /** In-memory fakes of the workflow's ports, recording every effect. */
 function fakes() {
@@ -36,15 +71,33 @@ function fakes() {
   const sent: { queue: string; body: unknown }[] = [];
   const effects: string[] = [];
   const completions: string[] = [];
+  const replies: ReplyMessage[] = [];
+  const held = holdable();
   let paymentOutage = 0;
+  const sender = {
+    send: (queue: string, body: unknown) => {
+      if (queue === REPLIES) replies.push(body as ReplyMessage);
+      else sent.push({ queue, body });
+      return Promise.resolve();
+    },
+  };
+  // Only reply queues in these tests: a webhook would need a queue client.
+  const completion = { jobs: statuses, sender, webhooks: {} as unknown as QueueClient };
   const services: OrderServices = {
     runtime,
-    jobs: { list: () => Promise.resolve({ jobs: [] }) },
+    jobs: {
+      list: ({ statuses: wanted }) =>
+        Promise.resolve({
+          jobs: [...statuses.jobs.values()]
+            .filter((job) => !wanted || wanted.includes(job.status))
+            .map((job) => structuredClone(job)),
+        }),
+    },
     inventory: {
-      reserve: (key, lines) => {
+      reserve: async (key, lines) => {
         if (lines.some((line) => line.sku === 'NONE')) throw new PermanentJobError('OUT_OF_STOCK', 'none left');
+        await held.pass('reserve');
         effects.push(`reserve ${key}`);
-        return Promise.resolve();
       },
       release: (key) => {
         effects.push(`release ${key}`);
@@ -52,14 +105,15 @@ function fakes() {
       },
     },
     payments: {
-      charge: (key, amountCents, card) => {
-        if (card.token === 'declined') return Promise.reject(new PermanentJobError('PAYMENT_DECLINED', 'declined'));
+      charge: async (key, amountCents, card) => {
+        if (card.token === 'declined') throw new PermanentJobError('PAYMENT_DECLINED', 'declined');
         if (paymentOutage > 0) {
           paymentOutage--;
-          return Promise.reject(Object.assign(new Error('provider down'), { code: 'PAYMENT_UNAVAILABLE' }));
+          throw Object.assign(new Error('provider down'), { code: 'PAYMENT_UNAVAILABLE' });
         }
+        await held.pass('charge');
         effects.push(`charge ${key} ${amountCents}`);
-        return Promise.resolve({ chargeId: `ch_${key}`, amountCents, cardLast4: card.last4 });
+        return { chargeId: `ch_${key}`, amountCents, cardLast4: card.last4 };
       },
       refund: (key) => {
         effects.push(`refund ${key}`);
@@ -84,15 +138,10 @@ function fakes() {
       },
     },
     queues: QUEUES,
-    sender: {
-      send: (queue, body) => {
-        sent.push({ queue, body });
-        return Promise.resolve();
-      },
-    },
+    sender,
     notifyCompletion: (job: Job) => {
       completions.push(`${job.id} ${job.status}`);
-      return Promise.resolve();
+      return notifyCompletion(completion, job);
     },
     notifyProgress: () => Promise.resolve(),
     log: () => undefined,
@@ -104,6 +153,8 @@ function fakes() {
     sent,
     effects,
     completions,
+    replies,
+    hold: (effect: string) => held.hold(effect),
     redelivered: redelivery.redelivered,
     failPayments(times: number) {
       paymentOutage = times;
@@ -273,5 +324,180 @@ describe('order step runner (in-memory ports)', () => {
     assert.deepEqual(await drain(), ['out-of-order', 'done', 'done', 'done', 'done']);
     assert.deepEqual(f.effects, ['reserve o8.1', 'charge o8.1 1000', 'ship o8.1', 'email o8.1 T-o8.1']);
     assert.equal((await f.runtime.read(orderJob, 'o8'))?.status, 'succeeded');
+  });
+  describe('when the supervisor gives up on a step that is still running', () => {
+    const STUCK = { code: 'STUCK', message: 'payment made no progress after 0 re-drives' };
+
+    /** An order whose reserve step is done and whose payment step is in its charge, held there. */
+    async function orderInPayment(id: string) {
+      await f.runtime.create(orderJob, { id, data: orderData(), correlation: { replyTo: REPLIES } });
+      assert.equal(await runOrderStep(f.services, { jobId: id, step: 'reserve' }), 'done');
+      f.sent.length = 0;
+      const charge = f.hold('charge');
+      const step = runOrderStep(f.services, { jobId: id, step: 'payment' });
+      await charge.reached;
+      return { charge, step };
+    }
+
+    /** One supervisor pass that finds the order stuck and gives up on it (no re-drives allowed). */
+    async function giveUp(id: string) {
+      const report = await superviseOrders(f.services, {
+        stepDeadlineMs: 1000,
+        maxRedrives: 0,
+        now: new Date(Date.now() + 60_000),
+      });
+      assert.deepEqual(report.gaveUp, [id]);
+      assert.deepEqual(f.sent, [{ queue: QUEUES.compensate, body: { jobId: id, reason: STUCK } }]);
+    }
+
+    /**
+     * Charged and refunded once, reserved and released once (the undo of a step that finished late comes when it
+     * does), ended `compensated` for STUCK, and the caller told once.
+     */
+    async function assertUndoneAndToldOnce(id: string) {
+      const expected = [`reserve ${id}`, `charge ${id} 1000`, `refund ${id}`, `release ${id}`];
+      assert.deepEqual([...f.effects].sort(), [...expected].sort());
+      assert.ok(f.effects.indexOf(`charge ${id} 1000`) < f.effects.indexOf(`refund ${id}`), f.effects.join(', '));
+      const job = await f.runtime.read(orderJob, id);
+      assert.equal(job?.status, 'compensated');
+      assert.equal(job?.error?.code, 'STUCK');
+      assert.deepEqual(job?.data.done, ['reserve', 'payment']);
+      assert.deepEqual([...(job?.data.undone ?? [])].sort(), ['payment', 'reserve']);
+      assert.deepEqual(
+        f.replies.map((r) => `${r.status} ${r.error?.code ?? ''}`),
+        ['compensated STUCK'],
+      );
+    }
+
+    it("undoes a step that saved its 'done' mark between compensation's read and its compensating write", async () => {
+      const { charge, step } = await orderInPayment('s1');
+      await giveUp('s1');
+      f.statuses.beforeWrite(
+        (update) => update.status === 'compensating',
+        async () => {
+          charge.release();
+          assert.equal(await step, 'done');
+        },
+      );
+      await drain();
+      await assertUndoneAndToldOnce('s1');
+    });
+
+    it('undoes a step that finishes while compensation is undoing, as a compensation, not a cancellation', async () => {
+      const { charge, step } = await orderInPayment('s2');
+      await giveUp('s2');
+      f.statuses.beforeWrite(
+        (update) => Array.isArray(update.data?.['undone']),
+        async () => {
+          charge.release();
+          assert.equal(await step, 'raced-with-compensation');
+        },
+      );
+      await drain();
+      await assertUndoneAndToldOnce('s2');
+      assert.ok(f.statuses.events('s2').every((e) => e.kind !== 'cancelled'));
+    });
+
+    it('undoes a step that finishes after compensation ended, keeping the outcome the caller was told', async () => {
+      const { charge, step } = await orderInPayment('s3');
+      await giveUp('s3');
+      assert.deepEqual(await drain(), ['compensated']);
+      assert.deepEqual(
+        f.replies.map((r) => r.status),
+        ['compensated'],
+      );
+      charge.release();
+      assert.equal(await step, 'raced-with-compensation');
+      // The late step asks for compensation again, for the STUCK failure, not as a cancellation.
+      assert.deepEqual(f.sent, [{ queue: QUEUES.compensate, body: { jobId: 's3', reason: STUCK } }]);
+      assert.deepEqual(await drain(), ['compensated']);
+      await assertUndoneAndToldOnce('s3');
+      // Every message again changes nothing.
+      assert.equal(await compensateOrder(f.services, { jobId: 's3', reason: STUCK }), 'already compensated');
+      assert.equal(await runOrderStep(f.services, { jobId: 's3', step: 'payment' }), 'skipped (compensated)');
+      await assertUndoneAndToldOnce('s3');
+    });
+
+    it('releases a first step that finishes after the order failed with nothing to undo, and says failed once', async () => {
+      await f.runtime.create(orderJob, { id: 's4', data: orderData(), correlation: { replyTo: REPLIES } });
+      const reserve = f.hold('reserve');
+      const step = runOrderStep(f.services, { jobId: 's4', step: 'reserve' });
+      await reserve.reached;
+      const report = await superviseOrders(f.services, {
+        stepDeadlineMs: 1000,
+        maxRedrives: 0,
+        now: new Date(Date.now() + 60_000),
+      });
+      assert.deepEqual(report.gaveUp, ['s4']);
+      assert.deepEqual(await drain(), ['failed']);
+      reserve.release();
+      assert.equal(await step, 'raced-with-compensation');
+      assert.deepEqual(await drain(), ['failed']);
+      assert.deepEqual(f.effects, ['reserve s4', 'release s4']);
+      const job = await f.runtime.read(orderJob, 's4');
+      assert.equal(job?.status, 'failed');
+      assert.deepEqual(job?.data.undone, ['reserve']);
+      assert.deepEqual(
+        f.replies.map((r) => r.status),
+        ['failed'],
+      );
+    });
+
+    it('leaves an order alone that succeeded before the compensation for it ran', async () => {
+      await f.runtime.create(orderJob, {
+        id: 's5',
+        data: orderData({ done: ['reserve', 'payment', 'shipment'] }),
+        correlation: { replyTo: REPLIES },
+      });
+      await f.runtime.update(orderJob, 's5', () => ({ status: 'running' }));
+      assert.equal(await runOrderStep(f.services, { jobId: 's5', step: 'email' }), 'done');
+      assert.equal(await compensateOrder(f.services, { jobId: 's5', reason: STUCK }), 'already succeeded');
+      assert.equal((await f.runtime.read(orderJob, 's5'))?.status, 'succeeded');
+      assert.deepEqual(f.effects, ['email s5 unknown']);
+      assert.deepEqual(
+        f.replies.map((r) => r.status),
+        ['succeeded'],
+      );
+    });
+  });
+
+  it('does not start the first step of an order cancelled between its read and its running mark', async () => {
+    await f.runtime.create(orderJob, { id: 'o9', data: orderData() });
+    f.statuses.beforeWrite(
+      (update) => update.status === 'running',
+      async () => {
+        assert.equal((await cancelOrder(f.services, 'o9', { kind: 'operator' })).outcome, 'accepted');
+      },
+    );
+    assert.equal(await runOrderStep(f.services, { jobId: 'o9', step: 'reserve' }), 'cancel-pending');
+    assert.deepEqual(await drain(), ['cancelled']);
+    assert.deepEqual(f.effects, []);
+    assert.equal((await f.runtime.read(orderJob, 'o9'))?.status, 'cancelled');
+  });
+
+  it('tells the caller the outcome of a replayed order: a new run, a new answer', async () => {
+    await f.runtime.create(orderJob, {
+      id: 'o10',
+      data: orderData({ card: { token: 'declined', last4: '0002' } }),
+      correlation: { replyTo: REPLIES },
+    });
+    f.sent.push({ queue: QUEUES.step.reserve, body: { jobId: 'o10', step: 'reserve' } });
+    assert.deepEqual(await drain(), ['done', 'failed (PAYMENT_DECLINED)', 'compensated']);
+    const body = JSON.stringify({ jobId: 'o10', step: 'payment' });
+    const letter = await f.runtime.recordPoison(
+      { poisonQueue: 'q-payment-poison', messageId: 'm10', insertedAt: new Date(), text: body },
+      { kind: 'queue', queue: QUEUES.step.payment },
+      'o10',
+      5,
+    );
+    await f.runtime.update(orderJob, 'o10', () => ({ data: { card: { token: 'tok', last4: '4242' } } }));
+    assert.equal((await f.runtime.replay(letter.id)).outcome, 'replayed');
+    f.sent.push(...f.redelivered.map((l) => ({ queue: QUEUES.step.payment, body: JSON.parse(l.body) as unknown })));
+    await drain();
+    assert.equal((await f.runtime.read(orderJob, 'o10'))?.status, 'succeeded');
+    assert.deepEqual(
+      f.replies.map((r) => r.status),
+      ['compensated', 'succeeded'],
+    );
   });
 });
