@@ -8,7 +8,7 @@ import { isValidDeadLetterId } from '../shared/deadletters/deadLetterStore';
 import { jobStatusUrl } from '../shared/http/apiRoutes';
 import { json, notFound, problem, validationProblem } from '../shared/http/problem';
 import { fieldProblems } from '../shared/http/requestBody';
-import { queueDeliveryOf } from '../shared/jobs/queueDelivery';
+import { queueDeliveryOf, queueReceiptOf } from '../shared/jobs/queueDelivery';
 import { BLOB_TRIGGER_POISON_QUEUE } from '../shared/storage/resourceNames';
 
 const noDeadLetter = (id: string) => notFound(`no dead letter ${JSON.stringify(id.slice(0, 100))}`);
@@ -21,14 +21,28 @@ app.storageQueue('blobPoison', {
     const services = appServices();
     await services.ready();
     const { queue, messageId, insertedAt, text } = queueDeliveryOf(context, BLOB_TRIGGER_POISON_QUEUE, message);
-    const handled = await handleBlobPoisonMessage(blobPoisonPorts(services), {
-      poisonQueue: queue,
-      messageId,
-      insertedAt,
-      text,
-    });
-    if (handled.outcome === 'recorded') {
-      context.log(`dead letter ${handled.deadLetter.id} recorded for ${handled.subject ?? 'an unreadable message'}`);
+    const receipt = queueReceiptOf(context);
+    const handled = await handleBlobPoisonMessage(
+      blobPoisonPorts(services),
+      { poisonQueue: queue, messageId, insertedAt, text },
+      receipt,
+    );
+    switch (handled.outcome) {
+      case 'recorded':
+        context.log(`dead letter ${handled.deadLetter.id} recorded for ${handled.subject ?? 'an unreadable message'}`);
+        return;
+      case 'left-for-owner':
+        context.log(
+          `poison message ${messageId} is for container ${handled.container} of another app: left on the queue` +
+            (handled.hiddenForSeconds === undefined
+              ? ''
+              : ` (receive ${receipt?.dequeueCount ?? 1}, hidden for ${handled.hiddenForSeconds} s)`),
+        );
+        return;
+      default: {
+        const never: never = handled;
+        throw new Error(`unknown blob poison outcome ${JSON.stringify(never)}`);
+      }
     }
   },
 });

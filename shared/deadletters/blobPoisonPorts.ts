@@ -1,19 +1,26 @@
 import type { AppServices } from '../appServices';
 import { BLOB_TRIGGER_POISON_QUEUE } from '../storage/resourceNames';
+import { statusOf } from '../storage/tableErrors';
 import { resolveThumbnailJobId } from '../thumbnails/thumbnailJob';
 import type { BlobPoisonPorts } from './blobPoison';
-
-/** A poison message of another app sharing this storage account goes back, visible again after this long. */
-const FOREIGN_MESSAGE_DELAY_SECONDS = 2;
 
 /** The blob poison handler's ports on the app's storage: the shared poison queue, the job store, the runtime. */
 export function blobPoisonPorts(services: AppServices): BlobPoisonPorts {
   return {
     ownContainer: services.names.containers.uploads,
-    returnToOwner: async (text) => {
-      await services.storage.queues
-        .getQueueClient(BLOB_TRIGGER_POISON_QUEUE)
-        .sendMessage(Buffer.from(text).toString('base64'), { visibilityTimeout: FOREIGN_MESSAGE_DELAY_SECONDS });
+    holdForOwner: async ({ messageId, popReceipt, hiddenForSeconds }) => {
+      try {
+        // No new text: only the visibility changes; id, body, insertion and expiry time stay the owner's.
+        await services.storage.queues
+          .getQueueClient(BLOB_TRIGGER_POISON_QUEUE)
+          .updateMessage(messageId, popReceipt, undefined, hiddenForSeconds);
+        return 'held';
+      } catch (error) {
+        // Deleted or expired meanwhile: nothing left to hold. Anything else (a 400 included) throws, so the host
+        // keeps the message rather than deleting it with a receipt that is still valid.
+        if (statusOf(error) === 404) return 'gone';
+        throw error;
+      }
     },
     jobIdOfBlob: (container, blobName, etag) => resolveThumbnailJobId(services.jobs, container, blobName, etag),
     recordPoison: (delivery, source, jobId, dequeueCount) =>

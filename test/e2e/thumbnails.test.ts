@@ -4,12 +4,13 @@ import { after, before, describe, it } from 'node:test';
 import type { ContainerClient } from '@azure/storage-blob';
 import sharp from 'sharp';
 
+import { foreignHoldSeconds } from '../../shared/deadletters/blobPoison';
 import { thumbnailJobIdFor } from '../../shared/thumbnails/thumbnailJob';
 import { getJson, postJson, type PublicJob, waitForJob } from '../support/api';
 import { startApp } from '../support/appHost';
 import type { DevhostProcess } from '../support/devhostProcess';
 import { testImage } from '../support/images';
-import { storageClients } from '../support/storage';
+import { storageClients, uniqueName } from '../support/storage';
 import { waitFor } from '../support/wait';
 
 const MASTER_KEY = 'test-master-key-thumbnails';
@@ -207,6 +208,62 @@ describe('thumbnail job', () => {
     const jobs = (await getJson<{ jobs: PublicJob[] }>(host, '/api/jobs?type=thumbnail&status=succeeded&limit=100'))
       .body.jobs;
     for (const name of names) assert.equal(jobs.filter((j) => sourceName(j) === name).length, 1, name);
+  });
+
+  it("leaves another app's blob poison message on the shared queue: the same message, hidden in place, never re-sent", async () => {
+    // Every app on the account shares this queue; the message names a container this app does not watch.
+    const poison = storageClients().queues.getQueueClient('webjobs-blobtrigger-poison');
+    await poison.createIfNotExists();
+    const container = uniqueName('other-app-');
+    const text = JSON.stringify({
+      FunctionId: 'Host.Functions.otherApp',
+      BlobType: 'BlockBlob',
+      ContainerName: container,
+      BlobName: 'photo.png',
+      ETag: '"0x8DD0000000000"',
+    });
+    const sent = await poison.sendMessage(Buffer.from(text).toString('base64'), { messageTimeToLive: 3600 });
+
+    // Run twice by this app under its own id, its dequeue count growing: the hold ran out and the message itself came
+    // back, not a copy (a copy has a new id, and the host deletes the original once the function succeeds).
+    const pattern = new RegExp(`poison message ${sent.messageId} is for container ${container} of another app`);
+    const receives = (await host.waitForLines(pattern, 2, 60_000)).slice(0, 2).map((line) => {
+      const match = /receive (\d+), hidden for (\d+) s/.exec(line);
+      assert.ok(match, line);
+      return [Number(match[1]), Number(match[2])] as const;
+    });
+    assert.ok(receives[0] && receives[1] && receives[1][0] > receives[0][0], JSON.stringify(receives));
+    for (const [receive, seconds] of receives) {
+      assert.equal(seconds, foreignHoldSeconds(receive, sent.expiresOn, new Date()), 'a hold that doubles');
+    }
+
+    // Its owner can still take it, as it was sent: same id, body, insertion and expiry time (not kept alive).
+    const owned = await waitFor(
+      'the owner receiving the message',
+      async () => {
+        const { receivedMessageItems } = await poison.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 30 });
+        let mine: (typeof receivedMessageItems)[number] | undefined;
+        for (const item of receivedMessageItems) {
+          if (item.messageId === sent.messageId) mine = item;
+          // Other tests' poison messages go straight back.
+          else await poison.updateMessage(item.messageId, item.popReceipt, undefined, 0).catch(() => undefined);
+        }
+        return mine;
+      },
+      120_000,
+      200,
+    );
+    assert.equal(Buffer.from(owned.messageText, 'base64').toString('utf8'), text);
+    assert.equal(owned.insertedOn.getTime(), sent.insertedOn.getTime());
+    assert.equal(owned.expiresOn.getTime(), sent.expiresOn.getTime());
+    assert.ok(owned.dequeueCount >= 3, `dequeue count ${owned.dequeueCount}`);
+    await poison.deleteMessage(owned.messageId, owned.popReceipt);
+    const { peekedMessageItems } = await poison.peekMessages({ numberOfMessages: 32 });
+    assert.ok(
+      !peekedMessageItems.some((item) => Buffer.from(item.messageText, 'base64').toString('utf8') === text),
+      'no copy of it was left behind',
+    );
+    assert.equal(host.lines(new RegExp(`dead letter .* recorded for ${container}/`)).length, 0);
   });
 
   it("never serves a thumbnail an older version's job wrote late, and leaves it to be replaced", async () => {

@@ -14,6 +14,8 @@ function delivery(text: string) {
   return { poisonQueue: POISON_QUEUE, messageId: 'm-1', insertedAt: new Date('2026-11-25T10:00:00Z'), text };
 }
 
+const receipt = { popReceipt: 'pop', expiresAt: new Date('2026-12-02T10:00:00Z'), dequeueCount: 1 };
+
 function hostPoisonMessage(container: string, blobName = 'upl_1/a.png') {
   return JSON.stringify({
     FunctionId: 'Host.Functions.thumbnail',
@@ -26,19 +28,21 @@ function hostPoisonMessage(container: string, blobName = 'upl_1/a.png') {
 describe('blob trigger poison messages', () => {
   let statuses: MemoryJobStatuses;
   let deadLetters: MemoryDeadLetters;
-  let returned: string[];
+  let held: { messageId: string; popReceipt: string; hiddenForSeconds: number }[];
+  let holdAnswer: 'held' | 'gone';
   let ports: BlobPoisonPorts;
 
   beforeEach(() => {
     statuses = new MemoryJobStatuses();
     deadLetters = new MemoryDeadLetters();
-    returned = [];
+    held = [];
+    holdAnswer = 'held';
     const runtime = new JobRuntime({ statuses, deadLetters });
     ports = {
       ownContainer: 'uploads',
-      returnToOwner: (text) => {
-        returned.push(text);
-        return Promise.resolve();
+      holdForOwner: (hold) => {
+        held.push(hold);
+        return Promise.resolve(holdAnswer);
       },
       jobIdOfBlob: (_container, blobName, etag) =>
         Promise.resolve(blobName === 'upl_1/a.png' && etag === '"0x1"' ? 'upl_1' : undefined),
@@ -46,17 +50,77 @@ describe('blob trigger poison messages', () => {
     };
   });
 
-  it("puts another app's message back untouched and records nothing", async () => {
+  it("leaves another app's message on the queue, hidden in place for a hold that doubles to 10 minutes", async () => {
     const text = hostPoisonMessage('someone-elses-images');
-    const handled = await handleBlobPoisonMessage(ports, delivery(text));
-    assert.deepEqual(handled, { outcome: 'returned-to-owner', container: 'someone-elses-images' });
-    assert.deepEqual(returned, [text]);
+    const now = new Date('2026-11-25T10:00:00Z');
+    const expiresAt = new Date('2026-12-02T10:00:00Z');
+    const holds: (number | undefined)[] = [];
+    for (const dequeueCount of [1, 2, 3, 4, 7, 8, 9, 40]) {
+      const handled = await handleBlobPoisonMessage(
+        ports,
+        delivery(text),
+        { popReceipt: `pop-${dequeueCount}`, expiresAt, dequeueCount },
+        now,
+      );
+      assert.equal(handled.outcome, 'left-for-owner');
+      assert.ok(handled.outcome === 'left-for-owner');
+      assert.equal(handled.container, 'someone-elses-images');
+      holds.push(handled.hiddenForSeconds);
+    }
+    assert.deepEqual(holds, [5, 10, 20, 40, 320, 600, 600, 600]);
+    assert.deepEqual(
+      held.map((hold) => [hold.messageId, hold.popReceipt]),
+      [1, 2, 3, 4, 7, 8, 9, 40].map((n) => ['m-1', `pop-${n}`]),
+      'the message this receive holds, by its own id: never a copy',
+    );
+    assert.equal(deadLetters.letters.size, 0);
+  });
+
+  it("never hides another app's message past its own expiry, and holds nothing without a receipt", async () => {
+    const text = hostPoisonMessage('someone-elses-images');
+    const now = new Date('2026-11-25T10:00:00Z');
+    const soon = await handleBlobPoisonMessage(
+      ports,
+      delivery(text),
+      { popReceipt: 'p', expiresAt: new Date(now.getTime() + 90_000), dequeueCount: 9 },
+      now,
+    );
+    assert.ok(soon.outcome === 'left-for-owner');
+    assert.equal(soon.hiddenForSeconds, 89, 'it may expire as it would have');
+    const expired = await handleBlobPoisonMessage(
+      ports,
+      delivery(text),
+      { popReceipt: 'p', expiresAt: new Date(now.getTime() - 1000), dequeueCount: 1 },
+      now,
+    );
+    assert.ok(expired.outcome === 'left-for-owner');
+    assert.equal(expired.hiddenForSeconds, 0);
+    held.length = 0;
+    const manual = await handleBlobPoisonMessage(ports, delivery(text), undefined, now);
+    assert.deepEqual(manual, {
+      outcome: 'left-for-owner',
+      container: 'someone-elses-images',
+      hiddenForSeconds: undefined,
+    });
+    holdAnswer = 'gone';
+    const gone = await handleBlobPoisonMessage(
+      ports,
+      delivery(text),
+      { popReceipt: 'p', expiresAt: undefined, dequeueCount: 1 },
+      now,
+    );
+    assert.deepEqual(gone, {
+      outcome: 'left-for-owner',
+      container: 'someone-elses-images',
+      hiddenForSeconds: undefined,
+    });
+    assert.equal(held.length, 1);
     assert.equal(deadLetters.letters.size, 0);
   });
 
   it("records its own container's blob with the blob as source, fails the blob's job, and names the blob", async () => {
     await statuses.create({ id: 'upl_1', type: 'thumbnail', data: {} });
-    const handled = await handleBlobPoisonMessage(ports, delivery(hostPoisonMessage('uploads')));
+    const handled = await handleBlobPoisonMessage(ports, delivery(hostPoisonMessage('uploads')), receipt);
     assert.equal(handled.outcome, 'recorded');
     assert.ok(handled.outcome === 'recorded');
     assert.equal(handled.subject, 'uploads/upl_1/a.png');
@@ -70,19 +134,19 @@ describe('blob trigger poison messages', () => {
     assert.equal(handled.deadLetter.jobId, 'upl_1');
     assert.equal(handled.deadLetter.dequeueCount, 3, 'the host tries a blob poisonBlobThreshold (3) times');
     assert.equal(statuses.jobs.get('upl_1')?.status, 'failed');
-    assert.deepEqual(returned, []);
+    assert.deepEqual(held, [], 'its own messages are not held');
   });
 
   it('records an unreadable message as a queue dead letter with its body intact, tied to no job', async () => {
     for (const text of ['not json at all', JSON.stringify({ ContainerName: 'uploads' })]) {
-      const handled = await handleBlobPoisonMessage(ports, { ...delivery(text), messageId: text });
+      const handled = await handleBlobPoisonMessage(ports, { ...delivery(text), messageId: text }, receipt);
       assert.ok(handled.outcome === 'recorded');
       assert.equal(handled.subject, undefined);
       assert.deepEqual(handled.deadLetter.source, { kind: 'queue', queue: POISON_QUEUE });
       assert.equal(handled.deadLetter.body, text);
       assert.equal(handled.deadLetter.jobId, undefined);
     }
-    assert.deepEqual(returned, []);
+    assert.deepEqual(held, [], 'its own messages are not held');
   });
 });
 
