@@ -405,3 +405,16 @@ export function occurrencesBetween(schedule: Schedule, fromExclusive: Date, toIn
   }
   return occurrences;
 }
+
+/**
+ * Whether the host turns the schedule monitor off when `useMonitor` is not set
+ * (`TimerSchedule.ShouldDisableScheduleMonitor`): for a TimeSpan interval under a minute, and for a cron schedule
+ * that fires more than once in the next minute with every field but the seconds `*`. A schedule that fires often
+ * only within some hours (every 30 seconds of hour 9: `0,30 * 9 * * *`) keeps its monitor, as on the host.
+ */
+export function shouldDisableScheduleMonitor(schedule: Schedule, now: Date): boolean {
+  if (schedule.kind === 'interval') return schedule.nextAfter(now).getTime() - now.getTime() < 60_000;
+  const [, ...rest] = schedule.expression.split(/\s+/);
+  if (!rest.every((field) => field === '*')) return false;
+  return occurrencesBetween(schedule, now, new Date(now.getTime() + 60_000 - 1), 2).length > 1;
+}

@@ -4,23 +4,12 @@ import { StartupError } from '../config/errors';
 import type { FunctionDefinition } from '../core/functionDefinition';
 import type { TriggerEvent } from '../core/invoker';
 import { BlobLeaseLock } from '../storage/blobLeaseLock';
-import { parseSchedule, type Schedule, ScheduleError } from '../timer/schedule';
+import { parseSchedule, type Schedule, ScheduleError, shouldDisableScheduleMonitor } from '../timer/schedule';
 import { ScheduleMonitor, type ScheduleStatus, statusPayload } from '../timer/scheduleMonitor';
 import type { ListenerFactory, ListenerServices, TriggerListener } from './listener';
 
 /** setTimeout takes at most 2^31-1 ms (about 24.8 days); longer waits are chained. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-const MINUTE_MS = 60_000;
-
-/**
- * The host turns the monitor off for schedules that fire more often than once a minute
- * (`TimerSchedule.ShouldDisableScheduleMonitor`): a missed occurrence of those is not worth a catch-up.
- */
-function monitorByDefault(schedule: Schedule, now: Date): boolean {
-  const first = schedule.nextAfter(now);
-  const second = schedule.nextAfter(first);
-  return second.getTime() - first.getTime() >= MINUTE_MS;
-}
 
 function booleanConfig(value: unknown): boolean | undefined {
   if (typeof value === 'boolean') return value;
@@ -70,7 +59,8 @@ class TimerListener implements TriggerListener {
     this.#services = services;
     this.#schedule = parseFunctionSchedule(fn, services.env);
     const hostContainer = services.accounts.get(services.hostConnection).internalContainer(HOSTS_CONTAINER);
-    const useMonitor = booleanConfig(fn.trigger.config['useMonitor']) ?? monitorByDefault(this.#schedule, new Date());
+    const useMonitor =
+      booleanConfig(fn.trigger.config['useMonitor']) ?? !shouldDisableScheduleMonitor(this.#schedule, new Date());
     this.#monitor = useMonitor ? new ScheduleMonitor(hostContainer, services.hostId, services.logger) : undefined;
     this.#runOnStartup = booleanConfig(fn.trigger.config['runOnStartup']) ?? false;
     this.#lock = new BlobLeaseLock(

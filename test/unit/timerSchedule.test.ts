@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { occurrencesBetween, parseSchedule, ScheduleError } from '../../devhost/timer/schedule';
+import {
+  occurrencesBetween,
+  parseSchedule,
+  ScheduleError,
+  shouldDisableScheduleMonitor,
+} from '../../devhost/timer/schedule';
 
 /** The next occurrence of `expression` after `from`, as an ISO string. */
 function next(expression: string, from: string): string {
@@ -201,6 +206,25 @@ describe('timer schedule: occurrencesBetween', () => {
     const schedule = parseSchedule('* * * * * *');
     assert.throws(() => occurrencesBetween(schedule, new Date(0), new Date(10_000), -1), RangeError);
     assert.throws(() => occurrencesBetween(schedule, new Date(0), new Date(10_000), 1.5), RangeError);
+  });
+});
+
+describe('timer schedule: the monitor the host turns off by default', () => {
+  const off = (expression: string, at: string) => shouldDisableScheduleMonitor(parseSchedule(expression), new Date(at));
+
+  it('is off for sub-minute schedules whose other fields are all *, and for intervals under a minute', () => {
+    assert.equal(off('*/30 * * * * *', '2026-11-25T10:00:10Z'), true);
+    assert.equal(off('* * * * * *', '2026-11-25T10:00:10Z'), true);
+    assert.equal(off('00:00:30', '2026-11-25T10:00:10Z'), true);
+  });
+
+  it('stays on for a schedule that fires often only in some hours, or at most once a minute', () => {
+    // Every 30 seconds in hour 9: the hour field is not *, so the host keeps monitoring, even inside hour 9.
+    assert.equal(off('*/30 * 9 * * *', '2026-11-25T09:00:10Z'), false);
+    assert.equal(off('*/30 * 9 * * *', '2026-11-25T12:00:10Z'), false);
+    assert.equal(off('0 * * * * *', '2026-11-25T10:00:10Z'), false);
+    assert.equal(off('0 */5 * * * *', '2026-11-25T10:00:10Z'), false);
+    assert.equal(off('00:01:00', '2026-11-25T10:00:10Z'), false);
   });
 });
 
