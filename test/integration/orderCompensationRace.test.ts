@@ -18,6 +18,7 @@ import { compensateMessageSchema, type OrderData, stepMessageSchema } from '../.
 import type { OrderServices } from '../../shared/workflow/orderPorts';
 import { compensateOrder, runOrderStep } from '../../shared/workflow/orderStepRunner';
 import { superviseOrders } from '../../shared/workflow/orderSupervisor';
+import { recordingSender } from '../support/orderFixtures';
 import { storageClients, uniqueName } from '../support/storage';
 
 const QUEUES = {
@@ -93,13 +94,7 @@ describe('a step the supervisor gave up on, finishing late (Table Storage)', () 
       redelivery: storageRedelivery({ queues: clients.queues, blobs: clients.blobs }),
       definitions: [orderJob],
     });
-    const sender = {
-      send: (queue: string, body: unknown) => {
-        if (queue === REPLIES) replies.push(body as ReplyMessage);
-        else sent.push({ queue, body });
-        return Promise.resolve();
-      },
-    };
+    const sender = recordingSender(REPLIES, replies, sent);
     // Only reply queues here: a webhook would need a queue client.
     const completion = { jobs: statuses, sender, webhooks: {} as unknown as QueueClient };
     services = {

@@ -1,5 +1,6 @@
 import type { TableClient } from '@azure/data-tables';
 
+import type { ReplyMessage } from '../../shared/workflow/completionNotifier';
 import { storageClients } from './storage';
 
 export const CARDS = { ok: '4242424242424242', declined: '4000000000000002', flaky: '4000000000000119' };
@@ -66,4 +67,19 @@ export class OrderLedger {
     const row = await this.inventory.getEntity<{ stock: number }>(sku, 'stock');
     return row.stock;
   }
+}
+
+/** A queue sender that keeps what it is given: replies to `repliesQueue` in `replies`, anything else in `sent`. */
+export function recordingSender(
+  repliesQueue: string,
+  replies: ReplyMessage[],
+  sent: { queue: string; body: unknown }[],
+): { send(queue: string, body: unknown): Promise<void> } {
+  return {
+    send: (queue, body) => {
+      if (queue === repliesQueue) replies.push(body as ReplyMessage);
+      else sent.push({ queue, body });
+      return Promise.resolve();
+    },
+  };
 }

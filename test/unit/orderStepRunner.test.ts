@@ -20,6 +20,7 @@ import type { OrderServices } from '../../shared/workflow/orderPorts';
 import { compensateOrder, runOrderStep } from '../../shared/workflow/orderStepRunner';
 import { superviseOrders } from '../../shared/workflow/orderSupervisor';
 import { MemoryDeadLetters, MemoryJobStatuses, MemoryRedelivery } from '../support/memoryJobPorts';
+import { recordingSender } from '../support/orderFixtures';
 
 const QUEUES = {
   step: { reserve: 'q-reserve', payment: 'q-payment', shipment: 'q-shipment', email: 'q-email' },
@@ -74,13 +75,7 @@ function fakes() {
   const replies: ReplyMessage[] = [];
   const held = holdable();
   let paymentOutage = 0;
-  const sender = {
-    send: (queue: string, body: unknown) => {
-      if (queue === REPLIES) replies.push(body as ReplyMessage);
-      else sent.push({ queue, body });
-      return Promise.resolve();
-    },
-  };
+  const sender = recordingSender(REPLIES, replies, sent);
   // Only reply queues in these tests: a webhook would need a queue client.
   const completion = { jobs: statuses, sender, webhooks: {} as unknown as QueueClient };
   const services: OrderServices = {
