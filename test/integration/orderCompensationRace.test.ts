@@ -20,6 +20,7 @@ import { compensateOrder, runOrderStep } from '../../shared/workflow/orderStepRu
 import { superviseOrders } from '../../shared/workflow/orderSupervisor';
 import { recordingSender } from '../support/orderFixtures';
 import { storageClients, uniqueName } from '../support/storage';
+import { latch } from '../support/wait';
 
 const QUEUES = {
   step: { reserve: 'q-reserve', payment: 'q-payment', shipment: 'q-shipment', email: 'q-email' },
@@ -71,7 +72,7 @@ describe('a step the supervisor gave up on, finishing late (Table Storage)', () 
   const sent: { queue: string; body: unknown }[] = [];
   const replies: ReplyMessage[] = [];
   /** The next charge, once it is made at the provider, waits here before its step records it. */
-  let chargeHold: { reached: () => void; gate: Promise<void> } | undefined;
+  let chargeHold: { reached: ReturnType<typeof latch>; gate: ReturnType<typeof latch> } | undefined;
 
   before(async () => {
     const clients = storageClients();
@@ -107,8 +108,8 @@ describe('a step the supervisor gave up on, finishing late (Table Storage)', () 
           const hold = chargeHold;
           chargeHold = undefined;
           if (hold) {
-            hold.reached();
-            await hold.gate;
+            hold.reached.open();
+            await hold.gate.opened;
           }
           return charge;
         },
@@ -158,12 +159,10 @@ describe('a step the supervisor gave up on, finishing late (Table Storage)', () 
     assert.equal(await runOrderStep(services, { jobId: id, step: 'reserve' }), 'done');
     sent.length = 0;
     replies.length = 0;
-    let reached!: () => void;
-    let release!: () => void;
-    const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
-    chargeHold = { reached, gate: new Promise<void>((resolve) => (release = resolve)) };
+    const hold = { reached: latch(), gate: latch() };
+    chargeHold = hold;
     const step = runOrderStep(services, { jobId: id, step: 'payment' });
-    await reachedPromise;
+    await hold.reached.opened;
     // The supervisor finds no progress and gives up on the payment step while it is still running.
     const report = await superviseOrders(services, {
       stepDeadlineMs: 1000,
@@ -172,7 +171,7 @@ describe('a step the supervisor gave up on, finishing late (Table Storage)', () 
     });
     assert.deepEqual(report.gaveUp, [id]);
     assert.deepEqual(sent, [{ queue: QUEUES.compensate, body: { jobId: id, reason: STUCK } }]);
-    return { id, sku, release, step };
+    return { id, sku, release: hold.gate.open, step };
   }
 
   /** The charge refunded, the stock back, the order `compensated` for STUCK, the caller told once. */

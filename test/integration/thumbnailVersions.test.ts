@@ -20,6 +20,7 @@ import {
 import { currentUploadEtag, readUploadVersion } from '../../shared/thumbnails/uploadVersions';
 import { testImage } from '../support/images';
 import { storageClients, testConnectionString, uniqueName } from '../support/storage';
+import { latch } from '../support/wait';
 
 describe('thumbnail job: a version that goes away (Azurite)', () => {
   let uploads: ContainerClient;
@@ -117,21 +118,19 @@ describe('thumbnail job: a version that goes away (Azurite)', () => {
   it('ends superseded, leaving the newer version its thumbnails, when a newer version finished while it rendered', async () => {
     // Version 1 (200×200) is read; version 2 (300×150) is uploaded and its job finishes; then version 1's job goes on.
     const v1 = await uploaded('race.png', 200, 200);
-    let readDone!: () => void;
-    const read = new Promise<void>((resolve) => (readDone = resolve));
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
+    const read = latch();
+    const gate = latch();
     const slow = runThumbnailJob(services, v1, async (): Promise<BlobContent> => {
       const content = await readUploadVersion(uploads, v1.name, v1.etag);
-      readDone();
-      await gate;
+      read.open();
+      await gate.opened;
       return content;
     });
-    await read;
+    await read.opened;
     const v2 = await uploaded('race.png', 300, 150);
     const newer = await runThumbnailJob(services, v2);
     assert.equal(newer.outcome, 'succeeded', JSON.stringify(newer.job.error));
-    release();
+    gate.open();
     const older = await slow;
     assert.equal(older.outcome, 'superseded');
     assert.equal(older.job.status, 'cancelled');
@@ -184,10 +183,8 @@ describe('thumbnail job: a version that goes away (Azurite)', () => {
         metadata: { [SOURCE_ETAG_METADATA]: 'v0' },
       });
     }
-    let asked!: () => void;
-    const checked = new Promise<void>((resolve) => (asked = resolve));
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
+    const checked = latch();
+    const gate = latch();
     let checks = 0;
     const slow = runThumbnailJob(
       {
@@ -196,18 +193,18 @@ describe('thumbnail job: a version that goes away (Azurite)', () => {
         currentUploadEtag: async (name) => {
           const answer = await currentUploadEtag(uploads, name);
           if (checks++ === 0) {
-            asked();
-            await gate;
+            checked.open();
+            await gate.opened;
           }
           return answer;
         },
       },
       v1,
     );
-    await checked;
+    await checked.opened;
     const v2 = await uploaded('window.png', 300, 150);
     assert.equal((await runThumbnailJob(services, v2)).outcome, 'succeeded');
-    release();
+    gate.open();
     const older = await slow;
     assert.equal(older.outcome, 'superseded', JSON.stringify(older.job.error));
     assert.equal(checks, 2, 'asked again after its conditional write failed');
@@ -217,23 +214,21 @@ describe('thumbnail job: a version that goes away (Azurite)', () => {
 
   it('removes the thumbnails it wrote when it finds itself superseded, and no other', async () => {
     const v1 = await uploaded('partial.png', 200, 200);
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let readDone!: () => void;
-    const read = new Promise<void>((resolve) => (readDone = resolve));
+    const gate = latch();
+    const read = latch();
     const slow = runThumbnailJob(services, v1, async () => {
       const content = await readUploadVersion(uploads, v1.name, v1.etag);
-      readDone();
-      await gate;
+      read.open();
+      await gate.opened;
       return content;
     });
-    await read;
+    await read.opened;
     // Version 2 arrives, and its job has written one size so far.
     await uploaded('partial.png', 300, 150);
     const newer = await thumbnails
       .getBlockBlobClient('256/partial.png.webp')
       .uploadData(Buffer.from('v2'), { metadata: { [SOURCE_ETAG_METADATA]: 'v2' } });
-    release();
+    gate.open();
     const older = await slow;
     assert.equal(older.outcome, 'superseded');
     assert.equal(await thumbnails.getBlobClient('128/partial.png.webp').exists(), false, "version 1's 128 removed");

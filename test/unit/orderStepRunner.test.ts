@@ -21,6 +21,7 @@ import { compensateOrder, runOrderStep } from '../../shared/workflow/orderStepRu
 import { superviseOrders } from '../../shared/workflow/orderSupervisor';
 import { MemoryDeadLetters, MemoryJobStatuses, MemoryRedelivery } from '../support/memoryJobPorts';
 import { recordingSender } from '../support/orderFixtures';
+import { latch } from '../support/wait';
 
 const QUEUES = {
   step: { reserve: 'q-reserve', payment: 'q-payment', shipment: 'q-shipment', email: 'q-email' },
@@ -41,12 +42,10 @@ function holdable() {
   const held = new Map<string, { reached: () => void; gate: Promise<void> }>();
   return {
     hold(effect: string): HeldEffect {
-      let reached!: () => void;
-      let release!: () => void;
-      const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      held.set(effect, { reached, gate });
-      return { reached: reachedPromise, release };
+      const reached = latch();
+      const gate = latch();
+      held.set(effect, { reached: reached.open, gate: gate.opened });
+      return { reached: reached.opened, release: gate.open };
     },
     /** Waits where a held effect must, then lets it through (once). */
     async pass(effect: string): Promise<void> {
