@@ -4,8 +4,12 @@ import { after, before, describe, it } from 'node:test';
 import type { ContainerClient } from '@azure/storage-blob';
 
 import { DevhostProcess } from '../support/devhostProcess';
+import { useOwnAzurite } from '../support/ownAzurite';
 import { storageClients, uniqueName } from '../support/storage';
 import { waitFor } from '../support/wait';
+
+// These tests read webjobs-blobtrigger-poison, one queue per account: they get an account to themselves.
+useOwnAzurite();
 
 const APP = 'test/apps/blob-app';
 

@@ -5,8 +5,12 @@ import type { ContainerClient } from '@azure/storage-blob';
 
 import { DevhostProcess } from '../support/devhostProcess';
 import { freePort } from '../support/freePort';
+import { useOwnAzurite } from '../support/ownAzurite';
 import { storageClients, uniqueName } from '../support/storage';
 import { waitFor } from '../support/wait';
+
+// These tests read webjobs-blobtrigger-poison, one queue per account: they get an account to themselves.
+useOwnAzurite();
 
 const APP = 'test/apps/eventgrid-app';
 const MASTER_KEY = 'eventgrid-test-master-key';

@@ -10,8 +10,13 @@ import { getJson, postJson, type PublicJob, waitForJob } from '../support/api';
 import { startApp } from '../support/appHost';
 import type { DevhostProcess } from '../support/devhostProcess';
 import { testImage } from '../support/images';
+import { useOwnAzurite } from '../support/ownAzurite';
 import { storageClients, uniqueName } from '../support/storage';
 import { waitFor } from '../support/wait';
+
+// One test here reads webjobs-blobtrigger-poison, one queue per account, which every real app running in another
+// test file would also take messages from: this file gets an account to itself.
+useOwnAzurite();
 
 const MASTER_KEY = 'test-master-key-thumbnails';
 const admin = { 'x-functions-key': MASTER_KEY };
