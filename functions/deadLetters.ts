@@ -77,12 +77,12 @@ app.http('replayDeadLetter', {
   route: 'deadletters/{id}/replay',
   methods: ['POST'],
   authLevel: 'admin',
-  handler: async (request) => {
+  handler: async (request, context) => {
     const id = request.params['id'] ?? '';
     const services = appServices();
     await services.ready();
     if (!isValidDeadLetterId(id)) return noDeadLetter(id);
-    const replay = await services.runtime.replay(id, 'replayed through the API');
+    const replay = await services.runtime.withLog(context).replay(id, 'replayed through the API');
     switch (replay.outcome) {
       case 'not-found':
         return noDeadLetter(id);

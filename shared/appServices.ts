@@ -38,6 +38,9 @@ export function appServices(): AppServices {
     deadLetters,
     redelivery: storageRedelivery(storage),
     definitions: [orderJob],
+    // Outside an invocation the Functions library itself logs to the console; a function with a `context` passes
+    // its own (`runtime.withLog(context)`) so the line lands in that invocation's log.
+    log: console,
   });
   let readiness: Promise<void> | undefined;
   const ready = () => {

@@ -64,6 +64,16 @@ export interface JobRuntimeOptions {
   redelivery?: RedeliveryPort;
   /** The job types `replay` knows (for their `onReplay`); other types replay without a data change. */
   definitions?: readonly AnyJobDefinition[];
+  /** Where the runtime reports what it handles itself but an operator should see (default: nowhere). */
+  log?: JobRuntimeLog;
+}
+
+/**
+ * The runtime's log: an invocation's `context` fits it, as does `console`. Lines name job and dead-letter ids and an
+ * error's code and first line, never message bodies, URLs or connection details.
+ */
+export interface JobRuntimeLog {
+  warn(line: string): void;
 }
 
 function statusOf(error: unknown): number | undefined {
@@ -83,12 +93,21 @@ export class JobRuntime {
   readonly #deadLetters: DeadLetterPort;
   readonly #redelivery: RedeliveryPort | undefined;
   readonly #definitions: Map<string, AnyJobDefinition>;
+  readonly #options: JobRuntimeOptions;
+  readonly #log: JobRuntimeLog | undefined;
 
   constructor(options: JobRuntimeOptions) {
+    this.#options = options;
+    this.#log = options.log;
     this.#statuses = options.statuses;
     this.#deadLetters = options.deadLetters;
     this.#redelivery = options.redelivery;
     this.#definitions = new Map((options.definitions ?? []).map((definition) => [definition.type, definition]));
+  }
+
+  /** The same runtime (same ports and definitions) reporting to `log`: an invocation's own `context`, say. */
+  withLog(log: JobRuntimeLog): JobRuntime {
+    return new JobRuntime({ ...this.#options, log });
   }
 
   /** Creates a job of this type once per id (data validated before it is stored). */
@@ -583,7 +602,7 @@ export class JobRuntime {
    * whose message was never sent, and its pollers would wait for ever. Only when nothing has written the job since the
    * reopen: a redelivery that failed after all its work arrived (a lost response) may have started a run, and that
    * newer state must win, so it is only noted. Best effort: the dead letter is open again either way, and a storage
-   * error here must not hide the replay's own failure from the caller.
+   * error here must not hide the replay's own failure from the caller; it is logged as a warning instead.
    */
   async #undoReopen(
     deadLetterId: string,
@@ -624,8 +643,13 @@ export class JobRuntime {
         },
         { basis: after },
       );
-    } catch {
+    } catch (error) {
       // Best effort (see above): the job stays `queued` with its `replayed` entry; the open dead letter can be replayed.
+      // An operator must hear of it, though: nothing will run that job until someone replays or cancels it.
+      const { code, message: cause } = classifyFailure(error).error;
+      this.#log?.warn(
+        `job ${before.id} left queued: the put-back after the failed replay of dead letter ${deadLetterId} failed (${code}: ${cause})`,
+      );
     }
   }
 }

@@ -96,4 +96,33 @@ describe('dead-letter replay that cannot be sent (Azurite)', () => {
     assert.equal(last?.kind, 'replay-failed');
     assert.match(last?.message ?? '', /now running/);
   });
+
+  it('logs a warning naming the job when the put-back itself cannot be written', async () => {
+    // A jobs table of its own, which the failing redelivery deletes: the put-back then has nothing to write to.
+    const clients = storageClients();
+    const doomed = clients.table(uniqueName('jobsgone').replace(/-/g, ''));
+    const ownJobs = new JobStore(doomed);
+    await ownJobs.ensureTable();
+    const tableGone: RedeliveryPort = {
+      async redeliver() {
+        await doomed.deleteTable();
+        throw Object.assign(new Error('the queue is unavailable'), { statusCode: 503 });
+      },
+    };
+    const warnings: string[] = [];
+    const runtime = new JobRuntime({
+      statuses: ownJobs,
+      deadLetters,
+      redelivery: tableGone,
+      log: { warn: (line) => warnings.push(line) },
+    });
+    const { id, letter } = await deadLetteredBlobJob(runtime, ownJobs, container);
+    const outcome = await runtime.replay(letter.id);
+    assert.deepEqual(outcome, { outcome: 'failed', sourceGone: false, reason: 'the queue is unavailable' });
+    assert.equal((await deadLetters.get(letter.id))?.state, 'open');
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.ok(warnings[0]?.includes(`job ${id} `), warnings[0]);
+    assert.ok(warnings[0]?.includes(letter.id), warnings[0]);
+    assert.doesNotMatch(warnings[0] ?? '', /AccountKey|sig=|gone\.png/);
+  });
 });

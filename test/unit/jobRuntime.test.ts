@@ -348,6 +348,45 @@ describe('job runtime rules (in-memory ports)', () => {
     assert.equal((await runtime.read(counterJob, 'c12'))?.status, 'queued');
   });
 
+  it('logs a warning naming the job and the error when the put-back after a failed replay fails too', async () => {
+    const warnings: string[] = [];
+    const logged = new JobRuntime({
+      statuses,
+      deadLetters,
+      redelivery,
+      definitions: [counterJob],
+      log: { warn: (line) => warnings.push(line) },
+    });
+    await logged.create(counterJob, { id: 'c14', data: { target: 1, done: 0, restarts: 0 } });
+    behaviour = 'permanent';
+    await logged.execute(counterJob, 'c14');
+    const letter = await logged.recordPoison(
+      { poisonQueue: 'work-poison', messageId: 'm6', insertedAt: new Date(), text: 'body' },
+      { kind: 'queue', queue: 'work' },
+      'c14',
+      5,
+    );
+    redelivery.failWith = Object.assign(new Error('queue unavailable'), { statusCode: 503 });
+    // The reopen succeeds, the redelivery fails, and so does the write that would put the job back.
+    redelivery.beforeFailing = () => {
+      statuses.failNextWrites = 1;
+      return Promise.resolve();
+    };
+    const outcome = await logged.replay(letter.id);
+    assert.deepEqual(outcome, { outcome: 'failed', sourceGone: false, reason: 'queue unavailable' });
+    assert.equal((await logged.read(counterJob, 'c14'))?.status, 'queued', 'the put-back was not written');
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0] ?? '', /c14/);
+    assert.match(warnings[0] ?? '', new RegExp(letter.id));
+    assert.match(warnings[0] ?? '', /storage unavailable/);
+    // Nothing is logged when the put-back works.
+    statuses.failNextWrites = 0;
+    redelivery.beforeFailing = undefined;
+    assert.equal((await logged.replay(letter.id)).outcome, 'failed');
+    assert.equal(statuses.events('c14').at(-1)?.kind, 'replay-failed');
+    assert.equal(warnings.length, 1);
+  });
+
   it('leaves a job alone when it changed after a replay that reported failure (its work arrived after all)', async () => {
     await runtime.create(counterJob, { id: 'c13', data: { target: 1, done: 0, restarts: 0 } });
     behaviour = 'permanent';
