@@ -2,7 +2,7 @@ import { classifyFailure } from '../jobs/jobErrors';
 import { decodeMessage } from '../jobs/jobMessages';
 import type { QueueDelivery } from '../jobs/queueDelivery';
 import { jobIdOf } from '../jobs/queueDelivery';
-import { type CompensateMessage, compensateMessageSchema, stepMessageSchema } from './orderModel';
+import { type CompensateMessage, compensateMessageSchema, type StepMessage, stepMessageSchema } from './orderModel';
 import type { OrderServices } from './orderPorts';
 import { compensateOrder, runOrderStep } from './orderStepRunner';
 
@@ -10,6 +10,12 @@ import { compensateOrder, runOrderStep } from './orderStepRunner';
 export const MAX_DEQUEUE_COUNT = 5;
 /** A normal order waits this long when high-priority orders are queued, in seconds. */
 const PRIORITY_DEFER_SECONDS = 1;
+/**
+ * Deferrals after which a normal order starts anyway, high-priority orders waiting or not: each is a second or more,
+ * so a normal order waits at most about half a minute to a minute and a half, under the supervisor's step deadline
+ * (120 s by default), which would otherwise re-drive it past the priority.
+ */
+export const MAX_PRIORITY_DEFERRALS = 30;
 
 /** How long a look at the high-priority queue's depth is reused, in milliseconds. */
 export const PRIORITY_PROBE_TTL_MS = 1000;
@@ -56,14 +62,31 @@ export async function handleStepMessage(
     return `malformed message on ${delivery.queue} recorded as dead letter ${letter.id}`;
   }
   if (delivery.queue === services.queues.step.reserve && step.cause === 'start') {
-    // Priority: normal orders start only while no high-priority order waits.
-    if ((await services.highPriorityWaiting()) > 0) {
-      await services.sender.send(delivery.queue, step, { delaySeconds: PRIORITY_DEFER_SECONDS });
-      return `order ${step.jobId}: deferred behind high-priority orders`;
+    // Priority: normal orders start only while no high-priority order waits, and a bounded number of times.
+    const deferrals = step.deferrals ?? 0;
+    if (
+      deferrals < MAX_PRIORITY_DEFERRALS &&
+      (await services.highPriorityWaiting()) > 0 &&
+      (deferrals === 0 || (await stillWaitingToStart(services, step.jobId)))
+    ) {
+      const deferred: StepMessage = { ...step, deferrals: deferrals + 1 };
+      await services.sender.send(delivery.queue, deferred, { delaySeconds: PRIORITY_DEFER_SECONDS });
+      return `order ${step.jobId}: deferred behind high-priority orders (${deferrals + 1}/${MAX_PRIORITY_DEFERRALS})`;
     }
   }
   const outcome = await runOrderStep(services, step);
   return `order ${step.jobId} ${step.step}: ${outcome}`;
+}
+
+/**
+ * Whether a held-back order is still waiting to start. Its start message is the only thing that starts it normally,
+ * but a supervisor re-drive (an order held past its step deadline), a cancel or a replay can start or end it while
+ * the message circles; such a message is then a duplicate, and goes to the step runner (which skips or passes it on)
+ * rather than round the queue again. Not asked on the first deferral: a start message is that fresh.
+ */
+async function stillWaitingToStart(services: OrderServices, jobId: string): Promise<boolean> {
+  const job = await services.runtime.readAny(jobId);
+  return job?.status === 'queued' && job.data['cancelRequested'] !== true;
 }
 
 export async function handleCompensateMessage(

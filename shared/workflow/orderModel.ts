@@ -11,6 +11,8 @@ export const stepMessageSchema = z.object({
   step: z.enum(ORDER_STEPS),
   /** Why this message exists: the normal hand-on, a supervisor re-drive, a dead-letter replay. */
   cause: z.enum(['start', 'next', 'redrive', 'replay']).optional(),
+  /** How many times this start message was held back behind high-priority orders (bounded; see orderMessages). */
+  deferrals: z.number().int().min(1).max(1000).optional(),
 });
 export type StepMessage = z.infer<typeof stepMessageSchema>;
 

@@ -9,6 +9,7 @@ import type { Job } from '../../shared/jobs/jobTypes';
 import { cancelOrder } from '../../shared/workflow/cancelOrder';
 import { notifyCompletion, type ReplyMessage } from '../../shared/workflow/completionNotifier';
 import { orderJob } from '../../shared/workflow/orderJob';
+import { handleStepMessage, MAX_PRIORITY_DEFERRALS } from '../../shared/workflow/orderMessages';
 import {
   type CompensateMessage,
   compensateMessageSchema,
@@ -493,5 +494,92 @@ describe('order step runner (in-memory ports)', () => {
       f.replies.map((r) => r.status),
       ['compensated', 'succeeded'],
     );
+  });
+  describe('a normal order held back behind high-priority orders', () => {
+    let delivered = 0;
+    /** Delivers one message through the queue handler (as the function does), high-priority orders waiting. */
+    function deliver(message: { queue: string; body: unknown }): Promise<string> {
+      const services = { ...f.services, highPriorityWaiting: () => Promise.resolve(3) };
+      const text = JSON.stringify(message.body);
+      const delivery = {
+        queue: message.queue,
+        messageId: `m${++delivered}`,
+        insertedAt: new Date(),
+        text,
+        dequeueCount: 1,
+      };
+      return handleStepMessage(services, delivery, message.body);
+    }
+    /** Takes the messages sent so far off the fake queues: the deferred start messages, and the rest. */
+    function takeSent() {
+      const taken = f.sent.splice(0);
+      const isStart = (m: { queue: string; body: unknown }) =>
+        m.queue === QUEUES.step.reserve && (m.body as StepMessage).cause === 'start';
+      return { starts: taken.filter(isStart), others: taken.filter((m) => !isStart(m)) };
+    }
+
+    it('stops cycling its start message once the order has run (re-driven by the supervisor meanwhile)', async () => {
+      await f.runtime.create(orderJob, { id: 'p1', data: orderData() });
+      let start: { queue: string; body: unknown } = {
+        queue: QUEUES.step.reserve,
+        body: { jobId: 'p1', step: 'reserve', cause: 'start' },
+      };
+      assert.match(await deliver(start), /deferred/);
+      [start] = takeSent().starts as [typeof start];
+      assert.match(await deliver(start), /deferred/, 'still queued: held back again');
+      [start] = takeSent().starts as [typeof start];
+      // Waiting past its step deadline, the order is re-driven; a re-drive is not held back, and the order runs.
+      const report = await superviseOrders(f.services, {
+        stepDeadlineMs: 1000,
+        maxRedrives: 3,
+        now: new Date(Date.now() + 60_000),
+      });
+      assert.deepEqual(report.redriven, ['p1']);
+      for (let next = takeSent().others; next.length > 0; next = takeSent().others) {
+        for (const message of next) await deliver(message);
+      }
+      assert.equal((await f.runtime.read(orderJob, 'p1'))?.status, 'succeeded');
+      // The start message still in the queue finds the order done: it is not sent round again.
+      assert.equal(await deliver(start), 'order p1 reserve: skipped (succeeded)');
+      assert.deepEqual(f.sent, []);
+      assert.deepEqual(f.effects, ['reserve p1', 'charge p1 1000', 'ship p1', 'email p1 T-p1']);
+    });
+
+    it('stops cycling the start message of an order cancelled while it waited', async () => {
+      await f.runtime.create(orderJob, { id: 'p2', data: orderData() });
+      assert.match(
+        await deliver({ queue: QUEUES.step.reserve, body: { jobId: 'p2', step: 'reserve', cause: 'start' } }),
+        /deferred/,
+      );
+      const [start] = takeSent().starts;
+      assert.equal((await cancelOrder(f.services, 'p2', { kind: 'operator' })).outcome, 'accepted');
+      assert.deepEqual(await drain(), ['cancelled']);
+      assert.ok(start);
+      assert.equal(await deliver(start), 'order p2 reserve: skipped (cancelled)');
+      assert.deepEqual(f.sent, []);
+      assert.deepEqual(f.effects, []);
+    });
+
+    it('starts it anyway after a bounded number of deferrals', async () => {
+      await f.runtime.create(orderJob, { id: 'p3', data: orderData() });
+      let start: { queue: string; body: unknown } | undefined = {
+        queue: QUEUES.step.reserve,
+        body: { jobId: 'p3', step: 'reserve', cause: 'start' },
+      };
+      let deferrals = 0;
+      while (start && deferrals <= MAX_PRIORITY_DEFERRALS) {
+        const outcome = await deliver(start);
+        const sent = takeSent();
+        if (!/deferred/.test(outcome)) {
+          assert.equal(outcome, 'order p3 reserve: done');
+          f.sent.push(...sent.others);
+          break;
+        }
+        deferrals++;
+        [start] = sent.starts;
+      }
+      assert.equal(deferrals, MAX_PRIORITY_DEFERRALS);
+      assert.deepEqual(f.effects, ['reserve p3']);
+    });
   });
 });
