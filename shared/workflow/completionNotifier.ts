@@ -34,11 +34,30 @@ export interface ReplyMessage {
 }
 
 /**
+ * Whether the write that ends this job must record a notification as owed (`data.notifyOwed`, the outbox flag): its
+ * caller asked to be told (reply queue, webhook) and has not been told of this run yet.
+ */
+export function owesNotification(job: Job): boolean {
+  const { replyTo, callbackUrl } = job.correlation;
+  return Boolean(replyTo || callbackUrl) && job.data['notified'] === undefined;
+}
+
+/**
+ * Whether an ended job's notification may not have gone: the write that ended it recorded it as owed and no write
+ * has marked it told since (the process died in between, or the send failed).
+ */
+export function notificationOwed(job: Job): boolean {
+  return isTerminal(job.status) && job.data['notifyOwed'] === true && job.data['notified'] === undefined;
+}
+
+/**
  * Tells the caller that a job ended, the ways it asked for: a message on its reply queue (with its correlation id)
  * and a webhook (queued, delivered with retries by the webhook function). Once per job, not once per status: a job
  * that is reopened after it ended (an order whose late step is undone) is not announced again with another answer.
- * Marked on the job (`data.notified`, the status told; a replay clears it); a crash between sending and marking can
- * repeat the same answer, and receivers dedupe on the job id.
+ * Marked on the job (`data.notified`, the status told, in the write that clears the `notifyOwed` outbox flag; a
+ * replay clears both). Called again for a job still flagged (see {@link notificationOwed}): a crash between the
+ * sending and the mark repeats the same answer, with the same correlation id and webhook id, and receivers dedupe on
+ * them.
  */
 export async function notifyCompletion(services: CompletionServices, job: Job): Promise<void> {
   if (!isTerminal(job.status) || job.data['notified'] !== undefined) return;
@@ -67,7 +86,7 @@ export async function notifyCompletion(services: CompletionServices, job: Job): 
   await services.jobs.update(
     job.id,
     () => ({
-      data: { notified: job.status },
+      data: { notified: job.status, notifyOwed: undefined },
       event: {
         kind: 'notified',
         message: [replyTo ? `reply sent to ${replyTo}` : '', callbackUrl ? 'webhook queued' : '']

@@ -40,6 +40,12 @@ export const orderDataSchema = z.object({
   redrives: z.number().default(0),
   /** The outcome the caller was told (reply queue, webhook): told once per run, and it stands. */
   notified: z.string().optional(),
+  /**
+   * The outbox flag: set by the write that ends the order when its caller is to be told, cleared by the write that
+   * marks it told. Still set on an ended order, it means the notification may not have gone: a redelivered message
+   * that finds the order ended sends it (again).
+   */
+  notifyOwed: z.boolean().optional(),
   /** Bumped when a dead-lettered order is replayed from the start: its effects get fresh idempotency keys. */
   generation: z.number().default(0),
 });
@@ -58,6 +64,7 @@ export function restartOrderData(data: OrderData): Partial<OrderData> {
     cancelRequested: false,
     redrives: 0,
     notified: undefined,
+    notifyOwed: undefined,
     generation: data.generation + 1,
   };
 }

@@ -1,6 +1,7 @@
 import { classifyFailure, PermanentJobError } from '../jobs/jobErrors';
 import type { RuntimeJobUpdate } from '../jobs/jobRuntime';
 import { isTerminal, type Job, type JobError, type NewJobEvent } from '../jobs/jobTypes';
+import { notificationOwed, owesNotification } from './completionNotifier';
 import { orderJob, type OrderResult } from './orderJob';
 import {
   type CompensateMessage,
@@ -117,6 +118,17 @@ function haltReason(job: OrderJob): string | undefined {
   return undefined;
 }
 
+/**
+ * A message delivered again for an order that has ended: when the write that ended it left the caller's notification
+ * owed (the process died before telling, or the send failed), tell it now. The message's own read shows it, so the
+ * outbox costs nothing on the normal path. Returns the outcome with a note when it told.
+ */
+async function tellIfOwed(services: OrderServices, job: OrderJob, outcome: string): Promise<string> {
+  if (!notificationOwed(job)) return outcome;
+  await services.notifyCompletion(job);
+  return `${outcome}, owed notification sent`;
+}
+
 /** Done steps whose effect is still to undo, latest first (a sent email cannot be unsent: it is never one). */
 function stepsToUndo(data: OrderData): OrderStep[] {
   return data.done.filter((step) => step !== 'email' && !data.undone.includes(step)).reverse();
@@ -145,7 +157,7 @@ export async function runOrderStep(services: OrderServices, message: StepMessage
   let job = read.job;
   const data = job.data;
   const halted = haltReason(job);
-  if (halted) return halted;
+  if (halted) return tellIfOwed(services, job, halted);
   const step = message.step;
   const index = stepIndex(step);
   if (data.done.includes(step)) {
@@ -230,7 +242,8 @@ export async function runOrderStep(services: OrderServices, message: StepMessage
       const done = [...current.data.done, step];
       const finished = nextStep(done) === undefined && !raced;
       return {
-        data: { done },
+        // Ending it records the caller's notification as owed in the same write (the outbox; cleared once told).
+        data: { done, ...(finished && owesNotification(current) ? { notifyOwed: true } : {}) },
         result,
         attemptsIncrement,
         progress: progressFor(step, done.length, `${step} done`),
@@ -310,7 +323,7 @@ export async function compensateOrder(services: OrderServices, message: Compensa
     },
     raw,
   );
-  if (settled) return `already ${settled}`;
+  if (settled) return tellIfOwed(services, current, `already ${settled}`);
 
   for (;;) {
     for (const step of stepsToUndo(current.data)) {
@@ -367,6 +380,8 @@ function finalUpdate(latest: OrderJob, message: CompensateMessage): OrderJobUpda
   const status = cancellation ? 'cancelled' : undid ? 'compensated' : 'failed';
   return {
     status,
+    // The outbox: ending it records the caller's notification as owed in the same write (cleared once told).
+    ...(owesNotification(latest) ? { data: { notifyOwed: true } } : {}),
     error: cancellation ? { code: 'CANCELLED', message: 'the order was cancelled' } : message.reason,
     event: { kind: status, message: `${status}: ${message.reason.code}` },
   };

@@ -9,7 +9,11 @@ import type { Job } from '../../shared/jobs/jobTypes';
 import { cancelOrder } from '../../shared/workflow/cancelOrder';
 import { notifyCompletion, type ReplyMessage } from '../../shared/workflow/completionNotifier';
 import { orderJob } from '../../shared/workflow/orderJob';
-import { handleStepMessage, MAX_PRIORITY_DEFERRALS } from '../../shared/workflow/orderMessages';
+import {
+  handlePoisonedOrderMessage,
+  handleStepMessage,
+  MAX_PRIORITY_DEFERRALS,
+} from '../../shared/workflow/orderMessages';
 import {
   type CompensateMessage,
   compensateMessageSchema,
@@ -580,6 +584,100 @@ describe('order step runner (in-memory ports)', () => {
       }
       assert.equal(deferrals, MAX_PRIORITY_DEFERRALS);
       assert.deepEqual(f.effects, ['reserve p3']);
+    });
+  });
+
+  describe('when the process dies between the write that ends an order and telling its caller', () => {
+    /** The next notification dies before anything is sent, as a killed host would; later ones go through. */
+    function crashOnNextNotification() {
+      const services = f.services;
+      const notify = services.notifyCompletion.bind(services);
+      let crash = true;
+      services.notifyCompletion = (job) => {
+        if (!crash) return notify(job);
+        crash = false;
+        return Promise.reject(new Error('host killed'));
+      };
+    }
+
+    it('tells the caller of a succeeded order once, when the last step message is delivered again', async () => {
+      await f.runtime.create(orderJob, { id: 'n1', data: orderData(), correlation: { replyTo: REPLIES } });
+      crashOnNextNotification();
+      f.sent.push({ queue: QUEUES.step.reserve, body: { jobId: 'n1', step: 'reserve', cause: 'start' } });
+      await assert.rejects(drain(), /host killed/);
+      const ended = await f.runtime.read(orderJob, 'n1');
+      assert.equal(ended?.status, 'succeeded');
+      assert.equal(ended?.data.notifyOwed, true, 'the write that ended it says a notification is owed');
+      assert.equal(f.replies.length, 0);
+      // The queue delivers the email step's message again (its handler never finished).
+      const email: StepMessage = { jobId: 'n1', step: 'email', cause: 'next' };
+      assert.equal(await runOrderStep(f.services, email), 'skipped (succeeded), owed notification sent');
+      assert.deepEqual(
+        f.replies.map((r) => `${r.jobId} ${r.status}`),
+        ['n1 succeeded'],
+      );
+      const told = await f.runtime.read(orderJob, 'n1');
+      assert.equal(told?.data.notified, 'succeeded');
+      assert.ok(!told?.data.notifyOwed, 'cleared once sent');
+      // Any later copy finds nothing owed.
+      assert.equal(await runOrderStep(f.services, email), 'skipped (succeeded)');
+      assert.equal(f.replies.length, 1);
+      assert.deepEqual(f.effects, ['reserve n1', 'charge n1 1000', 'ship n1', 'email n1 T-n1']);
+    });
+
+    it('tells the caller of a compensated order once, when the compensation message is delivered again', async () => {
+      await f.runtime.create(orderJob, {
+        id: 'n2',
+        data: orderData({ card: { token: 'declined', last4: '0002' } }),
+        correlation: { replyTo: REPLIES },
+      });
+      crashOnNextNotification();
+      f.sent.push({ queue: QUEUES.step.reserve, body: { jobId: 'n2', step: 'reserve' } });
+      await assert.rejects(drain(), /host killed/);
+      assert.equal((await f.runtime.read(orderJob, 'n2'))?.data.notifyOwed, true);
+      const compensation: CompensateMessage = {
+        jobId: 'n2',
+        reason: { code: 'PAYMENT_DECLINED', message: 'declined' },
+      };
+      assert.equal(await compensateOrder(f.services, compensation), 'already compensated, owed notification sent');
+      assert.equal(await compensateOrder(f.services, compensation), 'already compensated');
+      assert.deepEqual(
+        f.replies.map((r) => `${r.jobId} ${r.status} ${r.error?.code ?? ''}`),
+        ['n2 compensated PAYMENT_DECLINED'],
+      );
+      assert.deepEqual(f.effects, ['reserve n2', 'release n2']);
+    });
+
+    it('tells the caller once when the last step message is poisoned instead (every redelivery died too)', async () => {
+      await f.runtime.create(orderJob, { id: 'n3', data: orderData(), correlation: { replyTo: REPLIES } });
+      crashOnNextNotification();
+      f.sent.push({ queue: QUEUES.step.reserve, body: { jobId: 'n3', step: 'reserve' } });
+      await assert.rejects(drain(), /host killed/);
+      const body = { jobId: 'n3', step: 'email', cause: 'next' };
+      const delivery = {
+        queue: 'q-email-poison',
+        messageId: 'mp3',
+        insertedAt: new Date(),
+        text: JSON.stringify(body),
+        dequeueCount: 1,
+      };
+      await handlePoisonedOrderMessage(f.services, QUEUES.step.email, delivery, body);
+      assert.deepEqual(await drain(), ['already succeeded, owed notification sent']);
+      assert.equal((await f.runtime.read(orderJob, 'n3'))?.status, 'succeeded');
+      assert.deepEqual(
+        f.replies.map((r) => `${r.jobId} ${r.status}`),
+        ['n3 succeeded'],
+      );
+    });
+
+    it('costs no storage request more when nothing dies: the write that ends it carries the flag', async () => {
+      await f.runtime.create(orderJob, { id: 'n4', data: orderData(), correlation: { replyTo: REPLIES } });
+      f.sent.push({ queue: QUEUES.step.reserve, body: { jobId: 'n4', step: 'reserve', cause: 'start' } });
+      assert.deepEqual(await drain(), ['done', 'done', 'done', 'done']);
+      assert.equal(f.replies.length, 1);
+      // Creation, `running`, four steps, and the notified mark (which clears the flag): as before the flag.
+      assert.equal(f.statuses.writes, 7);
+      assert.ok(!(await f.runtime.read(orderJob, 'n4'))?.data.notifyOwed);
     });
   });
 });

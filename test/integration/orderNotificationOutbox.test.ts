@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+
+import type { QueueClient } from '@azure/storage-queue';
+
+import { DeadLetterStore } from '../../shared/deadletters/deadLetterStore';
+import { PermanentJobError } from '../../shared/jobs/jobErrors';
+import type { JobStatusPort } from '../../shared/jobs/jobPorts';
+import { JobRuntime } from '../../shared/jobs/jobRuntime';
+import { JobStore } from '../../shared/jobs/jobStore';
+import {
+  type CreateJobInput,
+  isTerminal,
+  type Job,
+  type JobUpdate,
+  type JobUpdateOptions,
+} from '../../shared/jobs/jobTypes';
+import { notifyCompletion, type ReplyMessage } from '../../shared/workflow/completionNotifier';
+import { orderJob } from '../../shared/workflow/orderJob';
+import { compensateMessageSchema, type OrderData, stepMessageSchema } from '../../shared/workflow/orderModel';
+import type { OrderServices } from '../../shared/workflow/orderPorts';
+import { compensateOrder, runOrderStep } from '../../shared/workflow/orderStepRunner';
+import { queueSender } from '../../shared/workflow/queueSender';
+import { storageClients, uniqueName } from '../support/storage';
+
+const QUEUES = {
+  step: { reserve: 'q-reserve', payment: 'q-payment', shipment: 'q-shipment', email: 'q-email' },
+  reserveHigh: 'q-reserve-high',
+  compensate: 'q-compensate',
+};
+
+/** The job store on Azurite, in a process that dies right after the write that ends a job has landed, once. */
+class DyingJobStore implements JobStatusPort {
+  dieAfterEnding = false;
+
+  constructor(private readonly store: JobStore) {}
+
+  create(input: CreateJobInput): Promise<{ job: Job; created: boolean }> {
+    return this.store.create(input);
+  }
+
+  get(id: string): Promise<Job | undefined> {
+    return this.store.get(id);
+  }
+
+  async update(id: string, change: (job: Job) => JobUpdate | undefined, options?: JobUpdateOptions): Promise<Job> {
+    const before = await this.store.get(id);
+    const written = await this.store.update(id, change, options);
+    if (this.dieAfterEnding && !isTerminal(before?.status ?? 'queued') && isTerminal(written.status)) {
+      this.dieAfterEnding = false;
+      throw new Error('host killed');
+    }
+    return written;
+  }
+}
+
+/** Reads every message of a queue on Azurite (JSON, base64 as the sender writes it) without taking them. */
+async function messagesOf<T>(queue: QueueClient): Promise<T[]> {
+  const peeked = await queue.peekMessages({ numberOfMessages: 32 });
+  return peeked.peekedMessageItems.map(
+    (item) => JSON.parse(Buffer.from(item.messageText, 'base64').toString('utf8')) as T,
+  );
+}
+
+describe('the caller of an order ended just before its process died (Table Storage, queues)', () => {
+  const clients = storageClients();
+  const jobsTable = uniqueName('jobs');
+  const replyQueue = uniqueName('replies-');
+  const webhookQueue = uniqueName('webhooks-');
+  const replies = clients.queues.getQueueClient(replyQueue);
+  const webhooks = clients.queues.getQueueClient(webhookQueue);
+  let deadLetters: DeadLetterStore;
+
+  before(async () => {
+    deadLetters = new DeadLetterStore(clients.table(uniqueName('dl')));
+    await Promise.all([
+      new JobStore(clients.table(jobsTable)).ensureTable(),
+      deadLetters.ensureTable(),
+      replies.create(),
+      webhooks.create(),
+    ]);
+  });
+
+  /**
+   * One host process: its own job store (no versions remembered from another), the workflow's messages kept for the
+   * test to deliver, replies and webhooks sent to the real queues.
+   */
+  function host() {
+    const statuses = new DyingJobStore(new JobStore(clients.table(jobsTable)));
+    const sent: { queue: string; body: unknown }[] = [];
+    const real = queueSender(clients.queues);
+    const sender = {
+      send: (queue: string, body: unknown) => {
+        if (queue === replyQueue) return real.send(queue, body);
+        sent.push({ queue, body });
+        return Promise.resolve();
+      },
+    };
+    const completion = { jobs: statuses, sender, webhooks };
+    const services: OrderServices = {
+      runtime: new JobRuntime({ statuses, deadLetters, definitions: [orderJob] }),
+      jobs: { list: () => Promise.resolve({ jobs: [] }) },
+      inventory: { reserve: () => Promise.resolve(), release: () => Promise.resolve(1) },
+      payments: {
+        charge: (key, amountCents, card) =>
+          card.token === 'declined'
+            ? Promise.reject(new PermanentJobError('PAYMENT_DECLINED', 'declined'))
+            : Promise.resolve({ chargeId: `ch_${key}`, amountCents, cardLast4: card.last4 }),
+        refund: () => Promise.resolve(true),
+      },
+      shipping: {
+        createShipment: (key) => Promise.resolve({ trackingNumber: `T-${key}`, carrier: 'fake' }),
+        get: () => Promise.resolve(undefined),
+        voidShipment: () => Promise.resolve(),
+      },
+      email: { send: () => Promise.resolve('sent') },
+      queues: QUEUES,
+      sender,
+      notifyCompletion: (job) => notifyCompletion(completion, job),
+      notifyProgress: () => Promise.resolve(),
+      log: () => undefined,
+    };
+    /** Every message taken off the kept queues, in order: the last is the one in hand when the process died. */
+    const taken: { queue: string; body: unknown }[] = [];
+    /** Delivers the kept messages in order until none is left (or the process dies). */
+    async function drain(): Promise<void> {
+      for (let message = sent.shift(); message; message = sent.shift()) {
+        taken.push(message);
+        if (message.queue === QUEUES.compensate) {
+          await compensateOrder(services, compensateMessageSchema.parse(message.body));
+        } else {
+          await runOrderStep(services, stepMessageSchema.parse(message.body));
+        }
+      }
+    }
+    return { statuses, services, sent, taken, drain };
+  }
+
+  function orderData(card = 'tok'): OrderData {
+    return {
+      customer: { name: 'Ada', email: 'ada@example.com' },
+      lines: [{ sku: 'MUG-1', name: 'Mug', quantity: 1, priceCents: 500 }],
+      totalCents: 500,
+      card: { token: card, last4: '4242' },
+      address: { postalCode: 'N1 9GU' },
+      priority: 'normal',
+      done: [],
+      undone: [],
+      redrives: 0,
+      generation: 0,
+    };
+  }
+
+  for (const { name, card, outcome } of [
+    { name: 'a succeeded order', card: 'tok', outcome: 'succeeded' },
+    { name: 'a compensated order', card: 'declined', outcome: 'compensated' },
+  ]) {
+    it(`tells the caller of ${name} exactly once, from the redelivered message`, async () => {
+      const first = host();
+      const id = JobStore.newJobId('ord');
+      await first.services.runtime.create(orderJob, {
+        id,
+        data: orderData(card),
+        correlation: { replyTo: replyQueue, callbackUrl: 'https://shop.example.com/hooks/orders' },
+      });
+      first.statuses.dieAfterEnding = true;
+      first.sent.push({ queue: QUEUES.step.reserve, body: { jobId: id, step: 'reserve', cause: 'start' } });
+      await assert.rejects(first.drain(), /host killed/);
+      // The queue delivers the message whose handler died again, to another process.
+      const dying = first.taken.at(-1);
+      assert.deepEqual(dying?.queue, outcome === 'succeeded' ? QUEUES.step.email : QUEUES.compensate);
+      const stored = await new JobStore(clients.table(jobsTable)).get(id);
+      assert.equal(stored?.status, outcome);
+      assert.equal(stored?.data['notifyOwed'], true, 'the ending write stored the outbox flag');
+      const before = (await messagesOf<ReplyMessage>(replies)).filter((reply) => reply.jobId === id);
+      assert.deepEqual(before, [], 'nothing told before the crash');
+
+      const second = host();
+      assert.ok(dying);
+      second.sent.push(dying, dying); // and once more: a duplicate changes nothing
+      await second.drain();
+
+      const told = (await messagesOf<ReplyMessage>(replies)).filter((reply) => reply.jobId === id);
+      assert.deepEqual(
+        told.map((reply) => reply.status),
+        [outcome],
+      );
+      const hooks = (await messagesOf<{ jobId: string; event: string }>(webhooks)).filter((hook) => hook.jobId === id);
+      assert.deepEqual(
+        hooks.map((hook) => hook.event),
+        [`job.${outcome}`],
+      );
+      const after = await new JobStore(clients.table(jobsTable)).get(id);
+      assert.equal(after?.data['notified'], outcome);
+      assert.equal(after?.data['notifyOwed'], undefined, 'the flag is gone from the stored record');
+    });
+  }
+});
