@@ -1,11 +1,12 @@
-import type { BlobClient, BlobGetPropertiesResponse } from '@azure/storage-blob';
+import type { BlobClient } from '@azure/storage-blob';
 
 import type { TriggerEvent } from '../core/invoker';
 import type { RpcTypedData } from '../core/rpcTypes';
+import type { BlobTriggerProperties } from '../storage/restBlob';
 import type { BlobPathPattern } from './blobPathPattern';
 
 /** `BlobProperties` as the host serializes it into binding data (PascalCase; the Node library camel-cases it). */
-function propertiesMetadata(properties: BlobGetPropertiesResponse): Record<string, unknown> {
+function propertiesMetadata(properties: BlobTriggerProperties): Record<string, unknown> {
   return {
     BlobType: properties.blobType,
     ContentType: properties.contentType,
@@ -68,14 +69,14 @@ export async function blobTriggerEvent(options: {
   pattern: BlobPathPattern;
   dataType: unknown;
   reason?: string;
-  details?: (properties: BlobGetPropertiesResponse) => string;
+  details?: (properties: BlobTriggerProperties) => string;
   /** Only this version: the download fails if the blob changed since it was queued. */
   etag?: string;
   /** A deferred (SDK-type) binding: send a reference through this connection setting instead of the content. */
   deferredConnection?: string;
   /** The blob's properties when the caller just fetched them (the host fetches them once per invocation). */
-  properties?: BlobGetPropertiesResponse;
-}): Promise<{ event: TriggerEvent; properties: BlobGetPropertiesResponse }> {
+  properties?: BlobTriggerProperties;
+}): Promise<{ event: TriggerEvent; properties: BlobTriggerProperties }> {
   const properties = options.properties ?? (await options.blob.getProperties());
   const etag = options.etag ?? properties.etag;
   let triggerData: RpcTypedData;

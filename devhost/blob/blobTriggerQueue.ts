@@ -1,6 +1,5 @@
-import type { QueueClient } from '@azure/storage-queue';
-
 import type { QueuesOptions } from '../config/hostOptions';
+import type { HostQueue } from '../storage/restQueue';
 
 /** The internal queue message (`BlobTriggerMessage`), and what `webjobs-blobtrigger-poison` receives. */
 export interface BlobTriggerMessage {
@@ -85,7 +84,7 @@ export class BlobTriggerQueue {
   #created = false;
 
   constructor(
-    readonly queue: QueueClient,
+    readonly queue: HostQueue,
     private readonly encoding: QueuesOptions['messageEncoding'],
     /** Wakes the local listener at once (the host's SharedQueueWatcher). */
     private readonly written: () => void,

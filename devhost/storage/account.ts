@@ -3,10 +3,33 @@ import type { TokenCredential } from '@azure/identity';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { type QueueClient, QueueServiceClient } from '@azure/storage-queue';
 
-import { serviceUriOf, type StorageConnection } from '../config/connections';
+import { serviceUriOf, type StorageConnection, type StorageService } from '../config/connections';
 import { storageCredential } from '../identity/storageCredential';
+import { type BlobTriggerProperties, readBlobProperties } from './restBlob';
+import { type RestAuth, StorageRestClient } from './restClient';
+import { type HostQueue, RestQueue } from './restQueue';
 
 const MAX_CACHED_CONTAINERS = 256;
+
+/** A connection string's settings, keys without case (`AccountKey`, `QueueEndpoint`, ...). */
+function connectionStringParts(connectionString: string): Map<string, string> {
+  const parts = new Map<string, string>();
+  for (const part of connectionString.split(';')) {
+    const at = part.indexOf('=');
+    if (at > 0) parts.set(part.slice(0, at).trim().toLowerCase(), part.slice(at + 1).trim());
+  }
+  return parts;
+}
+
+/** A service's endpoint from a connection string: `<Service>Endpoint`, else built from the account and suffix. */
+function endpointOf(parts: Map<string, string>, service: StorageService): string | undefined {
+  const explicit = parts.get(`${service}endpoint`);
+  if (explicit) return explicit;
+  const account = parts.get('accountname');
+  if (!account) return undefined;
+  const protocol = parts.get('defaultendpointsprotocol') ?? 'https';
+  return `${protocol}://${account}.${service}.${parts.get('endpointsuffix') ?? 'core.windows.net'}`;
+}
 
 function cached(cache: Map<string, ContainerClient>, name: string, make: () => ContainerClient): ContainerClient {
   let client = cache.get(name);
@@ -33,6 +56,7 @@ export class StorageAccount {
   /** One client per container: a client builds its own request pipeline, so every message would pay for one. */
   readonly #containers = new Map<string, ContainerClient>();
   readonly #internalContainers = new Map<string, ContainerClient>();
+  readonly #restClients = new Map<string, StorageRestClient>();
 
   constructor(
     connection: StorageConnection,
@@ -95,6 +119,43 @@ export class StorageAccount {
 
   queue(name: string): QueueClient {
     return this.queues.getQueueClient(name);
+  }
+
+  /** A queue for the host's own hot path (listeners, the blob trigger queue): the lean REST client, not the SDK. */
+  hostQueue(name: string): HostQueue {
+    return new RestQueue(this.#restClient('queue'), name);
+  }
+
+  /** A blob's properties, read past the blob front as {@link internalContainer} reads (no event is raised). */
+  internalBlobProperties(container: string, blobName: string): Promise<BlobTriggerProperties> {
+    return readBlobProperties(this.#restClient('blob', true), container, blobName);
+  }
+
+  #restClient(service: StorageService, direct = false): StorageRestClient {
+    const cacheKey = `${service}${direct ? ':direct' : ''}`;
+    let client = this.#restClients.get(cacheKey);
+    if (client) return client;
+    const c = this.connection;
+    let endpoint: string | undefined;
+    let auth: RestAuth;
+    if (c.kind === 'connectionString') {
+      const parts = connectionStringParts(c.connectionString);
+      endpoint = endpointOf(parts, service);
+      const key = parts.get('accountkey');
+      const sas = parts.get('sharedaccesssignature');
+      const accountName = parts.get('accountname');
+      if (key && accountName) auth = { kind: 'sharedKey', accountName, key: Buffer.from(key, 'base64') };
+      else if (sas) auth = { kind: 'sas', query: sas.replace(/^\?/, '') };
+      else throw new Error(`Connection "${c.setting}" has neither an AccountKey nor a SharedAccessSignature`);
+    } else {
+      endpoint = serviceUriOf(c, service);
+      auth = { kind: 'bearer', credential: this.#tokenCredential() };
+    }
+    if (!endpoint) throw new Error(`Connection "${c.setting}" names no ${service} endpoint`);
+    if (direct && this.directBlobEndpoint) endpoint = this.directBlobEndpoint(endpoint) ?? endpoint;
+    client = new StorageRestClient(endpoint, auth);
+    this.#restClients.set(cacheKey, client);
+    return client;
   }
 
   container(name: string): ContainerClient {

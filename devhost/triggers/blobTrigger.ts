@@ -1,5 +1,3 @@
-import type { BlobGetPropertiesResponse } from '@azure/storage-blob';
-
 import { resolveAppSettings } from '../bindings/expressions';
 import { BlobPathError, BlobPathPattern } from '../blob/blobPathPattern';
 import { BlobReceipts, HOSTS_CONTAINER } from '../blob/blobReceipts';
@@ -20,6 +18,7 @@ import { BlobEventSource } from '../eventgrid/blobEventSource';
 import { BLOB_FRONT_PORT_SETTING } from '../eventgrid/blobFront';
 import { createBlobsWebhook } from '../eventgrid/blobsWebhook';
 import type { StorageAccount } from '../storage/account';
+import type { BlobTriggerProperties } from '../storage/restBlob';
 import type { ListenerFactory, ListenerServices, TriggerListener } from './listener';
 import { Notifier } from './notifier';
 import { QueueListener, type QueueMessageContext, receiveVisibilityFrom } from './queueListener';
@@ -112,8 +111,10 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
   const receipts = new BlobReceipts(hostContainer, services.hostId);
   const queueName = blobTriggerQueueName(services.hostId);
   const queueKey = Notifier.key(services.hostConnection.key, queueName);
-  const triggerQueue = new BlobTriggerQueue(hostAccount.queue(queueName), services.options.queues.messageEncoding, () =>
-    services.queueWrites.notify(queueKey),
+  const triggerQueue = new BlobTriggerQueue(
+    hostAccount.hostQueue(queueName),
+    services.options.queues.messageEncoding,
+    () => services.queueWrites.notify(queueKey),
   );
   const { blobs, queues } = services.options;
   const scanner = new BlobScanner(services.logger);
@@ -186,13 +187,10 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
     if (!entry) return true; // a function of another version of the app, or disabled here
     const parsed = runnableBlobTriggerMessage(functionId, body);
     const blob = entry.account.container(parsed.ContainerName).getBlobClient(parsed.BlobName);
-    let properties: BlobGetPropertiesResponse;
+    let properties: BlobTriggerProperties;
     try {
       // Past the blob front: a read raises no event. `blob` (the URL the app knows) goes into the trigger metadata.
-      properties = await entry.account
-        .internalContainer(parsed.ContainerName)
-        .getBlobClient(parsed.BlobName)
-        .getProperties();
+      properties = await entry.account.internalBlobProperties(parsed.ContainerName, parsed.BlobName);
     } catch (error) {
       if ((error as { statusCode?: number }).statusCode === 404) return true; // deleted blobs never trigger
       throw error;
@@ -230,7 +228,7 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
   const visibility = receiveVisibilityFrom(services.env);
   const queueListener = new QueueListener({
     queue: triggerQueue.queue,
-    poisonQueue: hostAccount.queue(BLOB_POISON_QUEUE),
+    poisonQueue: hostAccount.hostQueue(BLOB_POISON_QUEUE),
     batchSize,
     newBatchThreshold: Math.max(0, blobs.maxDegreeOfParallelism - batchSize),
     maxPollingIntervalMs: queues.maxPollingIntervalMs,

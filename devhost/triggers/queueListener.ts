@@ -1,7 +1,6 @@
-import type { DequeuedMessageItem, QueueClient } from '@azure/storage-queue';
-
 import { RandomizedExponentialBackoff } from '../core/retryPolicy';
 import type { HostLogger } from '../log';
+import type { HostQueue, ReceivedQueueMessage } from '../storage/restQueue';
 
 /** A received message as the processing callback sees it. */
 export interface QueueMessageContext {
@@ -18,9 +17,9 @@ export interface QueueMessageContext {
 }
 
 export interface QueueListenerOptions {
-  queue: QueueClient;
+  queue: HostQueue;
   /** Undefined when there is no poison queue (the name ends in -poison or would be too long). */
-  poisonQueue: QueueClient | undefined;
+  poisonQueue: HostQueue | undefined;
   batchSize: number;
   newBatchThreshold: number;
   maxPollingIntervalMs: number;
@@ -180,18 +179,17 @@ export class QueueListener {
       this.#queueExists = await queue.exists({ abortSignal: this.#pollAbort.signal });
       if (!this.#queueExists) return 0;
     }
-    let messages: DequeuedMessageItem[];
+    let messages: ReceivedQueueMessage[];
     try {
-      const response = await queue.receiveMessages({
+      messages = await queue.receiveMessages({
         numberOfMessages: batchSize,
-        visibilityTimeout: Math.round((this.#options.receiveVisibilityMs ?? RECEIVE_VISIBILITY_MS) / 1000),
+        visibilityTimeoutSeconds: Math.round((this.#options.receiveVisibilityMs ?? RECEIVE_VISIBILITY_MS) / 1000),
         abortSignal: this.#pollAbort.signal,
       });
-      messages = response.receivedMessageItems;
       if (!this.#running) {
         // Received as the stop began: not started, so hand them straight back for another instance.
         await Promise.all(
-          messages.map((m) => queue.updateMessage(m.messageId, m.popReceipt, undefined, 0).catch(() => undefined)),
+          messages.map((m) => queue.updateVisibility(m.messageId, m.popReceipt, 0).catch(() => undefined)),
         );
         return 0;
       }
@@ -245,7 +243,7 @@ export class QueueListener {
     }
   }
 
-  async #processMessage(item: DequeuedMessageItem): Promise<void> {
+  async #processMessage(item: ReceivedQueueMessage): Promise<void> {
     const options = this.#options;
     const message = { id: item.messageId, popReceipt: item.popReceipt };
     const decoded = decodeMessage(item.messageText, options.messageEncoding);
@@ -289,10 +287,9 @@ export class QueueListener {
       } else if (item.dequeueCount >= options.maxDequeueCount) {
         await this.#poison(item, message);
       } else {
-        await options.queue.updateMessage(
+        await options.queue.updateVisibility(
           message.id,
           message.popReceipt,
-          undefined,
           Math.round(options.visibilityTimeoutMs / 1000),
         );
       }
@@ -313,7 +310,7 @@ export class QueueListener {
     }
   }
 
-  async #poison(item: DequeuedMessageItem, message: { id: string; popReceipt: string }): Promise<void> {
+  async #poison(item: ReceivedQueueMessage, message: { id: string; popReceipt: string }): Promise<void> {
     const { poisonQueue, queue, logger, maxDequeueCount } = this.#options;
     if (!poisonQueue) return;
     logger.warn(
@@ -348,13 +345,11 @@ export class QueueListener {
       pending = pending.then(async () => {
         if (stopped) return;
         try {
-          const result = await this.#options.queue.updateMessage(
+          message.popReceipt = await this.#options.queue.updateVisibility(
             message.id,
             message.popReceipt,
-            undefined,
             Math.round(visibilityMs / 1000),
           );
-          if (result.popReceipt) message.popReceipt = result.popReceipt;
         } catch (error) {
           if (!isTransient(error)) {
             stopped = true;

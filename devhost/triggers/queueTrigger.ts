@@ -67,8 +67,8 @@ function createListener(fn: FunctionDefinition, services: ListenerServices): Tri
   const { queues } = services.options;
   const visibility = receiveVisibilityFrom(services.env);
   const listener = new QueueListener({
-    queue: account.queue(queueName),
-    poisonQueue: poisonName ? account.queue(poisonName) : undefined,
+    queue: account.hostQueue(queueName),
+    poisonQueue: poisonName ? account.hostQueue(poisonName) : undefined,
     batchSize: queues.batchSize,
     newBatchThreshold: queues.newBatchThreshold,
     maxPollingIntervalMs: queues.maxPollingIntervalMs,
