@@ -2,6 +2,7 @@ import type { TableEntity } from '@azure/data-tables';
 
 import type { Binding } from '../core/functionDefinition';
 import type { RpcTypedData } from '../core/rpcTypes';
+import { sendCreatingQueue } from '../storage/restQueue';
 import { accountFor, type BindingServices, encodeQueueMessage, splitBlobPath } from './bindingContext';
 import { type BindingData, resolveBindingExpression } from './expressions';
 
@@ -51,11 +52,10 @@ async function writeQueue(
 ): Promise<void> {
   const queueName = resolve(binding, 'queueName', data, services.env).toLowerCase();
   const { account, connectionKey } = accountFor(services, binding, fn);
-  const queue = account.queue(queueName);
-  await queue.createIfNotExists();
+  const queue = account.hostQueue(queueName);
   for (const item of asItems(value)) {
     if (item === null || item === undefined) continue;
-    await queue.sendMessage(encodeQueueMessage(queueText(item), services.queues.messageEncoding));
+    await sendCreatingQueue(queue, encodeQueueMessage(queueText(item), services.queues.messageEncoding));
   }
   services.notifyQueueWritten(connectionKey, queueName);
 }

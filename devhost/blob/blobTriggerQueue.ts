@@ -1,5 +1,5 @@
 import type { QueuesOptions } from '../config/hostOptions';
-import type { HostQueue } from '../storage/restQueue';
+import { type HostQueue, sendCreatingQueue } from '../storage/restQueue';
 
 /** The internal queue message (`BlobTriggerMessage`), and what `webjobs-blobtrigger-poison` receives. */
 export interface BlobTriggerMessage {
@@ -81,8 +81,6 @@ export function blobTriggerQueueName(hostId: string): string {
  * the Event Grid webhook put one message per function and blob version here; one listener runs them all.
  */
 export class BlobTriggerQueue {
-  #created = false;
-
   constructor(
     readonly queue: HostQueue,
     private readonly encoding: QueuesOptions['messageEncoding'],
@@ -91,12 +89,11 @@ export class BlobTriggerQueue {
   ) {}
 
   async enqueue(message: BlobTriggerMessage): Promise<void> {
-    if (!this.#created) {
-      await this.queue.createIfNotExists();
-      this.#created = true;
-    }
     const text = JSON.stringify(message, undefined, 2);
-    await this.queue.sendMessage(this.encoding === 'base64' ? Buffer.from(text, 'utf8').toString('base64') : text);
+    await sendCreatingQueue(
+      this.queue,
+      this.encoding === 'base64' ? Buffer.from(text, 'utf8').toString('base64') : text,
+    );
     this.written();
   }
 }

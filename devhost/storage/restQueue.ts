@@ -75,6 +75,22 @@ export function parseReceivedMessages(xml: string): ReceivedQueueMessage[] {
   return messages;
 }
 
+/**
+ * Sends a message, creating the queue only when the send finds it missing: the WebJobs SDK's
+ * `AddMessageAndCreateIfNotExistsAsync`, which the host's queue output binding and blob trigger queue writer use. One
+ * request per message once the queue exists, where creating first would cost two.
+ */
+export async function sendCreatingQueue(queue: HostQueue, text: string): Promise<void> {
+  try {
+    await queue.sendMessage(text);
+    return;
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+  }
+  await queue.createIfNotExists();
+  await queue.sendMessage(text);
+}
+
 /** One queue over the storage REST API ({@link StorageRestClient}). */
 export class RestQueue implements HostQueue {
   readonly #path: string;

@@ -11,7 +11,7 @@ import { resolveConnection } from '../../devhost/config/connections';
 import { StorageAccount } from '../../devhost/storage/account';
 import { blobPropertiesFromHeaders } from '../../devhost/storage/restBlob';
 import { StorageRestClient, StorageRestError } from '../../devhost/storage/restClient';
-import { parseReceivedMessages } from '../../devhost/storage/restQueue';
+import { parseReceivedMessages, sendCreatingQueue } from '../../devhost/storage/restQueue';
 import { uniqueName } from '../support/storage';
 
 const connectionString = process.env['TEST_STORAGE_CONNECTION_STRING'] ?? '';
@@ -54,6 +54,28 @@ describe("devhost's storage REST client on Azurite (Shared Key, as the SDK signs
     await queue.deleteMessage(received.messageId, renewed);
     const left = await queues.getQueueClient(name).getProperties();
     assert.equal(left.approximateMessagesCount, 0);
+  });
+
+  it('sends to a missing queue by creating it on the 404, as the host writes its queues; one request once it exists', async () => {
+    const name = uniqueName('rest');
+    const queue = account.hostQueue(name);
+    const calls: string[] = [];
+    const counted = {
+      ...queue,
+      name,
+      sendMessage: (text: string) => (calls.push('send'), queue.sendMessage(text)),
+      createIfNotExists: () => (calls.push('create'), queue.createIfNotExists()),
+    } as typeof queue;
+    await sendCreatingQueue(counted, 'first');
+    assert.deepEqual(calls, ['send', 'create', 'send']);
+    calls.length = 0;
+    await sendCreatingQueue(counted, 'second');
+    assert.deepEqual(calls, ['send']);
+    const peeked = await queues.getQueueClient(name).peekMessages({ numberOfMessages: 5 });
+    assert.deepEqual(
+      peeked.peekedMessageItems.map((m) => m.messageText),
+      ['first', 'second'],
+    );
   });
 
   it('receives a message the SDK sent, with the SDK its dequeue count', async () => {
