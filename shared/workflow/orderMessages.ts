@@ -1,5 +1,6 @@
 import { classifyFailure } from '../jobs/jobErrors';
 import { decodeMessage } from '../jobs/jobMessages';
+import { isTerminal } from '../jobs/jobTypes';
 import type { QueueDelivery } from '../jobs/queueDelivery';
 import { jobIdOf } from '../jobs/queueDelivery';
 import { type CompensateMessage, compensateMessageSchema, type StepMessage, stepMessageSchema } from './orderModel';
@@ -108,7 +109,7 @@ export async function handleCompensateMessage(
 /**
  * A message from a workflow queue's `-poison` twin: recorded as a dead letter with its body; a poisoned step
  * compensates its order (the dead letter can be replayed afterwards); a poisoned compensation fails the order,
- * because a person has to look.
+ * because a person has to look, and tells its caller so.
  */
 export async function handlePoisonedOrderMessage(
   services: OrderServices,
@@ -133,6 +134,12 @@ export async function handlePoisonedOrderMessage(
   if (jobId && !isCompensation && letter.jobId) {
     const reason: CompensateMessage['reason'] = letter.error;
     await services.sender.send(services.queues.compensate, { jobId, reason });
+  }
+  if (jobId && isCompensation && letter.jobId) {
+    // The order ended `failed` here, and its caller must hear so (unless it was told already: that answer stands).
+    // If this process dies first, the poison message comes again, and finds the order failed and untold.
+    const failed = await services.runtime.readAny(jobId);
+    if (failed && isTerminal(failed.status)) await services.notifyCompletion(failed);
   }
   return `poisoned message from ${sourceQueue} recorded as dead letter ${letter.id}`;
 }

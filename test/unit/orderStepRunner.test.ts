@@ -670,6 +670,28 @@ describe('order step runner (in-memory ports)', () => {
       );
     });
 
+    it('tells the caller of an order failed by a poisoned compensation, once however often the poison arrives', async () => {
+      await f.runtime.create(orderJob, { id: 'n5', data: orderData(), correlation: { replyTo: REPLIES } });
+      assert.equal(await runOrderStep(f.services, { jobId: 'n5', step: 'reserve' }), 'done');
+      // The compensation failed on every delivery (the release kept failing) and went to the poison queue.
+      await f.runtime.update(orderJob, 'n5', () => ({ status: 'compensating' }));
+      const body = { jobId: 'n5', reason: { code: 'PAYMENT_DECLINED', message: 'declined' } };
+      const delivery = {
+        queue: 'q-compensate-poison',
+        messageId: 'mp5',
+        insertedAt: new Date(),
+        text: JSON.stringify(body),
+        dequeueCount: 1,
+      };
+      await handlePoisonedOrderMessage(f.services, QUEUES.compensate, delivery, body);
+      await handlePoisonedOrderMessage(f.services, QUEUES.compensate, delivery, body);
+      assert.equal((await f.runtime.read(orderJob, 'n5'))?.status, 'failed');
+      assert.deepEqual(
+        f.replies.map((r) => `${r.jobId} ${r.status}`),
+        ['n5 failed'],
+      );
+    });
+
     it('costs no storage request more when nothing dies: the write that ends it carries the flag', async () => {
       await f.runtime.create(orderJob, { id: 'n4', data: orderData(), correlation: { replyTo: REPLIES } });
       f.sent.push({ queue: QUEUES.step.reserve, body: { jobId: 'n4', step: 'reserve', cause: 'start' } });
