@@ -10,8 +10,10 @@ import {
 } from '../shared/batch/dailyReportFiles';
 import { dashboardAsset, dashboardCsp } from '../shared/dashboard/dashboardAssets';
 import { queueDepths } from '../shared/health/queueDepths';
+import { THUMBNAIL_VERSION_PARAMETER, thumbnailUrl } from '../shared/http/apiRoutes';
 import { json, notFound, validationProblem } from '../shared/http/problem';
 import { readThumbnail } from '../shared/thumbnails/serveThumbnail';
+import { thumbnailReply } from '../shared/thumbnails/thumbnailCaching';
 import { thumbnailServices } from '../shared/thumbnails/thumbnailServices';
 
 const { names, storage } = appServices();
@@ -99,19 +101,32 @@ app.http('thumbnailImage', {
   route: 'thumbnails/{width:int}/{*name}',
   methods: ['GET'],
   authLevel: 'anonymous',
-  handler: async (request) => {
-    const read = await readThumbnail(thumbnailContainers, request.params['width'] ?? '', request.params['name'] ?? '');
+  handler: async (request): Promise<HttpResponseInit> => {
+    const width = request.params['width'] ?? '';
+    const name = request.params['name'] ?? '';
+    const read = await readThumbnail(thumbnailContainers, width, name);
     switch (read.kind) {
-      case 'found':
-        return {
-          status: 200,
-          headers: {
-            'content-type': read.contentType,
-            'cache-control': read.cacheControl,
-            'x-content-type-options': 'nosniff',
-          },
-          body: read.body,
+      case 'found': {
+        const reply = thumbnailReply(read, {
+          version: request.query.get(THUMBNAIL_VERSION_PARAMETER),
+          ifNoneMatch: request.headers.get('if-none-match'),
+        });
+        if (reply.kind === 'redirect') {
+          return {
+            status: 307,
+            headers: { location: thumbnailUrl(width, name, reply.version), 'cache-control': reply.cacheControl },
+          };
+        }
+        const headers: Record<string, string> = {
+          'cache-control': reply.cacheControl,
+          'x-content-type-options': 'nosniff',
         };
+        if (reply.etag !== undefined) headers['etag'] = reply.etag;
+        // A 304 carries the validators and caching of the 200 it stands for, and no body (nor its content type).
+        return reply.status === 304
+          ? { status: 304, headers }
+          : { status: 200, headers: { 'content-type': read.contentType, ...headers }, body: read.body };
+      }
       case 'orphaned':
         return notFound('no such thumbnail: its upload was deleted');
       case 'stale':

@@ -24,9 +24,18 @@ export function jobStatusUrl(jobId: string): string {
   return publicApiUrl(`jobs/${encodeURIComponent(jobId)}`);
 }
 
-/** The URL the app serves a thumbnail from (`/api/thumbnails/{width}/{name}`): storage itself is private. */
-export function thumbnailUrl(width: number, name: string): string {
-  return publicApiUrl(`thumbnails/${width}/${name.split('/').map(encodeURIComponent).join('/')}`);
+/** The query parameter of a thumbnail URL that names the upload version it shows (see thumbnailCaching.ts). */
+export const THUMBNAIL_VERSION_PARAMETER = 'v';
+
+/**
+ * The URL the app serves a thumbnail from (`/api/thumbnails/{width}/{name}`): storage itself is private. With a
+ * `version`, the URL of that version's thumbnail (`?v=`), which caches may keep for good.
+ */
+export function thumbnailUrl(width: number | string, name: string, version?: string): string {
+  const path = `thumbnails/${width}/${name.split('/').map(encodeURIComponent).join('/')}`;
+  return publicApiUrl(
+    version === undefined ? path : `${path}?${THUMBNAIL_VERSION_PARAMETER}=${encodeURIComponent(version)}`,
+  );
 }
 
 /** Seconds a poller should wait before asking again while a job is in flight. */

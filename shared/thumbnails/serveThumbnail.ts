@@ -1,12 +1,20 @@
 import type { ContainerClient } from '@azure/storage-blob';
 
 import { statusOf } from '../storage/tableErrors';
-import { thumbnailStanding } from './staleThumbnails';
+import { SOURCE_ETAG_METADATA, thumbnailStanding } from './staleThumbnails';
 import { currentUploadEtag } from './uploadVersions';
 
 /** What `GET /api/thumbnails/{width}/{name}` found. */
 export type ThumbnailRead =
-  | { kind: 'found'; body: Buffer; contentType: string; cacheControl: string }
+  | {
+      kind: 'found';
+      body: Buffer;
+      contentType: string;
+      /** The thumbnail blob's ETag: it changes whenever the thumbnail is rewritten. */
+      etag: string | undefined;
+      /** The upload version it was made from (`sourceetag`), undefined for thumbnails from before it was recorded. */
+      version: string | undefined;
+    }
   | { kind: 'missing' }
   /** Its upload was deleted: never passed off as current, and removed. */
   | { kind: 'orphaned' }
@@ -65,7 +73,8 @@ export async function readThumbnail(
       kind: 'found',
       body: await readAll(body),
       contentType: download.contentType ?? 'application/octet-stream',
-      cacheControl: download.cacheControl ?? 'no-cache',
+      etag: download.etag,
+      version: download.metadata?.[SOURCE_ETAG_METADATA],
     };
   } catch (error) {
     body?.destroy(); // never leave the connection holding an unread body

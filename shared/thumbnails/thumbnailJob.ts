@@ -13,14 +13,13 @@ import type { JobStore } from '../jobs/jobStore';
 import type { Job, JobError } from '../jobs/jobTypes';
 import { renderThumbnails } from './renderThumbnails';
 import { bareEtag, removeStaleThumbnails, SOURCE_ETAG_METADATA, SOURCE_NAME_METADATA } from './staleThumbnails';
+import { REVALIDATE_CACHE_CONTROL, thumbnailVersion } from './thumbnailCaching';
 import { ThumbnailError } from './thumbnailErrors';
 import { thumbnailPath } from './thumbnailNames';
 import { writeVersionThumbnails } from './thumbnailWrites';
 import { readUploadVersion } from './uploadVersions';
 
 export const THUMBNAIL_JOB_TYPE = 'thumbnail';
-/** Thumbnails of one blob version never change, but the name can be uploaded again: cache for a day. */
-const CACHE_CONTROL = 'public, max-age=86400';
 /** libvips gives up on one resize after this long, so no input can hang the worker. */
 const RESIZE_TIMEOUT_SECONDS = 30;
 /** Upload jobs created by `POST /api/uploads` put their blobs under `{jobId}/`. */
@@ -69,7 +68,10 @@ export interface ThumbnailResult {
     frames?: number;
     /** `{container}/{width}/{thumbnail name}` in storage (see thumbnailNames.ts). */
     path: string;
-    /** Where the caller fetches it: the app's thumbnail route, under `PUBLIC_BASE_URL` or relative. */
+    /**
+     * Where the caller fetches it: the app's thumbnail route, under `PUBLIC_BASE_URL` or relative, with `?v=` naming
+     * this upload version (cached for good; an old version's URL redirects to the current one).
+     */
     url: string;
   }[];
 }
@@ -189,7 +191,8 @@ async function renderAndUpload(
         [SOURCE_NAME_METADATA]: encodeURIComponent(blob.name),
         jobid: jobId,
       },
-      cacheControl: CACHE_CONTROL,
+      // The blob's own URL names no version (storage is private; the route sets its own caching).
+      cacheControl: REVALIDATE_CACHE_CONTROL,
       currentUploadEtag: () => services.currentUploadEtag(blob.name),
     },
   );
@@ -203,8 +206,8 @@ async function renderAndUpload(
     bytes: thumbnail.data.length,
     ...(thumbnail.frames > 1 ? { frames: thumbnail.frames } : {}),
     path: `${services.thumbnails.containerName}/${path}`,
-    // Storage is private: the caller fetches the thumbnail through the app's own route.
-    url: thumbnailUrl(requestedWidth, path.slice(path.indexOf('/') + 1)),
+    // Storage is private: the caller fetches the thumbnail through the app's own route, at this version's URL.
+    url: thumbnailUrl(requestedWidth, path.slice(path.indexOf('/') + 1), thumbnailVersion(blob.etag)),
   }));
   return { source: { container: blob.container, name: blob.name, etag: blob.etag }, thumbnails };
 }

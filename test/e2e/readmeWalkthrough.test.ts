@@ -175,6 +175,10 @@ describe(
       assert.match(thumbnails, /"status": "succeeded"/);
       assert.match(thumbnails, /"width": 128/);
       assert.match(thumbnails, /^200 image\/webp$/m);
+      assert.match(thumbnails, /"url": "\/api\/thumbnails\/128\/upl_[\w-]+\/sunset\.png\.webp\?v=[\w%-]+"/);
+      const caching = outputOf(/If-None-Match: \$ETAG/);
+      assert.match(caching, /^cache-control: public, max-age=31536000, immutable\r?$/im);
+      assert.match(caching, /^304$/m);
       const direct = outputOf(/jq '\.jobs\[0\] \| \{id, "label": \.label, status\}'/);
       assert.match(direct, /"id": "thm_[\w-]{22}"/);
       assert.match(direct, /"label": "holiday\/beach\.png"/);

@@ -5,6 +5,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import sharp from 'sharp';
 
 import { foreignHoldSeconds } from '../../shared/deadletters/blobPoison';
+import { bareEtag } from '../../shared/thumbnails/staleThumbnails';
 import { thumbnailJobIdFor } from '../../shared/thumbnails/thumbnailJob';
 import { getJson, postJson, type PublicJob, waitForJob } from '../support/api';
 import { startApp } from '../support/appHost';
@@ -29,6 +30,10 @@ interface DeadLetterView {
   body: string;
   error: { code: string; message: string };
   source: { kind: string; container?: string; blobName?: string };
+}
+
+function thumbnailsOf(job: PublicJob): { width: number; url: string }[] {
+  return (job.result?.['thumbnails'] as { width: number; url: string }[] | undefined) ?? [];
 }
 
 function sourceName(job: PublicJob): string | undefined {
@@ -71,7 +76,8 @@ describe('thumbnail job', () => {
       const blob = thumbnails.getBlobClient(`${width}/photo.jpg.webp`);
       const properties = await blob.getProperties();
       assert.equal(properties.contentType, 'image/webp');
-      assert.match(properties.cacheControl ?? '', /max-age=\d+/);
+      // The blob's own URL names no version: never cached as fixed (the route sets its own caching, below).
+      assert.equal(properties.cacheControl, 'no-cache');
       const meta = await sharp(await blob.downloadToBuffer()).metadata();
       // EXIF orientation 6: the 800×600 sensor image is shown 600 wide and 800 high.
       assert.equal(meta.width, width);
@@ -293,6 +299,64 @@ describe('thumbnail job', () => {
     assert.equal(stale.headers.get('cache-control'), 'no-store');
     assert.match(((await stale.json()) as { detail: string }).detail, /current version/);
     assert.deepEqual(await thumbnail.downloadToBuffer(), older, 'left in place, not deleted by a read');
+  });
+
+  it("caches a version's URL for good, and never serves an old version's URL or stale bytes as current", async () => {
+    const first = await uploads.getBlockBlobClient('cached.png').uploadData(await testImage(200, 200, 'png'));
+    const v1 = await jobForBlob('cached.png');
+    assert.equal(v1.status, 'succeeded', JSON.stringify(v1.error));
+    const url1 = thumbnailsOf(v1)[0]?.url ?? '';
+    assert.equal(url1, `/api/thumbnails/128/cached.png.webp?v=${encodeURIComponent(bareEtag(first.etag ?? ''))}`);
+
+    const versioned = await fetch(host.url(url1));
+    assert.equal(versioned.status, 200);
+    assert.equal(versioned.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.equal(versioned.headers.get('content-type'), 'image/webp');
+    assert.equal(versioned.headers.get('x-content-type-options'), 'nosniff');
+    const etag1 = versioned.headers.get('etag') ?? '';
+    assert.match(etag1, /^"[^"]+"$/, 'a strong ETag');
+    assert.equal((await sharp(Buffer.from(await versioned.arrayBuffer())).metadata()).height, 128, 'version 1');
+
+    const plain = host.url('/api/thumbnails/128/cached.png.webp');
+    const unversioned = await fetch(plain);
+    assert.equal(unversioned.status, 200);
+    assert.equal(unversioned.headers.get('cache-control'), 'no-cache');
+    assert.equal(unversioned.headers.get('etag'), etag1);
+    assert.equal(unversioned.headers.get('x-content-type-options'), 'nosniff');
+    await unversioned.arrayBuffer();
+    const unchanged = await fetch(plain, { headers: { 'if-none-match': etag1 } });
+    assert.equal(unchanged.status, 304);
+    assert.equal(unchanged.headers.get('etag'), etag1);
+    assert.equal(unchanged.headers.get('cache-control'), 'no-cache');
+    assert.equal((await unchanged.arrayBuffer()).byteLength, 0, 'no body');
+
+    const second = await uploads.getBlockBlobClient('cached.png').uploadData(await testImage(300, 150, 'png'));
+    const v2 = await jobForBlob('cached.png');
+    assert.equal(v2.status, 'succeeded', JSON.stringify(v2.error));
+    const url2 = thumbnailsOf(v2)[0]?.url ?? '';
+    assert.notEqual(url2, url1, 'a re-upload gets a new URL');
+    assert.equal(url2, `/api/thumbnails/128/cached.png.webp?v=${encodeURIComponent(bareEtag(second.etag ?? ''))}`);
+
+    // The old version's URL: not content a cache could keep under it, but a no-store pointer to the current one.
+    const old = await fetch(host.url(url1), { redirect: 'manual' });
+    assert.equal(old.status, 307);
+    assert.equal(old.headers.get('cache-control'), 'no-store');
+    assert.equal(old.headers.get('location'), url2);
+    assert.equal(old.headers.get('etag'), null);
+    const followed = await fetch(host.url(url1));
+    assert.equal(followed.url, host.url(url2));
+    assert.equal(followed.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.equal((await sharp(Buffer.from(await followed.arrayBuffer())).metadata()).height, 64, 'version 2');
+
+    // A browser revalidating its copy of version 1 gets version 2, with a new ETag.
+    const revalidated = await fetch(plain, { headers: { 'if-none-match': etag1 } });
+    assert.equal(revalidated.status, 200);
+    assert.equal(revalidated.headers.get('cache-control'), 'no-cache');
+    const etag2 = revalidated.headers.get('etag') ?? '';
+    assert.match(etag2, /^"[^"]+"$/);
+    assert.notEqual(etag2, etag1);
+    assert.equal((await sharp(Buffer.from(await revalidated.arrayBuffer())).metadata()).height, 64, 'version 2');
+    assert.equal((await fetch(plain, { headers: { 'if-none-match': etag2 } })).status, 304);
   });
 
   it('answers 404 problem+json for an unknown job and pages the job list', async () => {

@@ -125,7 +125,7 @@ describe('uploads: jobs cannot be taken over, thumbnails stay true to their uplo
     for (const thumbnail of list) {
       assert.equal(thumbnail.contentType, 'image/webp');
       assert.match(thumbnail.path, /\/sunset\.jpg\.webp$/);
-      assert.match(thumbnail.url, /^\/api\/thumbnails\/\d+\/upl_[A-Za-z0-9_-]+\/sunset\.jpg\.webp$/);
+      assert.match(thumbnail.url, /^\/api\/thumbnails\/\d+\/upl_[A-Za-z0-9_-]+\/sunset\.jpg\.webp\?v=[\w%-]+$/);
       const response = await fetch(host.url(thumbnail.url));
       assert.equal(response.status, 200, thumbnail.url);
       assert.equal(response.headers.get('content-type'), 'image/webp');

@@ -7,6 +7,12 @@ import sharp from 'sharp';
 import { renderThumbnails, type ThumbnailOptions } from '../../shared/thumbnails/renderThumbnails';
 import { isSafeThumbnailName } from '../../shared/thumbnails/serveThumbnail';
 import { thumbnailStanding } from '../../shared/thumbnails/staleThumbnails';
+import {
+  ifNoneMatchMatches,
+  IMMUTABLE_CACHE_CONTROL,
+  thumbnailReply,
+  thumbnailVersion,
+} from '../../shared/thumbnails/thumbnailCaching';
 import { ThumbnailError } from '../../shared/thumbnails/thumbnailErrors';
 
 const options: ThumbnailOptions = {
@@ -176,5 +182,66 @@ describe('thumbnail standing (whether the route may serve a thumbnail)', () => {
     assert.equal(await thumbnailStanding({ source: '%E0%A4%A' }, counting), 'current');
     assert.equal(asked, 0, 'no upload looked up without a source name');
     assert.equal(await thumbnailStanding(made('cat.png'), lookup), 'current');
+  });
+});
+
+describe('thumbnail caching (what the route tells browsers and CDNs)', () => {
+  const served = { etag: '"0x8DC2AA"', version: '0x8DC2' };
+  const ask = (version: string | null, ifNoneMatch: string | null = null) =>
+    thumbnailReply(served, { version, ifNoneMatch });
+
+  it("caches a versioned URL for good only when its v is the version served, with the blob's ETag", () => {
+    assert.equal(thumbnailVersion('"0x8DC2"'), '0x8DC2', 'the ETag without quotes, as in sourceetag');
+    assert.deepEqual(ask('0x8DC2'), {
+      kind: 'content',
+      status: 200,
+      cacheControl: IMMUTABLE_CACHE_CONTROL,
+      etag: served.etag,
+    });
+    assert.equal(IMMUTABLE_CACHE_CONTROL, 'public, max-age=31536000, immutable');
+  });
+
+  it('never answers an old or unknown v with content: a no-store redirect to the current version', () => {
+    for (const version of ['0x8DC1', '', '0x8dc2', '"0x8DC2"']) {
+      assert.deepEqual(ask(version), { kind: 'redirect', version: '0x8DC2', cacheControl: 'no-store' }, version);
+    }
+    // Matching validators do not turn an old link into a 304 either: its cached bytes are another version's.
+    assert.equal(ask('0x8DC1', served.etag).kind, 'redirect');
+  });
+
+  it('redirects any v to the unversioned URL for a thumbnail that records no version', () => {
+    assert.deepEqual(thumbnailReply({ etag: '"e"', version: undefined }, { version: '0x8DC2', ifNoneMatch: null }), {
+      kind: 'redirect',
+      version: undefined,
+      cacheControl: 'no-store',
+    });
+  });
+
+  it('serves the unversioned URL no-cache with the ETag, and 304 when If-None-Match names it', () => {
+    assert.deepEqual(ask(null), { kind: 'content', status: 200, cacheControl: 'no-cache', etag: served.etag });
+    for (const header of [served.etag, `W/${served.etag}`, `"other", ${served.etag}`, '*', ` ${served.etag} `]) {
+      assert.deepEqual(
+        ask(null, header),
+        { kind: 'content', status: 304, cacheControl: 'no-cache', etag: served.etag },
+        header,
+      );
+    }
+    for (const header of ['"0x8DC2AB"', '0x8DC2AA', '"other"', '', 'W/"0x8DC2"']) {
+      assert.equal((ask(null, header) as { status: number }).status, 200, header);
+    }
+    assert.equal((ask('0x8DC2', served.etag) as { status: number }).status, 304, 'the versioned URL revalidates too');
+  });
+
+  it('answers 200 without validators when the blob has no ETag', () => {
+    assert.deepEqual(thumbnailReply({ etag: undefined, version: '1' }, { version: null, ifNoneMatch: '*' }), {
+      kind: 'content',
+      status: 200,
+      cacheControl: 'no-cache',
+    });
+  });
+
+  it('reads If-None-Match lists by quoted tags, so a comma inside a tag does not split it', () => {
+    assert.equal(ifNoneMatchMatches('"a,b", "c"', '"a,b"'), true);
+    assert.equal(ifNoneMatchMatches('"a,b"', '"a"'), false);
   });
 });
