@@ -140,10 +140,14 @@ describe('uploads: jobs cannot be taken over, thumbnails stay true to their uplo
     await uploads.getBlockBlobClient('swap.png').uploadData(Buffer.from('a text file now'));
     const failed = await jobForBlob('swap.png');
     assert.equal(failed.error?.code, 'NOT_AN_IMAGE');
-    for (const width of [128, 256, 512]) {
-      assert.equal(await thumbnails.getBlobClient(`${width}/swap.png.webp`).exists(), false, `${width}`);
-    }
+    // Hidden from the moment version 2 is the upload: the route never serves version 1's thumbnail as current.
     assert.equal((await fetch(host.url('/api/thumbnails/128/swap.png.webp'))).status, 404);
+    // Removed by the failure's follow-up, which runs just after the job is recorded `failed` (tens of ms here).
+    for (const width of [128, 256, 512]) {
+      await waitFor(`${width}/swap.png.webp removed`, async () => {
+        return !(await thumbnails.getBlobClient(`${width}/swap.png.webp`).exists());
+      });
+    }
   });
 
   it('stops serving the thumbnails of a deleted upload, and removes them', async () => {
