@@ -136,6 +136,18 @@ export class JobIndex {
     await this.table.upsertEntity(indexRowOf(job), 'Replace');
   }
 
+  /**
+   * Writes the job's index row unless it has one: an insert, so a row already there (written by a listing-status
+   * change, which is newer than what this caller knows) stays as it is.
+   */
+  async writeIfAbsent(job: Job): Promise<void> {
+    try {
+      await this.table.createEntity(indexRowOf(job));
+    } catch (error) {
+      if (statusOf(error) !== 409) throw error;
+    }
+  }
+
   async remove(job: Pick<Job, 'id' | 'createdAt'>): Promise<boolean> {
     const key = indexKeyOf(job);
     try {

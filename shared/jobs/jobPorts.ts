@@ -16,6 +16,11 @@ export interface JobStatusPort {
    * writes nothing. The store's rules apply: progress never goes back, a terminal status sticks unless reopened.
    */
   update(id: string, change: (job: Job) => JobUpdate | undefined, options?: JobUpdateOptions): Promise<Job>;
+  /**
+   * Lists a job created with `deferListing` as it stands, unless it is listed already: an insert, so a row written
+   * meanwhile by a listing-status change (the job's end, written by whichever writer) is newer and stays.
+   */
+  ensureListed(job: Job): Promise<void>;
 }
 
 /** A dead letter as it is first recorded. */

@@ -66,6 +66,11 @@ export interface JobRuntimeOptions {
   definitions?: readonly AnyJobDefinition[];
   /** Where the runtime reports what it handles itself but an operator should see (default: nowhere). */
   log?: JobRuntimeLog;
+  /**
+   * How long a job created by `execute`'s `create` may run unlisted, in milliseconds (default
+   * {@link DEFERRED_LISTING_GRACE_MS}); tests shorten it.
+   */
+  listingGraceMs?: number;
 }
 
 /**

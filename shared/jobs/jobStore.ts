@@ -151,6 +151,11 @@ export class JobStore {
     return { job: this.#remember(job, etag, timeline, 0), created: true };
   }
 
+  /** Lists a job created with `deferListing` unless it is listed already (see `JobStatusPort.ensureListed`). */
+  async ensureListed(job: Job): Promise<void> {
+    await this.#index.writeIfAbsent(job);
+  }
+
   async get(id: string): Promise<Job | undefined> {
     const entity = await this.#read(id);
     return entity ? this.#fromEntity(entity) : undefined;

@@ -51,6 +51,10 @@ class InterleavedJobStore implements JobStatusPort {
     return this.store.get(id);
   }
 
+  ensureListed(job: Job): Promise<void> {
+    return this.store.ensureListed(job);
+  }
+
   async update(id: string, change: (job: Job) => JobUpdate | undefined, options?: JobUpdateOptions): Promise<Job> {
     if (this.#hooks.length > 0) {
       const current = await this.store.get(id);

@@ -1,5 +1,6 @@
 import { type DeadLetter, DeadLetterConflictError } from '../../shared/deadletters/deadLetterTypes';
 import type { DeadLetterPort, JobStatusPort, NewDeadLetter, RedeliveryPort } from '../../shared/jobs/jobPorts';
+import { type ListingStatus, listingStatusOf } from '../../shared/jobs/jobIndex';
 import { applyJobUpdate, newJob } from '../../shared/jobs/jobRules';
 import type { CreateJobInput, Job, JobEvent, JobUpdate } from '../../shared/jobs/jobTypes';
 import { JobNotFoundError } from '../../shared/jobs/jobTypes';
@@ -11,7 +12,19 @@ import { JobNotFoundError } from '../../shared/jobs/jobTypes';
 export class MemoryJobStatuses implements JobStatusPort {
   readonly jobs = new Map<string, Job>();
   readonly timeline = new Map<string, JobEvent[]>();
+  /** Status entity writes. */
   writes = 0;
+  /** The listing index as the store keeps it: one row per job, with its listing status. */
+  readonly listing = new Map<string, ListingStatus>();
+  /** Every index write as it landed, in order (an `ensureListed` that found a row is one too: a rejected insert). */
+  readonly indexWrites: {
+    id: string;
+    status: ListingStatus;
+    by: 'create' | 'update' | 'ensureListed';
+    rejected?: true;
+  }[] = [];
+  /** Runs before an `ensureListed` write lands: a slow index write. */
+  beforeListing: ((job: Job) => Promise<void>) | undefined;
   /** Makes the next `n` writes fail as a storage outage would. */
   failNextWrites = 0;
   readonly #beforeWrites: { matches: (update: JobUpdate, job: Job) => boolean; run: () => Promise<void> }[] = [];
@@ -33,7 +46,23 @@ export class MemoryJobStatuses implements JobStatusPort {
     this.#event(job.id, { kind: 'created', message: input.event ?? `${job.type} job created` });
     for (const event of input.events ?? []) this.#event(job.id, event);
     this.writes++;
+    this.#list(job, 'create');
     return Promise.resolve({ job: structuredClone(job), created: true });
+  }
+
+  async ensureListed(job: Job): Promise<void> {
+    await this.beforeListing?.(job);
+    if (this.listing.has(job.id)) {
+      this.indexWrites.push({ id: job.id, status: listingStatusOf(job.status), by: 'ensureListed', rejected: true });
+      return;
+    }
+    this.#list(job, 'ensureListed');
+  }
+
+  #list(job: Job, by: 'create' | 'update' | 'ensureListed'): void {
+    const status = listingStatusOf(job.status);
+    this.listing.set(job.id, status);
+    this.indexWrites.push({ id: job.id, status, by });
   }
 
   get(id: string): Promise<Job | undefined> {
@@ -62,6 +91,7 @@ export class MemoryJobStatuses implements JobStatusPort {
     const next = applyJobUpdate(current, update, new Date().toISOString());
     this.jobs.set(id, next);
     this.writes++;
+    if (listingStatusOf(next.status) !== listingStatusOf(current.status)) this.#list(next, 'update');
     for (const event of update.events ?? []) this.#event(id, event);
     const event =
       update.event ??

@@ -8,6 +8,7 @@ import { classifyFailure, JobCancelledError, normaliseError, PermanentJobError }
 import { decodeMessage } from '../../shared/jobs/jobMessages';
 import { JobRuntime } from '../../shared/jobs/jobRuntime';
 import { MemoryDeadLetters, MemoryJobStatuses, MemoryRedelivery } from '../support/memoryJobPorts';
+import { latch, waitFor } from '../support/wait';
 
 const counterData = z.object({
   target: z.number().int(),
@@ -454,5 +455,132 @@ describe('job runtime rules (in-memory ports)', () => {
       (error: unknown) =>
         error instanceof PermanentJobError && error.code === 'MALFORMED_MESSAGE' && /jobId/.test(error.message),
     );
+  });
+});
+
+describe('listing a job made by the attempt that runs it (in-memory ports)', () => {
+  /** Short, so a held attempt outlives it in a test; the runtime's own is seconds. */
+  const graceMs = 20;
+  let statuses: MemoryJobStatuses;
+  let runtime: JobRuntime;
+  let attempt: (job: { data: { n: number } }) => Promise<{ n: number }>;
+  const heldJob = defineJob<{ n: number }, { n: number }>({
+    type: 'held',
+    data: z.object({ n: z.number() }),
+    run: (job) => attempt(job),
+  });
+  const made = { create: { data: { n: 1 } } };
+  const transient = () => Promise.reject(Object.assign(new Error('storage busy'), { code: 'STORAGE_BUSY' }));
+  const writes = () => statuses.indexWrites.map((write) => [write.id, write.by, write.status]);
+
+  beforeEach(() => {
+    statuses = new MemoryJobStatuses();
+    runtime = new JobRuntime({ statuses, deadLetters: new MemoryDeadLetters(), listingGraceMs: graceMs });
+    attempt = (job) => Promise.resolve({ n: job.data.n });
+  });
+
+  it('lists a job that ends within the grace once, with its end: three writes in all', async () => {
+    assert.equal((await runtime.execute(heldJob, 'h1', made)).outcome, 'succeeded');
+    assert.equal(statuses.writes, 2);
+    assert.deepEqual(writes(), [['h1', 'update', 'succeeded']]);
+  });
+
+  it('lists a job still running after the grace as active, then with its end', async () => {
+    const gate = latch();
+    attempt = async (job) => {
+      await gate.opened;
+      return { n: job.data.n };
+    };
+    const running = runtime.execute(heldJob, 'h2', made);
+    await waitFor('the running job listed', () => statuses.listing.get('h2') === 'active', 5_000, 5);
+    gate.open();
+    assert.equal((await running).outcome, 'succeeded');
+    assert.equal(statuses.listing.get('h2'), 'succeeded');
+    assert.deepEqual(writes(), [
+      ['h2', 'ensureListed', 'active'],
+      ['h2', 'update', 'succeeded'],
+    ]);
+  });
+
+  it('writes the end only after a slow grace write has landed', async () => {
+    const reached = latch();
+    const slow = latch();
+    statuses.beforeListing = async () => {
+      reached.open();
+      await slow.opened;
+    };
+    attempt = async (job) => {
+      await reached.opened;
+      // Released once every pending promise has run: an end written without waiting for it would have landed by then.
+      setImmediate(slow.open);
+      return { n: job.data.n };
+    };
+    assert.equal((await runtime.execute(heldJob, 'h3', made)).outcome, 'succeeded');
+    assert.deepEqual(writes(), [
+      ['h3', 'ensureListed', 'active'],
+      ['h3', 'update', 'succeeded'],
+    ]);
+    assert.equal(statuses.listing.get('h3'), 'succeeded');
+  });
+
+  it('leaves no grace timer behind when the attempt ends, however it ends', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    await runtime.execute(heldJob, 'h4', made);
+    attempt = transient;
+    await assert.rejects(runtime.execute(heldJob, 'h5', made), /storage busy/);
+    attempt = () => Promise.reject(new PermanentJobError('BAD_INPUT', 'bad input'));
+    await runtime.execute(heldJob, 'h6', made);
+    const before = writes();
+    t.mock.timers.tick(graceMs * 10);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(writes(), before);
+  });
+
+  it('lists a job whose attempt failed, waiting for its retry, and then with its end', async () => {
+    attempt = transient;
+    await assert.rejects(runtime.execute(heldJob, 'h7', made), /storage busy/);
+    assert.equal(statuses.listing.get('h7'), 'active');
+    attempt = (job) => Promise.resolve({ n: job.data.n });
+    assert.equal((await runtime.execute(heldJob, 'h7', made)).outcome, 'succeeded');
+    assert.equal(statuses.jobs.get('h7')?.attempts, 2);
+    assert.deepEqual(writes(), [
+      ['h7', 'ensureListed', 'active'],
+      ['h7', 'update', 'succeeded'],
+    ]);
+  });
+
+  it('lists a job whose host died mid-attempt when its redelivery ends it, or the poison queue does', async () => {
+    // What an attempt whose host died leaves: the job created running, unlisted (its grace never came).
+    for (const id of ['h8', 'h9']) {
+      await statuses.create({ id, type: 'held', status: 'running', attempts: 1, data: { n: 1 }, deferListing: true });
+    }
+    assert.deepEqual(writes(), []);
+    assert.equal((await runtime.execute(heldJob, 'h8', made)).outcome, 'succeeded');
+    await runtime.recordPoison(
+      { poisonQueue: 'held-poison', messageId: 'm9', insertedAt: new Date(), text: '{}' },
+      { kind: 'queue', queue: 'held' },
+      'h9',
+      5,
+    );
+    assert.deepEqual(writes(), [
+      ['h8', 'update', 'succeeded'],
+      ['h9', 'update', 'failed'],
+    ]);
+  });
+
+  it('lists a job that fails or is withdrawn once, with its end', async () => {
+    attempt = () => Promise.reject(new PermanentJobError('BAD_INPUT', 'bad input'));
+    assert.equal((await runtime.execute(heldJob, 'h10', made)).outcome, 'failed');
+    attempt = () => Promise.reject(new JobCancelledError('INPUT_GONE', 'the input went away'));
+    assert.equal((await runtime.execute(heldJob, 'h11', made)).outcome, 'cancelled');
+    assert.deepEqual(writes(), [
+      ['h10', 'update', 'failed'],
+      ['h11', 'update', 'cancelled'],
+    ]);
+  });
+
+  it('still lists a job created to wait in a queue at once', async () => {
+    await runtime.create(heldJob, { id: 'h12', data: { n: 1 } });
+    assert.deepEqual(writes(), [['h12', 'create', 'active']]);
   });
 });
