@@ -1,5 +1,6 @@
 import { deadLetterId } from '../deadletters/deadLetterIds';
 import { type DeadLetter, DeadLetterConflictError, type DeadLetterSource } from '../deadletters/deadLetterTypes';
+import { DEFERRED_LISTING_GRACE_MS, DeferredListing } from './deferredListing';
 import type { AnyJobDefinition, JobContext, JobDefinition, TypedJobUpdate } from './jobDefinition';
 import {
   type ClassifiedFailure,
@@ -100,6 +101,7 @@ export class JobRuntime {
   readonly #definitions: Map<string, AnyJobDefinition>;
   readonly #options: JobRuntimeOptions;
   readonly #log: JobRuntimeLog | undefined;
+  readonly #listingGraceMs: number;
 
   constructor(options: JobRuntimeOptions) {
     this.#options = options;
@@ -108,6 +110,7 @@ export class JobRuntime {
     this.#deadLetters = options.deadLetters;
     this.#redelivery = options.redelivery;
     this.#definitions = new Map((options.definitions ?? []).map((definition) => [definition.type, definition]));
+    this.#listingGraceMs = options.listingGraceMs ?? DEFERRED_LISTING_GRACE_MS;
   }
 
   /** The same runtime (same ports and definitions) reporting to `log`: an invocation's own `context`, say. */
@@ -307,7 +310,9 @@ export class JobRuntime {
       job?: Job;
       /**
        * Create the job unless it exists, already `running` with this attempt counted and `start`'s data, progress
-       * and event in the same write: a job made by the attempt that runs it costs one write, not two.
+       * and event in the same write: a job made by the attempt that runs it costs one write, not two. It is listed
+       * (`GET /api/jobs`) by the write of its end, or as running once it has run {@link DEFERRED_LISTING_GRACE_MS}
+       * (or when an attempt fails and it waits for a retry): a job that ends soon costs no listing write of its own.
        */
       create?: { data: Data; correlation?: JobCorrelation; event?: string };
     } = {},
@@ -329,6 +334,7 @@ export class JobRuntime {
         ...(options.start?.progress ? { progress: { ...INITIAL_PROGRESS, ...options.start.progress } } : {}),
         ...(options.create.event ? { event: options.create.event } : {}),
         events: [options.start?.event ?? { kind: 'started', message: 'attempt 1 started' }],
+        deferListing: true,
       });
       raw = created;
       createdRunning = isNew;
@@ -347,31 +353,45 @@ export class JobRuntime {
       }));
       return { outcome: 'failed', job: failed as unknown as Job<Data, Result>, error: failure.error };
     }
-    if (createdRunning) return this.#runAttempt(definition, id, job, run, options.describe);
-    if (isTerminal(job.status) && options.reopen !== true) return { outcome: 'already-finished', job };
-
-    job = await this.update(
-      definition,
-      id,
-      (current) => ({
-        ...options.start,
-        status: 'running',
-        reopen: options.reopen === true && isTerminal(current.status),
-        attemptsIncrement: 1,
-        event: options.start?.event ?? { kind: 'started', message: `attempt ${current.attempts + 1} started` },
-      }),
-      job,
-    );
-    return this.#runAttempt(definition, id, job, run, options.describe);
+    if (!createdRunning) {
+      if (isTerminal(job.status) && options.reopen !== true) return { outcome: 'already-finished', job };
+      job = await this.update(
+        definition,
+        id,
+        (current) => ({
+          ...options.start,
+          status: 'running',
+          reopen: options.reopen === true && isTerminal(current.status),
+          attemptsIncrement: 1,
+          event: options.start?.event ?? { kind: 'started', message: `attempt ${current.attempts + 1} started` },
+        }),
+        job,
+      );
+    }
+    // A job made by a trigger may be unlisted: made by this attempt, or by one whose host died before its grace
+    // (listing it twice costs a rejected insert, only for a redelivery that outlives the grace).
+    const listing = options.create
+      ? new DeferredListing(this.#statuses, job as unknown as Job, this.#listingGraceMs)
+      : undefined;
+    try {
+      return await this.#runAttempt(definition, id, job, run, options.describe, listing);
+    } finally {
+      await listing?.settle();
+    }
   }
 
-  /** Runs `run` on a job already marked `running` for this attempt, and records how it ended. */
+  /**
+   * Runs `run` on a job already marked `running` for this attempt, and records how it ended. With `listing` (a job
+   * that may be unlisted), the grace is settled before the job's end is written, and a job left active for a retry is
+   * listed.
+   */
   async #runAttempt<Data, Result>(
     definition: JobDefinition<Data, Result>,
     id: string,
     job: Job<Data, Result>,
     run: NonNullable<JobDefinition<Data, Result>['run']>,
     describe: ((result: Result) => string) | undefined,
+    listing: DeferredListing | undefined,
   ): Promise<ExecuteOutcome<Data, Result>> {
     let latest = job;
     const write = async (update: RuntimeJobUpdate<Data, Result>) => {
@@ -405,8 +425,10 @@ export class JobRuntime {
       if (!failure.permanent) {
         // Best effort: the retry matters more than the note, and the poison handler records the final failure.
         await this.recordAttemptFailure(definition, latest, failure.cause).catch(() => undefined);
+        await listing?.listNow(latest as unknown as Job);
         throw failure.cause;
       }
+      await listing?.settle();
       if (failure.cause instanceof JobCancelledError) {
         const cancelled = await this.update(
           definition,
@@ -424,6 +446,7 @@ export class JobRuntime {
       await definition.onPermanentFailure?.(failed, failure.error);
       return { outcome: 'failed', job: failed, error: failure.error };
     }
+    await listing?.settle();
     const done = await this.complete(definition, latest, result, {
       ...(describe ? { message: describe(result) } : {}),
     });

@@ -111,7 +111,8 @@ export function jobToPublic(job: Job): Omit<Job, 'data' | 'correlation'> {
  * Job status records in Table Storage. One partition per job: the status entity (point read by id) carries the
  * job's timeline inside it (spilling old entries to entities in the same partition only for long lives), so a
  * status change with its timeline entry is one write. The listing index (`JobIndex`: day-bucketed, sharded
- * partitions) changes only when a job is created or its listing status changes. Every write is ETag-conditional and
+ * partitions) changes only when a job is created (unless `deferListing`), when its listing status changes (an upsert,
+ * so also the first row of a deferred job), or by `ensureListed`. Every write is ETag-conditional and
  * retried on conflict; a caller that holds the job as last read or written (`basis`) skips the read.
  */
 export class JobStore {
@@ -146,8 +147,9 @@ export class JobStore {
       if (!existing) throw error;
       return { job: existing, created: false };
     }
-    // After the status entity: an index row never points at a job that does not exist.
-    await this.#index.write(job);
+    // After the status entity: an index row never points at a job that does not exist. A deferred one is written by
+    // the first listing-status change (`update`) or by `ensureListed`.
+    if (!input.deferListing) await this.#index.write(job);
     return { job: this.#remember(job, etag, timeline, 0), created: true };
   }
 

@@ -128,11 +128,13 @@ describe('listing a job made by the attempt that runs it (Table Storage)', () =>
     const slow = latch();
     let statusWhenLanding: string | undefined;
     let landed = false;
+    let started = false;
     const statuses: JobStatusPort = {
       create: (input) => store.create(input),
       get: (id) => store.get(id),
       update: (id, change, options) => store.update(id, change, options),
       ensureListed: async (job) => {
+        started = true;
         reached.open();
         await slow.opened;
         statusWhenLanding = (await store.get(job.id))?.status;
@@ -147,7 +149,8 @@ describe('listing a job made by the attempt that runs it (Table Storage)', () =>
     };
     const id = JobStore.newJobId();
     const running = runtime.execute(jobOf(), id, made);
-    await reached.opened;
+    // Polled, not awaited on the latch: the grace timer is unref'd, and only pending I/O or timers keep a test alive.
+    await waitFor('the grace write under way', () => started, 5_000, 5);
     // The attempt has returned; give an end that does not wait every chance to be written before the grace write.
     await waitFor('an end written too early', async () => (await store.get(id))?.status === 'succeeded', 500, 20).catch(
       () => undefined,
@@ -172,7 +175,14 @@ describe('listing a job made by the attempt that runs it (Table Storage)', () =>
     const runtime = new JobRuntime({ statuses: store, deadLetters, listingGraceMs: 60_000 });
     const id = JobStore.newJobId();
     // What an attempt whose host died leaves: the job created running, unlisted (its grace never came).
-    const { job } = await store.create({ id, type, status: 'running', attempts: 1, data: { n: 1 }, deferListing: true });
+    const { job } = await store.create({
+      id,
+      type,
+      status: 'running',
+      attempts: 1,
+      data: { n: 1 },
+      deferListing: true,
+    });
     assert.equal(await listedAs(job), undefined);
     assert.equal((await runtime.execute(jobOf(), id, made)).outcome, 'succeeded');
     assert.equal((await jobOfId(id)).attempts, 2);

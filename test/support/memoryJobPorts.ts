@@ -1,6 +1,6 @@
 import { type DeadLetter, DeadLetterConflictError } from '../../shared/deadletters/deadLetterTypes';
-import type { DeadLetterPort, JobStatusPort, NewDeadLetter, RedeliveryPort } from '../../shared/jobs/jobPorts';
 import { type ListingStatus, listingStatusOf } from '../../shared/jobs/jobIndex';
+import type { DeadLetterPort, JobStatusPort, NewDeadLetter, RedeliveryPort } from '../../shared/jobs/jobPorts';
 import { applyJobUpdate, newJob } from '../../shared/jobs/jobRules';
 import type { CreateJobInput, Job, JobEvent, JobUpdate } from '../../shared/jobs/jobTypes';
 import { JobNotFoundError } from '../../shared/jobs/jobTypes';
@@ -46,7 +46,7 @@ export class MemoryJobStatuses implements JobStatusPort {
     this.#event(job.id, { kind: 'created', message: input.event ?? `${job.type} job created` });
     for (const event of input.events ?? []) this.#event(job.id, event);
     this.writes++;
-    this.#list(job, 'create');
+    if (!input.deferListing) this.#list(job, 'create');
     return Promise.resolve({ job: structuredClone(job), created: true });
   }
 

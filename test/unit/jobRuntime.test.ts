@@ -505,7 +505,9 @@ describe('listing a job made by the attempt that runs it (in-memory ports)', () 
   it('writes the end only after a slow grace write has landed', async () => {
     const reached = latch();
     const slow = latch();
+    let started = false;
     statuses.beforeListing = async () => {
+      started = true;
       reached.open();
       await slow.opened;
     };
@@ -515,7 +517,10 @@ describe('listing a job made by the attempt that runs it (in-memory ports)', () 
       setImmediate(slow.open);
       return { n: job.data.n };
     };
-    assert.equal((await runtime.execute(heldJob, 'h3', made)).outcome, 'succeeded');
+    const running = runtime.execute(heldJob, 'h3', made);
+    // Polled, not awaited on the latch: the grace timer is unref'd, and only a pending timer keeps a test alive.
+    await waitFor('the grace write under way', () => started, 5_000, 5);
+    assert.equal((await running).outcome, 'succeeded');
     assert.deepEqual(writes(), [
       ['h3', 'ensureListed', 'active'],
       ['h3', 'update', 'succeeded'],
