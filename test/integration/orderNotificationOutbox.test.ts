@@ -43,6 +43,10 @@ class DyingJobStore implements JobStatusPort {
     return this.store.get(id);
   }
 
+  ensureListed(job: Job): Promise<void> {
+    return this.store.ensureListed(job);
+  }
+
   async update(id: string, change: (job: Job) => JobUpdate | undefined, options?: JobUpdateOptions): Promise<Job> {
     const before = await this.store.get(id);
     const written = await this.store.update(id, change, options);
