@@ -9,6 +9,8 @@ import type { AccessToken, TokenCredential } from '@azure/identity';
  * version when started with `--skipApiVersionCheck`, as devhost starts it.
  */
 const SERVICE_VERSION = '2025-01-05';
+/** Names devhost in storage logs, as the SDK's `azsdk-js-…` agent names the SDK. */
+const USER_AGENT = `devhost-storage-rest Node/${process.versions.node}`;
 const STORAGE_SCOPE = 'https://storage.azure.com/.default';
 /** A token is renewed this long before it expires, as the SDK's bearer policy does. */
 const TOKEN_REFRESH_MARGIN_MS = 2 * 60_000;
@@ -122,6 +124,7 @@ export class StorageRestClient {
     const path = `${basePath}${request.path}${fullQuery ? `?${fullQuery}` : ''}`;
     const body = request.body === undefined ? undefined : Buffer.from(request.body, 'utf8');
     const headers: Record<string, string> = {
+      'user-agent': USER_AGENT,
       'x-ms-date': new Date().toUTCString(),
       'x-ms-version': SERVICE_VERSION,
     };
