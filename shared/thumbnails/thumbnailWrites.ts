@@ -39,14 +39,12 @@ export class ThumbnailWriteContentionError extends Error {
 /**
  * Writes one upload version's thumbnails so that an older version never replaces a newer one's, however slowly it
  * ran. ETags are not ordered, so "newer" is "the upload's current version". Each write is conditional: first
- * create-if-absent (a name's first upload, the common case, costs one plain write per size); a thumbnail that is
- * there is read, and replaced — with `If-Match` on the ETag just read — only when it is of this version or this
- * version is still the current upload, asked after that read. So a newer version's thumbnail written before the read
- * makes this version see it is no longer current, and one written after the read makes the conditional write fail
- * and the round start again. Once every size is written the upload is asked once more: a version replaced (or
- * deleted) while it ran — say before any thumbnail of the name existed, when every create-if-absent succeeds — is
- * superseded too, not `written` with thumbnails the route would never serve. A superseded version deletes the
- * thumbnails it already wrote (only while they are unchanged), leaving the name's thumbnails to its successor.
+ * create-if-absent (a name's first upload, the common case, costs no request more than a plain write); a thumbnail
+ * that is there is read, and replaced — with `If-Match` on the ETag just read — only when it is of this version or
+ * this version is still the current upload, asked after that read. So a newer version's thumbnail written before the
+ * read makes this version see it is no longer current, and one written after the read makes the conditional write
+ * fail and the round start again. A superseded version deletes the thumbnails it already wrote (only while they are
+ * unchanged), leaving the name's thumbnails to its successor.
  */
 export async function writeVersionThumbnails(
   thumbnails: ContainerClient,
@@ -70,13 +68,7 @@ export async function writeVersionThumbnails(
     for (const { item, write } of attempts)
       if (write.kind === 'written' && write.etag) written.set(item.path, write.etag);
     const conflicts = attempts.filter((attempt) => attempt.write.kind === 'conflict');
-    if (conflicts.length === 0) {
-      // Asked after the last write: what this version wrote stays only while it is still the current upload.
-      const current = await options.currentUploadEtag();
-      if (current !== undefined && bareEtag(current) === mine) return { kind: 'written' };
-      await removeOwnWrites(thumbnails, written);
-      return { kind: 'superseded', currentEtag: current };
-    }
+    if (conflicts.length === 0) return { kind: 'written' };
     const found = await Promise.all(conflicts.map(({ item }) => readSource(thumbnails, item.path)));
     // Asked only after every read above: a version current now was current when those thumbnails were read.
     if (found.some((existing) => existing !== undefined && existing.sourceEtag !== mine)) {
