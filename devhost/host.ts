@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 
 import type { BindingServices } from './bindings/bindingContext';
@@ -21,7 +22,7 @@ import { FrontDoor, hostReadyTimeoutMs } from './http/frontDoor';
 import { HttpServer, maxRequestBodyBytes } from './http/httpServer';
 import { type HostKeys, loadHostKeys } from './http/keys';
 import { MANAGED_IDENTITY_SETTING, startManagedIdentityEndpoint } from './identity/managedIdentityEndpoint';
-import { HostLogger, LogLevelRules } from './log';
+import { HostCategory, HostLogger, LogLevelRules } from './log';
 import { StorageAccounts } from './storage/account';
 import { PrimaryHostLock } from './storage/primaryHostLock';
 import { checkStorageReachable } from './storage/probe';
@@ -97,8 +98,10 @@ export class Devhost {
     logger.useLevels(new LogLevelRules(hostOptions.logLevels));
     const door = await Devhost.#openFrontDoor(options, settings.localHttpPort, env);
 
+    // The host writes its worker channel's lines, and the worker's own system lines, under the channel's category.
+    const workerLog = logger.forCategory(HostCategory.worker(randomUUID()));
     const core = new CoreApiState((level, _category, message) =>
-      logger.log(level === 'information' ? 'debug' : level, message),
+      workerLog.log(level === 'information' ? 'debug' : level, message),
     );
     // Before the app loads: its credentials read IDENTITY_ENDPOINT/IDENTITY_HEADER as on Azure.
     const identityEndpoint = /^(true|1)$/i.test(env[MANAGED_IDENTITY_SETTING]?.trim() ?? '')
@@ -119,7 +122,7 @@ export class Devhost {
     const appHookData: Record<string, unknown> = {};
     try {
       const entryPoints = await resolveEntryPoints(appDir);
-      if (entryPoints.warning) logger.warn(entryPoints.warning);
+      if (entryPoints.warning) workerLog.warn(entryPoints.warning);
       for (const file of entryPoints.files) await loadEntryPoint(file, appDir);
       for (const hook of core.hooksFor('appStart')) {
         await hook({ hookData: core.appLevelOnlyHookData, appHookData, functionAppDirectory: appDir });
@@ -127,7 +130,7 @@ export class Devhost {
       const capabilities = (await core.programmingModel?.getCapabilities?.({})) ?? {};
       core.lockRegistration();
       // Core Tools' line once the worker has loaded the app (scripts wait for it, like for the host lock line).
-      logger.info('Worker process started and initialized.');
+      workerLog.info('Worker process started and initialized.');
       return await Devhost.#startFunctions(
         options,
         env,
@@ -191,7 +194,8 @@ export class Devhost {
       if (unknown.length > 0) throw new StartupError(`--functions names unknown function(s): ${unknown.join(', ')}`);
       functions = functions.filter((f) => wanted.has(f.name.toLowerCase()));
     }
-    if (functions.length === 0) logger.warn('No job functions found.');
+    const startupLog = logger.forCategory(HostCategory.startup);
+    if (functions.length === 0) startupLog.warn('No job functions found.');
 
     const needsStorage = functions.some((f) => f.trigger.type !== 'httpTrigger') || Boolean(env['AzureWebJobsStorage']);
     let hostConnection: StorageConnection | undefined;
@@ -243,7 +247,10 @@ export class Devhost {
     blobFront?.onCommit((commit) => {
       if (!blobEvents.watches(commit.accountName, commit.container)) return;
       blobEvents.blobCreated(commit).catch((error: unknown) => {
-        logger.warn(`BlobCreated for '${commit.container}/${commit.blobName}' failed: ${(error as Error).message}`);
+        logger.warn(
+          `BlobCreated for '${commit.container}/${commit.blobName}' failed: ${(error as Error).message}`,
+          HostCategory.trigger('Blob'),
+        );
       });
     });
     const services: ListenerServices = {
@@ -312,7 +319,7 @@ export class Devhost {
     host.#printListing(functions, env, webhooks);
     for (const listener of listeners) await listener.start();
     httpServer.open();
-    logger.info(`Host started (host id ${hostId}, ${hostConnection?.accountName ?? 'no'} storage).`);
+    startupLog.info(`Host started (host id ${hostId}, ${hostConnection?.accountName ?? 'no'} storage).`);
     if (hostConnection) {
       // Like the host's PrimaryHostCoordinator, only where the host has a storage account to keep the lease in.
       host.#primaryHostLock = new PrimaryHostLock(

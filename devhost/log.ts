@@ -96,8 +96,23 @@ export function flushConsole(): void {
   consoleSink.flush();
 }
 
-/** The category of host lines that name no other: the host's own. */
-export const HOST_CATEGORY = 'Host.General';
+/**
+ * The categories of the host's own lines, as the host names them (the WebJobs SDK's `LogCategories`, the Functions
+ * host's `ScriptConstants`), so that host.json `logging.logLevel` filters devhost's lines as it filters the host's.
+ * The table in devhost/README.md says which line goes where.
+ */
+export const HostCategory = {
+  /** Lines of the host itself: the host lock, stop, and devhost's own lines that have no counterpart. */
+  general: 'Host.General',
+  /** Start-up and indexing: `Host started`, `No job functions found.`, function indexing warnings. */
+  startup: 'Host.Startup',
+  /** Singleton locks (the timer's listener lock). */
+  singleton: 'Host.Singleton',
+  /** A trigger's listener: `Host.Triggers.Timer`, `Host.Triggers.Queue`, `Host.Triggers.Blob`. */
+  trigger: (type: 'Timer' | 'Queue' | 'Blob') => `Host.Triggers.${type}`,
+  /** The host's channel to one language worker process, and that worker's own (system) lines. */
+  worker: (workerId: string) => `Worker.LanguageWorkerChannel.node.${workerId}`,
+} as const;
 
 /**
  * host.json `logging.logLevel`: the least level shown per category. As in .NET's logger filter, the rule for a
@@ -135,16 +150,29 @@ export class LogLevelRules {
  * (`useLevels`); `--verbose` shows debug lines whatever host.json says.
  */
 export class HostLogger {
-  #levels = new LogLevelRules();
+  /** Shared with the loggers `forCategory` makes, so the levels host.json sets later apply to them too. */
+  #rules: { levels: LogLevelRules } = { levels: new LogLevelRules() };
+  #category: string = HostCategory.general;
 
   constructor(
     private readonly minLevel: RpcLogLevel = 'information',
     private readonly sink: LogSink = consoleSink,
   ) {}
 
-  /** Applies host.json's `logging.logLevel`. */
+  /** Applies host.json's `logging.logLevel` (to this logger and every one made from it). */
   useLevels(levels: LogLevelRules): void {
-    this.#levels = levels;
+    this.#rules.levels = levels;
+  }
+
+  /**
+   * The same log, writing lines of `category` unless a call names another: what the host's components get from
+   * `ILoggerFactory.CreateLogger(category)`.
+   */
+  forCategory(category: string): HostLogger {
+    const logger = new HostLogger(this.minLevel, this.sink);
+    logger.#rules = this.#rules;
+    logger.#category = category;
+    return logger;
   }
 
   /** Writes out held-back lines now: before user code runs, so its own console output comes after them. */
@@ -153,14 +181,14 @@ export class HostLogger {
   }
 
   /** Whether a line of `level` in `category` is shown. */
-  shows(level: RpcLogLevel, category: string = HOST_CATEGORY): boolean {
+  shows(level: RpcLogLevel, category: string = this.#category): boolean {
     if (level === 'none') return false;
-    const rule = this.#levels.minimumFor(category);
+    const rule = this.#rules.levels.minimumFor(category);
     const least = LEVEL_RANK[this.minLevel] < LEVEL_RANK.information ? this.minLevel : rule;
     return LEVEL_RANK[level] >= LEVEL_RANK[least];
   }
 
-  log(level: RpcLogLevel, message: string, category: string = HOST_CATEGORY): void {
+  log(level: RpcLogLevel, message: string, category: string = this.#category): void {
     if (!this.shows(level, category)) return;
     const text = redactSecrets(message);
     for (const line of text.split('\n')) this.sink.write(`[${new Date().toISOString()}] ${line}`, level);

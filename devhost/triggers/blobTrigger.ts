@@ -17,6 +17,7 @@ import type { FunctionDefinition } from '../core/functionDefinition';
 import { BlobEventSource } from '../eventgrid/blobEventSource';
 import { BLOB_FRONT_PORT_SETTING } from '../eventgrid/blobFront';
 import { createBlobsWebhook } from '../eventgrid/blobsWebhook';
+import { HostCategory } from '../log';
 import type { StorageAccount } from '../storage/account';
 import type { BlobTriggerProperties } from '../storage/restBlob';
 import type { ListenerFactory, ListenerServices, TriggerListener } from './listener';
@@ -117,7 +118,10 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
     () => services.queueWrites.notify(queueKey),
   );
   const { blobs, queues } = services.options;
-  const scanner = new BlobScanner(services.logger);
+  // The blobs extension writes its listeners' lines as Host.Triggers.Blob; the internal queue's listener is the
+  // queues extension's, whose lines are Host.Triggers.Queue.
+  const blobLog = services.logger.forCategory(HostCategory.trigger('Blob'));
+  const scanner = new BlobScanner(blobLog);
   const polled = blobFunctions.filter((entry) => entry.source === 'LogsAndContainerScan');
   const eventDriven = blobFunctions.filter((entry) => entry.source === 'EventGrid');
 
@@ -149,7 +153,7 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
     'blobs',
     createBlobsWebhook({
       queue: triggerQueue,
-      logger: services.logger,
+      logger: blobLog,
       resolveFunctionId: (functionName) => {
         const short = functionName.replace(/^Host\./, '');
         const entry = blobFunctions.find(
@@ -165,7 +169,7 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
           webhooks: services.webhooks,
           hostContainer,
           hostId: services.hostId,
-          logger: services.logger,
+          logger: blobLog,
           scanIntervalMs: eventGridScanIntervalMs(services.env),
         })
       : undefined;
@@ -235,7 +239,7 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
     visibilityTimeoutMs: 0,
     maxDequeueCount: blobs.poisonBlobThreshold,
     messageEncoding: queues.messageEncoding,
-    logger: services.logger,
+    logger: services.logger.forCategory(HostCategory.trigger('Queue')),
     ...(visibility ? { receiveVisibilityMs: visibility } : {}),
     process: execute,
     onWake: (wake) => services.queueWrites.subscribe(queueKey, wake),
@@ -251,7 +255,7 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
           services.blobWrites.subscribe(Notifier.key(entry.connection.key, entry.pattern.container), wake),
         );
       }
-      services.logger.info(`registered http endpoint = ${services.webhooks.urlOf('blobs')}`);
+      blobLog.info(`registered http endpoint = ${services.webhooks.urlOf('blobs')}`);
       // Before "Host started": what exists now is history, what is written afterwards raises events.
       await eventSource?.start();
       if (polled.length > 0) scanner.start();

@@ -3,6 +3,7 @@ import { resolveConnection } from '../config/connections';
 import { StartupError } from '../config/errors';
 import type { FunctionDefinition } from '../core/functionDefinition';
 import type { TriggerEvent } from '../core/invoker';
+import { HostCategory } from '../log';
 import type { ListenerFactory, ListenerServices, TriggerListener } from './listener';
 import { Notifier } from './notifier';
 import { poisonQueueNameFor, QueueListener, type QueueMessageContext, receiveVisibilityFrom } from './queueListener';
@@ -60,9 +61,12 @@ function createListener(fn: FunctionDefinition, services: ListenerServices): Tri
   const poisonName = poisonQueueNameFor(queueName);
   const policy = services.retryPolicy(fn);
   if (policy) {
-    services.logger.warn(
-      `Function "${fn.name}": retry policies are documented for timer, Event Hubs, Kafka and Cosmos DB triggers only; the host still applies them, and so does devhost.`,
-    );
+    // The host warns about retry support while indexing functions, a start-up line.
+    services.logger
+      .forCategory(HostCategory.startup)
+      .warn(
+        `Function "${fn.name}": retry policies are documented for timer, Event Hubs, Kafka and Cosmos DB triggers only; the host still applies them, and so does devhost.`,
+      );
   }
   const { queues } = services.options;
   const visibility = receiveVisibilityFrom(services.env);
@@ -75,7 +79,7 @@ function createListener(fn: FunctionDefinition, services: ListenerServices): Tri
     visibilityTimeoutMs: queues.visibilityTimeoutMs,
     maxDequeueCount: queues.maxDequeueCount,
     messageEncoding: queues.messageEncoding,
-    logger: services.logger,
+    logger: services.logger.forCategory(HostCategory.trigger('Queue')),
     ...(visibility ? { receiveVisibilityMs: visibility } : {}),
     process: async (message) => {
       const outcome = await services.invoker.invoke(fn, triggerEvent(queueName, message), policy);

@@ -3,6 +3,7 @@ import { HOSTS_CONTAINER } from '../blob/blobReceipts';
 import { StartupError } from '../config/errors';
 import type { FunctionDefinition } from '../core/functionDefinition';
 import type { TriggerEvent } from '../core/invoker';
+import { HostCategory, type HostLogger } from '../log';
 import { BlobLeaseLock } from '../storage/blobLeaseLock';
 import { parseSchedule, type Schedule, ScheduleError, shouldDisableScheduleMonitor } from '../timer/schedule';
 import { ScheduleMonitor, type ScheduleStatus, statusPayload } from '../timer/scheduleMonitor';
@@ -48,6 +49,10 @@ class TimerListener implements TriggerListener {
   readonly #monitor: ScheduleMonitor | undefined;
   readonly #runOnStartup: boolean;
   readonly #lock: BlobLeaseLock;
+  /** The timer extension's lines (`Host.Triggers.Timer`). */
+  readonly #log: HostLogger;
+  /** The listener lock's lines, as the host's `SingletonListener` writes them (`Host.Singleton`). */
+  readonly #singletonLog: HostLogger;
   #running = false;
   #scheduleLoop: Promise<void> | undefined;
   #acquireTimer: NodeJS.Timeout | undefined;
@@ -57,18 +62,20 @@ class TimerListener implements TriggerListener {
   constructor(fn: FunctionDefinition, services: ListenerServices) {
     this.#fn = fn;
     this.#services = services;
+    this.#log = services.logger.forCategory(HostCategory.trigger('Timer'));
+    this.#singletonLog = services.logger.forCategory(HostCategory.singleton);
     this.#schedule = parseFunctionSchedule(fn, services.env);
     const hostContainer = services.accounts.get(services.hostConnection).internalContainer(HOSTS_CONTAINER);
     const useMonitor =
       booleanConfig(fn.trigger.config['useMonitor']) ?? !shouldDisableScheduleMonitor(this.#schedule, new Date());
-    this.#monitor = useMonitor ? new ScheduleMonitor(hostContainer, services.hostId, services.logger) : undefined;
+    this.#monitor = useMonitor ? new ScheduleMonitor(hostContainer, services.hostId, this.#log) : undefined;
     this.#runOnStartup = booleanConfig(fn.trigger.config['runOnStartup']) ?? false;
     this.#lock = new BlobLeaseLock(
       hostContainer,
       `locks/${services.hostId}/Host.Functions.${fn.name}.Listener`,
       services.options.singleton.listenerLockPeriodMs,
       `${services.hostId}/${process.pid}`,
-      services.logger,
+      this.#singletonLog,
     );
   }
 
@@ -91,17 +98,17 @@ class TimerListener implements TriggerListener {
     try {
       acquired = await this.#lock.tryAcquire(() => this.#lockLost());
     } catch (error) {
-      this.#services.logger.warn(
+      this.#singletonLog.warn(
         `Timer '${this.#fn.name}': the listener lock could not be checked (${(error as Error).message.split('\n')[0] ?? ''}); retrying.`,
       );
     }
     if (acquired) {
-      this.#services.logger.debug(`Timer '${this.#fn.name}' holds the singleton lock '${this.#lock.name}'.`);
+      this.#singletonLog.debug(`Timer '${this.#fn.name}' holds the singleton lock '${this.#lock.name}'.`);
       const generation = ++this.#generation;
       this.#scheduleLoop = this.#runSchedule(generation);
       return;
     }
-    this.#services.logger.debug(
+    this.#singletonLog.debug(
       `Unable to acquire Singleton lock (${this.#lock.name}): another instance runs timer '${this.#fn.name}'.`,
     );
     this.#acquireTimer = setTimeout(
@@ -133,13 +140,13 @@ class TimerListener implements TriggerListener {
         status = checked.status;
         if (checked.pastDue) first = 'pastDue';
       } catch (error) {
-        this.#services.logger.warn(
+        this.#log.warn(
           `Timer '${this.#fn.name}': the schedule status could not be read (${(error as Error).message.split('\n')[0] ?? ''}); past-due detection skipped.`,
         );
       }
     }
     if (!first && this.#runOnStartup) first = 'runOnStartup';
-    this.#services.logger.info(
+    this.#log.info(
       `The next 5 occurrences of the '${this.#fn.name}' schedule (${this.#schedule.toString()}) will be: ${this.#nextFive(now)}`,
     );
 

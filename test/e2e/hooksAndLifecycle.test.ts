@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 
 import { DevhostProcess } from '../support/devhostProcess';
+import { uniqueName } from '../support/storage';
 
 describe('devhost hooks', () => {
   it('runs appStart, pre/postInvocation and appTerminate hooks with writable contexts', async () => {
@@ -116,6 +117,32 @@ describe('devhost log levels', () => {
       assert.equal(host.lines(/Host started/).length, 1, 'host lines keep the default level');
     } finally {
       await host.stop();
+    }
+  });
+
+  it("gives host lines the host's categories: Host.Triggers.Timer and Host.Startup each filter their own lines", async () => {
+    const host = await DevhostProcess.start({
+      app: 'test/apps/timer-app',
+      args: ['--functions', 'startup'],
+      env: {
+        AzureFunctionsWebHost__hostid: uniqueName('log-'),
+        'AzureFunctionsJobHost__logging__logLevel__Host.Triggers.Timer': 'Warning',
+        'AzureFunctionsJobHost__logging__logLevel__Host.Startup': 'None',
+      },
+      // "Host started" is a Host.Startup line: hidden here.
+      waitForStart: false,
+    });
+    try {
+      // runOnStartup: the function runs after its schedule line would have been written, and the host lock line
+      // comes after "Host started" would have.
+      await host.waitForLine(/STARTUP \{/);
+      await host.waitForLine(/Host lock lease acquired by instance ID/);
+      assert.deepEqual(host.lines(/The next 5 occurrences/), [], 'Host.Triggers.Timer at Warning hides schedule lines');
+      assert.deepEqual(host.lines(/Host started/), [], 'Host.Startup at None hides the start-up lines');
+      assert.equal(host.lines(/Worker process started and initialized\./).length, 1, 'worker lines keep the default');
+      assert.equal(host.lines(/Executing 'Functions\.startup'/).length, 1, 'function lines keep the default');
+    } finally {
+      assert.equal(await host.stop(), 0);
     }
   });
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 
-import { HostLogger, LogLevelRules } from '../../devhost/log';
+import { HostCategory, HostLogger, LogLevelRules } from '../../devhost/log';
 
 const LOG_MODULE = path.resolve(__dirname, '..', '..', 'devhost', 'log.js');
 
@@ -137,5 +137,23 @@ describe('log levels from host.json logging.logLevel', () => {
     verboseLogger.useLevels(new LogLevelRules({ default: 'none' }));
     verboseLogger.debug('a debug line');
     assert.equal(verbose.length, 1);
+  });
+
+  it("writes a component's lines in its category, with the levels host.json sets after the logger was made", () => {
+    const seen: string[] = [];
+    const logger = new HostLogger('information', {
+      write: (line: string) => seen.push(line.replace(/^\[[^\]]+\] /, '')),
+    });
+    const timer = logger.forCategory(HostCategory.trigger('Timer'));
+    const queue = logger.forCategory(HostCategory.trigger('Queue'));
+    const startup = logger.forCategory(HostCategory.startup);
+    logger.useLevels(new LogLevelRules({ 'Host.Triggers.Timer': 'warning', 'host.startup': 'none' }));
+    timer.info('The next 5 occurrences');
+    timer.warn('timer warning');
+    queue.info('queue line');
+    startup.warn('Host started');
+    logger.info('Host lock lease acquired');
+    timer.info('a function line', 'Function.tick');
+    assert.deepEqual(seen, ['timer warning', 'queue line', 'Host lock lease acquired', 'a function line']);
   });
 });
