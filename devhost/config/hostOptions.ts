@@ -4,8 +4,8 @@ import path from 'node:path';
 
 import type { RpcLogLevel } from '../core/rpcTypes';
 import { parseTimeSpanMs } from './duration';
-import { StartupError } from './errors';
-import { applyHostJsonOverrides, withCanonicalKeys } from './hostJsonOverrides';
+import { HostJsonError, StartupError } from './errors';
+import { applyHostJsonOverrides, type HostJsonOverride, withCanonicalKeys } from './hostJsonOverrides';
 
 /** Storage queue trigger settings, `extensions.queues` (defaults as the Storage Queues extension 5.x). */
 export interface QueuesOptions {
@@ -64,7 +64,7 @@ function section(parent: Json, key: string, where: string): Json {
   const value = parent[key];
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new StartupError(`host.json: ${where}${key} must be an object`);
+    throw new HostJsonError(`${where}${key}`, 'must be an object');
   }
   return value as Json;
 }
@@ -75,9 +75,7 @@ function integer(obj: Json, key: string, where: string, fallback: number, min: n
   // The host binds options from configuration, where every value is a string: "16" is as good as 16.
   const value = typeof raw === 'string' && /^\s*[-+]?\d+\s*$/.test(raw) ? Number(raw) : raw;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new StartupError(
-      `host.json: ${where}${key} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`,
-    );
+    throw new HostJsonError(`${where}${key}`, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -103,13 +101,14 @@ function parseQueues(ext: Json, processorCount: number): QueuesOptions {
   const batchSize = integer(q, 'batchSize', where, 16, 1, MAX_BATCH_SIZE);
   const maxPollingIntervalMs = duration(q, 'maxPollingInterval', where, DEVELOPMENT_MAX_POLLING_MS);
   if (maxPollingIntervalMs < MIN_POLLING_MS) {
-    throw new StartupError(`host.json: ${where}maxPollingInterval must be at least 00:00:00.1`);
+    throw new HostJsonError(`${where}maxPollingInterval`, 'must be at least 00:00:00.1');
   }
   const rawEncoding = q['messageEncoding'] ?? 'base64';
   const encoding = enumValue(rawEncoding, ['base64', 'none'] as const);
   if (encoding === undefined) {
-    throw new StartupError(
-      `host.json: ${where}messageEncoding must be "base64" or "none", got ${JSON.stringify(rawEncoding)}`,
+    throw new HostJsonError(
+      `${where}messageEncoding`,
+      `must be "base64" or "none", got ${JSON.stringify(rawEncoding)}`,
     );
   }
   return {
@@ -139,8 +138,9 @@ function parseLogLevels(root: Json): Record<string, RpcLogLevel> {
   for (const [category, value] of Object.entries(logLevel)) {
     const level = typeof value === 'string' ? LOG_LEVELS[value.trim().toLowerCase()] : undefined;
     if (!level) {
-      throw new StartupError(
-        `host.json: logging.logLevel.${category} must be one of Trace, Debug, Information, Warning, Error, Critical, None, got ${JSON.stringify(value)}`,
+      throw new HostJsonError(
+        `logging.logLevel.${category}`,
+        `must be one of Trace, Debug, Information, Warning, Error, Critical, None, got ${JSON.stringify(value)}`,
       );
     }
     levels[category] = level;
@@ -154,9 +154,11 @@ function parseRetry(root: Json): RetryOptions | undefined {
   const retry = section(root, 'retry', '');
   const strategy = enumValue(retry['strategy'] ?? 'exponentialBackoff', ['fixedDelay', 'exponentialBackoff'] as const);
   if (strategy === undefined) {
-    throw new StartupError(`host.json: retry.strategy must be "fixedDelay" or "exponentialBackoff"`);
+    throw new HostJsonError('retry.strategy', 'must be "fixedDelay" or "exponentialBackoff"');
   }
-  if (retry['maxRetryCount'] === undefined) throw new StartupError('host.json: retry.maxRetryCount is required');
+  if (retry['maxRetryCount'] === undefined) {
+    throw new HostJsonError('retry.maxRetryCount', 'is required', { missing: true });
+  }
   return {
     strategy,
     maxRetryCount: integer(retry, 'maxRetryCount', 'retry.', 0, -1, 1_000_000),
@@ -173,19 +175,18 @@ export function parseHostOptions(doc: unknown, processorCount = cpus().length): 
   }
   const root = withCanonicalKeys(doc) as Json;
   if (root['version'] !== '2.0') {
-    throw new StartupError(`host.json: "version" must be "2.0", got ${JSON.stringify(root['version'])}`);
+    throw new HostJsonError('version', `must be "2.0", got ${JSON.stringify(root['version'])}`, { quoted: true });
   }
   const ext = section(root, 'extensions', '');
   const http = section(ext, 'http', 'extensions.');
   const routePrefix = http['routePrefix'] ?? 'api';
-  if (typeof routePrefix !== 'string')
-    throw new StartupError('host.json: extensions.http.routePrefix must be a string');
+  if (typeof routePrefix !== 'string') throw new HostJsonError('extensions.http.routePrefix', 'must be a string');
   const blobs = section(ext, 'blobs', 'extensions.');
   const singleton = section(root, 'singleton', '');
   const timeout = root['functionTimeout'];
   const functions = root['functions'];
   if (functions !== undefined && (!Array.isArray(functions) || !functions.every((f) => typeof f === 'string'))) {
-    throw new StartupError('host.json: "functions" must be an array of function names');
+    throw new HostJsonError('functions', 'must be an array of function names', { quoted: true });
   }
   return {
     functionTimeoutMs:
@@ -245,14 +246,46 @@ export async function loadHostOptions(appDir: string, env: NodeJS.ProcessEnv = p
   try {
     return parseHostOptions(effective);
   } catch (error) {
-    if (!(error instanceof StartupError)) throw error;
-    // The message names the host.json path, plain or quoted: name the app setting that set it instead.
-    for (const { setting, path: key } of overrides) {
-      const named = [`host.json: ${key} `, `host.json: "${key}" `].find((start) => error.message.startsWith(start));
-      if (named) {
-        throw new StartupError(`app setting ${setting} ${error.message.slice(named.length)}`, { cause: error });
-      }
-    }
-    throw error;
+    if (!(error instanceof HostJsonError)) throw error;
+    throw blameSettings(error, overrides, doc as Json) ?? error;
   }
+}
+
+/** Whether `doc` has an object at `path` (dot-separated, keys without case, as the host reads host.json). */
+function hasSection(doc: Json, path: string): boolean {
+  let node: unknown = doc;
+  for (const segment of path.split('.')) {
+    if (typeof node !== 'object' || node === null || Array.isArray(node)) return false;
+    const lower = segment.toLowerCase();
+    const key = Object.keys(node).find((candidate) => candidate.toLowerCase() === lower);
+    if (key === undefined) return false;
+    node = (node as Json)[key];
+  }
+  return typeof node === 'object' && node !== null;
+}
+
+/**
+ * `error` restated under the app settings its value came from, or undefined when it came from the file: a bad value
+ * is the setting's that set it; a missing one is the settings' that made its section, when the file has no such
+ * section (a section the file has is the file's to complete).
+ */
+function blameSettings(error: HostJsonError, overrides: HostJsonOverride[], file: Json): StartupError | undefined {
+  const path = error.path.toLowerCase();
+  if (!error.missing) {
+    const setter = overrides.find((override) => override.path.toLowerCase() === path);
+    if (!setter) return undefined;
+    return new StartupError(`app setting ${setter.setting} ${error.problem}`, { cause: error });
+  }
+  const dot = path.lastIndexOf('.');
+  if (dot < 0) return undefined;
+  const section = error.path.slice(0, dot);
+  if (hasSection(file, section)) return undefined;
+  const makers = overrides
+    .filter((override) => override.path.toLowerCase().startsWith(`${section.toLowerCase()}.`))
+    .map((override) => override.setting);
+  if (makers.length === 0) return undefined;
+  return new StartupError(
+    `app setting${makers.length > 1 ? 's' : ''} ${makers.join(', ')}: ${error.path} ${error.problem}`,
+    { cause: error },
+  );
 }

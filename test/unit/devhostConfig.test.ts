@@ -333,4 +333,31 @@ describe('host.json overrides from AzureFunctionsJobHost__ app settings', () => 
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('names the app settings that made a section when a value the section needs is missing', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'devhost-overrides-'));
+    try {
+      await writeFile(path.join(dir, 'host.json'), JSON.stringify(doc));
+      await assert.rejects(loadHostOptions(dir, { AzureFunctionsJobHost__retry__strategy: 'fixedDelay' }), {
+        message: 'app setting AzureFunctionsJobHost__retry__strategy: retry.maxRetryCount is required',
+      });
+      await assert.rejects(
+        loadHostOptions(dir, {
+          AzureFunctionsJobHost__Retry__Strategy: 'fixedDelay',
+          AzureFunctionsJobHost__retry__delayInterval: '00:00:02',
+        }),
+        {
+          message:
+            'app settings AzureFunctionsJobHost__Retry__Strategy, AzureFunctionsJobHost__retry__delayInterval: retry.maxRetryCount is required',
+        },
+      );
+      // A section the file has is the file's to complete, whatever the settings add to it.
+      await writeFile(path.join(dir, 'host.json'), JSON.stringify({ ...doc, retry: { strategy: 'fixedDelay' } }));
+      await assert.rejects(loadHostOptions(dir, { AzureFunctionsJobHost__retry__delayInterval: '00:00:02' }), {
+        message: 'host.json: retry.maxRetryCount is required',
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
