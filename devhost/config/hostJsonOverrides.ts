@@ -13,69 +13,14 @@ function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** host.json keys devhost reads, in host.json's spelling: the file or a setting may spell them in any case. */
-const KNOWN_KEYS = [
-  'version',
-  'functionTimeout',
-  'functions',
-  'extensions',
-  'http',
-  'routePrefix',
-  'queues',
-  'batchSize',
-  'newBatchThreshold',
-  'maxPollingInterval',
-  'visibilityTimeout',
-  'maxDequeueCount',
-  'messageEncoding',
-  'blobs',
-  'maxDegreeOfParallelism',
-  'poisonBlobThreshold',
-  'singleton',
-  'listenerLockPeriod',
-  'listenerLockRecoveryPollingInterval',
-  'retry',
-  'strategy',
-  'maxRetryCount',
-  'delayInterval',
-  'minimumInterval',
-  'maximumInterval',
-  'logging',
-  'logLevel',
-];
-
 /**
- * The key `segment` names in `container`, compared without case as .NET configuration does: the key already there,
- * else host.json's spelling of a key devhost reads, else the segment as written.
+ * The key `segment` names in `container`, compared without case as .NET configuration does: the key already there
+ * (the later of two spellings, the one the options read), else the segment as written. The options read keys without
+ * case too, so a new key's spelling does not matter.
  */
 function keyFor(container: Json, segment: string): string {
   const lower = segment.toLowerCase();
-  return (
-    Object.keys(container).find((key) => key.toLowerCase() === lower) ??
-    KNOWN_KEYS.find((key) => key.toLowerCase() === lower) ??
-    segment
-  );
-}
-
-/**
- * `doc` with the host.json keys devhost reads in host.json's spelling, at any depth: the host reads host.json
- * through .NET configuration, whose keys have no case, so `"BatchSize"` is `batchSize`. When two keys of one object
- * differ only in case, the later one wins, as it does in the host's configuration.
- */
-export function withCanonicalKeys(doc: unknown): unknown {
-  if (Array.isArray(doc)) return doc.map(withCanonicalKeys);
-  if (!isObject(doc)) return doc;
-  const result: Json = {};
-  const spellings = new Map<string, string>();
-  for (const [key, value] of Object.entries(doc)) {
-    const lower = key.toLowerCase();
-    const canonical = KNOWN_KEYS.find((known) => known.toLowerCase() === lower) ?? key;
-    const earlier = spellings.get(lower);
-    if (earlier !== undefined) delete result[earlier];
-    spellings.set(lower, canonical);
-    result[canonical] = withCanonicalKeys(value);
-  }
-  return result;
+  return Object.keys(container).findLast((key) => key.toLowerCase() === lower) ?? segment;
 }
 
 /** An array index as a configuration key spells it. */

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { RpcLogLevel } from '../core/rpcTypes';
 import { parseTimeSpanMs } from './duration';
 import { HostJsonError, StartupError } from './errors';
-import { applyHostJsonOverrides, type HostJsonOverride, withCanonicalKeys } from './hostJsonOverrides';
+import { applyHostJsonOverrides, type HostJsonOverride } from './hostJsonOverrides';
 
 /** Storage queue trigger settings, `extensions.queues` (defaults as the Storage Queues extension 5.x). */
 export interface QueuesOptions {
@@ -60,22 +60,67 @@ const MAX_BATCH_SIZE = 32;
 
 type Json = Record<string, unknown>;
 
-function section(parent: Json, key: string, where: string): Json {
-  const value = parent[key];
-  if (value === undefined || value === null) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new HostJsonError(`${where}${key}`, 'must be an object');
-  }
-  return value as Json;
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function integer(obj: Json, key: string, where: string, fallback: number, min: number, max: number): number {
-  const raw = obj[key];
+/**
+ * One object of host.json, read as the host reads host.json, through .NET configuration: keys without case
+ * (`"BatchSize"` is `batchSize`), and of two spellings in one object the later. Every read goes through here, so no
+ * list of the keys devhost reads has to be kept beside the code that reads them.
+ */
+class HostJsonSection {
+  readonly #values: Json;
+
+  /** @param path this section's host.json path (`extensions.queues`; empty for the root), for errors */
+  constructor(
+    values: Json,
+    readonly path: string,
+  ) {
+    this.#values = values;
+  }
+
+  /** The host.json path of `key` here, in host.json's spelling. */
+  pathOf(key: string): string {
+    return this.path === '' ? key : `${this.path}.${key}`;
+  }
+
+  /** The value of `key`, whatever its case in the file; undefined when absent. */
+  get(key: string): unknown {
+    const lower = key.toLowerCase();
+    let value: unknown;
+    for (const [candidate, candidateValue] of Object.entries(this.#values)) {
+      if (candidate.toLowerCase() === lower) value = candidateValue;
+    }
+    return value;
+  }
+
+  /** The object at `key` (empty when absent or null). */
+  section(key: string): HostJsonSection {
+    const value = this.get(key);
+    if (value === undefined || value === null) return new HostJsonSection({}, this.pathOf(key));
+    if (!isObject(value)) throw new HostJsonError(this.pathOf(key), 'must be an object');
+    return new HostJsonSection(value, this.pathOf(key));
+  }
+
+  /** The entries (for sections whose keys are names, like `logLevel`): of two spellings of a key, the later. */
+  entries(): [string, unknown][] {
+    const byLower = new Map<string, [string, unknown]>();
+    for (const [key, value] of Object.entries(this.#values)) {
+      byLower.delete(key.toLowerCase());
+      byLower.set(key.toLowerCase(), [key, value]);
+    }
+    return [...byLower.values()];
+  }
+}
+
+function integer(obj: HostJsonSection, key: string, fallback: number, min: number, max: number): number {
+  const raw = obj.get(key);
   if (raw === undefined) return fallback;
   // The host binds options from configuration, where every value is a string: "16" is as good as 16.
   const value = typeof raw === 'string' && /^\s*[-+]?\d+\s*$/.test(raw) ? Number(raw) : raw;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new HostJsonError(`${where}${key}`, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    throw new HostJsonError(obj.pathOf(key), `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -90,33 +135,32 @@ function enumValue<T extends string>(value: unknown, allowed: readonly T[]): T |
   return allowed.find((name) => name.toLowerCase() === lower);
 }
 
-function duration(obj: Json, key: string, where: string, fallbackMs: number): number {
-  const value = obj[key];
-  return value === undefined ? fallbackMs : parseTimeSpanMs(value, `${where}${key}`);
+function duration(obj: HostJsonSection, key: string, fallbackMs: number): number {
+  const value = obj.get(key);
+  return value === undefined ? fallbackMs : parseTimeSpanMs(value, obj.pathOf(key));
 }
 
-function parseQueues(ext: Json, processorCount: number): QueuesOptions {
-  const q = section(ext, 'queues', 'extensions.');
-  const where = 'extensions.queues.';
-  const batchSize = integer(q, 'batchSize', where, 16, 1, MAX_BATCH_SIZE);
-  const maxPollingIntervalMs = duration(q, 'maxPollingInterval', where, DEVELOPMENT_MAX_POLLING_MS);
+function parseQueues(ext: HostJsonSection, processorCount: number): QueuesOptions {
+  const q = ext.section('queues');
+  const batchSize = integer(q, 'batchSize', 16, 1, MAX_BATCH_SIZE);
+  const maxPollingIntervalMs = duration(q, 'maxPollingInterval', DEVELOPMENT_MAX_POLLING_MS);
   if (maxPollingIntervalMs < MIN_POLLING_MS) {
-    throw new HostJsonError(`${where}maxPollingInterval`, 'must be at least 00:00:00.1');
+    throw new HostJsonError(q.pathOf('maxPollingInterval'), 'must be at least 00:00:00.1');
   }
-  const rawEncoding = q['messageEncoding'] ?? 'base64';
+  const rawEncoding = q.get('messageEncoding') ?? 'base64';
   const encoding = enumValue(rawEncoding, ['base64', 'none'] as const);
   if (encoding === undefined) {
     throw new HostJsonError(
-      `${where}messageEncoding`,
+      q.pathOf('messageEncoding'),
       `must be "base64" or "none", got ${JSON.stringify(rawEncoding)}`,
     );
   }
   return {
     batchSize,
-    newBatchThreshold: integer(q, 'newBatchThreshold', where, Math.floor(batchSize / 2) * processorCount, 0, 10_000),
+    newBatchThreshold: integer(q, 'newBatchThreshold', Math.floor(batchSize / 2) * processorCount, 0, 10_000),
     maxPollingIntervalMs,
-    visibilityTimeoutMs: duration(q, 'visibilityTimeout', where, 0),
-    maxDequeueCount: integer(q, 'maxDequeueCount', where, 5, 1, 10_000),
+    visibilityTimeoutMs: duration(q, 'visibilityTimeout', 0),
+    maxDequeueCount: integer(q, 'maxDequeueCount', 5, 1, 10_000),
     messageEncoding: encoding,
   };
 }
@@ -132,14 +176,14 @@ const LOG_LEVELS: Record<string, RpcLogLevel> = {
 };
 
 /** `logging.logLevel`: each value one of .NET's `LogLevel` names, without case. */
-function parseLogLevels(root: Json): Record<string, RpcLogLevel> {
-  const logLevel = section(section(root, 'logging', ''), 'logLevel', 'logging.');
+function parseLogLevels(root: HostJsonSection): Record<string, RpcLogLevel> {
+  const logLevel = root.section('logging').section('logLevel');
   const levels: Record<string, RpcLogLevel> = {};
-  for (const [category, value] of Object.entries(logLevel)) {
+  for (const [category, value] of logLevel.entries()) {
     const level = typeof value === 'string' ? LOG_LEVELS[value.trim().toLowerCase()] : undefined;
     if (!level) {
       throw new HostJsonError(
-        `logging.logLevel.${category}`,
+        logLevel.pathOf(category),
         `must be one of Trace, Debug, Information, Warning, Error, Critical, None, got ${JSON.stringify(value)}`,
       );
     }
@@ -148,43 +192,45 @@ function parseLogLevels(root: Json): Record<string, RpcLogLevel> {
   return levels;
 }
 
-function parseRetry(root: Json): RetryOptions | undefined {
-  const r = root['retry'];
-  if (r === undefined) return undefined;
-  const retry = section(root, 'retry', '');
-  const strategy = enumValue(retry['strategy'] ?? 'exponentialBackoff', ['fixedDelay', 'exponentialBackoff'] as const);
+function parseRetry(root: HostJsonSection): RetryOptions | undefined {
+  if (root.get('retry') === undefined) return undefined;
+  const retry = root.section('retry');
+  const strategy = enumValue(retry.get('strategy') ?? 'exponentialBackoff', [
+    'fixedDelay',
+    'exponentialBackoff',
+  ] as const);
   if (strategy === undefined) {
-    throw new HostJsonError('retry.strategy', 'must be "fixedDelay" or "exponentialBackoff"');
+    throw new HostJsonError(retry.pathOf('strategy'), 'must be "fixedDelay" or "exponentialBackoff"');
   }
-  if (retry['maxRetryCount'] === undefined) {
-    throw new HostJsonError('retry.maxRetryCount', 'is required', { missing: true });
+  if (retry.get('maxRetryCount') === undefined) {
+    throw new HostJsonError(retry.pathOf('maxRetryCount'), 'is required', { missing: true });
   }
   return {
     strategy,
-    maxRetryCount: integer(retry, 'maxRetryCount', 'retry.', 0, -1, 1_000_000),
-    delayIntervalMs: duration(retry, 'delayInterval', 'retry.', 0),
-    minimumIntervalMs: duration(retry, 'minimumInterval', 'retry.', 0),
-    maximumIntervalMs: duration(retry, 'maximumInterval', 'retry.', 0),
+    maxRetryCount: integer(retry, 'maxRetryCount', 0, -1, 1_000_000),
+    delayIntervalMs: duration(retry, 'delayInterval', 0),
+    minimumIntervalMs: duration(retry, 'minimumInterval', 0),
+    maximumIntervalMs: duration(retry, 'maximumInterval', 0),
   };
 }
 
 /** Validates a parsed host.json document. */
 export function parseHostOptions(doc: unknown, processorCount = cpus().length): HostOptions {
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+  if (!isObject(doc)) {
     throw new StartupError('host.json: the document must be a JSON object');
   }
-  const root = withCanonicalKeys(doc) as Json;
-  if (root['version'] !== '2.0') {
-    throw new HostJsonError('version', `must be "2.0", got ${JSON.stringify(root['version'])}`, { quoted: true });
+  const root = new HostJsonSection(doc, '');
+  if (root.get('version') !== '2.0') {
+    throw new HostJsonError('version', `must be "2.0", got ${JSON.stringify(root.get('version'))}`, { quoted: true });
   }
-  const ext = section(root, 'extensions', '');
-  const http = section(ext, 'http', 'extensions.');
-  const routePrefix = http['routePrefix'] ?? 'api';
-  if (typeof routePrefix !== 'string') throw new HostJsonError('extensions.http.routePrefix', 'must be a string');
-  const blobs = section(ext, 'blobs', 'extensions.');
-  const singleton = section(root, 'singleton', '');
-  const timeout = root['functionTimeout'];
-  const functions = root['functions'];
+  const ext = root.section('extensions');
+  const http = ext.section('http');
+  const routePrefix = http.get('routePrefix') ?? 'api';
+  if (typeof routePrefix !== 'string') throw new HostJsonError(http.pathOf('routePrefix'), 'must be a string');
+  const blobs = ext.section('blobs');
+  const singleton = root.section('singleton');
+  const timeout = root.get('functionTimeout');
+  const functions = root.get('functions');
   if (functions !== undefined && (!Array.isArray(functions) || !functions.every((f) => typeof f === 'string'))) {
     throw new HostJsonError('functions', 'must be an array of function names', { quoted: true });
   }
@@ -198,24 +244,12 @@ export function parseHostOptions(doc: unknown, processorCount = cpus().length): 
     routePrefix: routePrefix.replace(/^\/+|\/+$/g, ''),
     queues: parseQueues(ext, processorCount),
     blobs: {
-      maxDegreeOfParallelism: integer(
-        blobs,
-        'maxDegreeOfParallelism',
-        'extensions.blobs.',
-        8 * processorCount,
-        1,
-        10_000,
-      ),
-      poisonBlobThreshold: integer(blobs, 'poisonBlobThreshold', 'extensions.blobs.', 5, 1, 10_000),
+      maxDegreeOfParallelism: integer(blobs, 'maxDegreeOfParallelism', 8 * processorCount, 1, 10_000),
+      poisonBlobThreshold: integer(blobs, 'poisonBlobThreshold', 5, 1, 10_000),
     },
     singleton: {
-      listenerLockPeriodMs: duration(singleton, 'listenerLockPeriod', 'singleton.', MINUTE_MS),
-      listenerLockRecoveryPollingIntervalMs: duration(
-        singleton,
-        'listenerLockRecoveryPollingInterval',
-        'singleton.',
-        MINUTE_MS,
-      ),
+      listenerLockPeriodMs: duration(singleton, 'listenerLockPeriod', MINUTE_MS),
+      listenerLockRecoveryPollingIntervalMs: duration(singleton, 'listenerLockRecoveryPollingInterval', MINUTE_MS),
     },
     retry: parseRetry(root),
     functions,
@@ -241,27 +275,24 @@ export async function loadHostOptions(appDir: string, env: NodeJS.ProcessEnv = p
   } catch (error) {
     throw new StartupError(`host.json is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return parseHostOptions(doc);
-  const { doc: effective, overrides } = applyHostJsonOverrides(doc as Json, env);
+  if (!isObject(doc)) return parseHostOptions(doc);
+  const { doc: effective, overrides } = applyHostJsonOverrides(doc, env);
   try {
     return parseHostOptions(effective);
   } catch (error) {
     if (!(error instanceof HostJsonError)) throw error;
-    throw blameSettings(error, overrides, doc as Json) ?? error;
+    throw blameSettings(error, overrides, doc) ?? error;
   }
 }
 
-/** Whether `doc` has an object at `path` (dot-separated, keys without case, as the host reads host.json). */
+/** Whether `doc` has an object at `path` (dot-separated), read as the options are. */
 function hasSection(doc: Json, path: string): boolean {
   let node: unknown = doc;
   for (const segment of path.split('.')) {
-    if (typeof node !== 'object' || node === null || Array.isArray(node)) return false;
-    const lower = segment.toLowerCase();
-    const key = Object.keys(node).find((candidate) => candidate.toLowerCase() === lower);
-    if (key === undefined) return false;
-    node = (node as Json)[key];
+    if (!isObject(node)) return false;
+    node = new HostJsonSection(node, '').get(segment);
   }
-  return typeof node === 'object' && node !== null;
+  return isObject(node);
 }
 
 /**

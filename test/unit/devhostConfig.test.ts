@@ -187,6 +187,76 @@ describe('host.json keys', () => {
     const options = parseHostOptions({ version: '2.0', extensions: { queues: { batchSize: 4, BATCHSIZE: 6 } } }, 1);
     assert.equal(options.queues.batchSize, 6);
   });
+
+  it('are all read without case, in the file and from app settings, whatever option is added', () => {
+    // Every option away from its default, so a key read with its case would show: the first check makes sure a new
+    // option gets a value here.
+    const everyOption = {
+      version: '2.0',
+      functionTimeout: '00:07:00',
+      functions: ['a'],
+      extensions: {
+        http: { routePrefix: 'p' },
+        queues: {
+          batchSize: 3,
+          newBatchThreshold: 2,
+          maxPollingInterval: '00:00:05',
+          visibilityTimeout: '00:00:04',
+          maxDequeueCount: 9,
+          messageEncoding: 'none',
+        },
+        blobs: { maxDegreeOfParallelism: 3, poisonBlobThreshold: 7 },
+      },
+      singleton: { listenerLockPeriod: '00:00:20', listenerLockRecoveryPollingInterval: '00:00:03' },
+      retry: {
+        strategy: 'fixedDelay',
+        maxRetryCount: 4,
+        delayInterval: '00:00:06',
+        minimumInterval: '00:00:01',
+        maximumInterval: '00:00:09',
+      },
+      logging: { logLevel: { default: 'warning' } },
+    };
+    const leaves = (value: unknown, path = ''): [string, unknown][] =>
+      typeof value === 'object' && value !== null && !Array.isArray(value) && path !== '.logLevels'
+        ? Object.entries(value).flatMap(([key, child]) => leaves(child, `${path}.${key}`))
+        : [[path, value]];
+    const expected = parseHostOptions(everyOption, 1);
+    const defaults = new Map(leaves(parseHostOptions({ version: '2.0' }, 1)));
+    for (const [option, value] of leaves(expected)) {
+      assert.notDeepEqual(value, defaults.get(option), `everyOption sets ${option} away from its default`);
+    }
+
+    const upper = (value: unknown, path = ''): unknown =>
+      typeof value === 'object' && value !== null && !Array.isArray(value) && !path.endsWith('.logLevel')
+        ? Object.fromEntries(
+            Object.entries(value).map(([key, child]) => [key.toUpperCase(), upper(child, `${path}.${key}`)]),
+          )
+        : value;
+    assert.deepEqual(parseHostOptions(upper(everyOption), 1), expected, 'host.json keys in upper case');
+
+    const settings: NodeJS.ProcessEnv = {};
+    const collect = (value: unknown, path: string[]): void => {
+      if (typeof value === 'object' && value !== null) {
+        for (const [key, child] of Object.entries(value)) collect(child, [...path, key]);
+      } else {
+        // Categories keep their spelling: they are names, not keys devhost reads.
+        const keys = path.map((key, i) => (path[i - 1] === 'logLevel' ? key : key.toUpperCase()));
+        settings[['AZUREFUNCTIONSJOBHOST', ...keys].join('__')] = String(value);
+      }
+    };
+    collect(everyOption, []);
+    const fromSettings = applyHostJsonOverrides({ version: '2.0' }, settings).doc;
+    assert.deepEqual(parseHostOptions(fromSettings, 1), expected, 'app settings in upper case');
+  });
+
+  it('let an app setting override whichever spelling of a key the file has, the later of two included', () => {
+    const { doc: effective } = applyHostJsonOverrides(
+      { version: '2.0', extensions: { queues: { batchSize: 4, BATCHSIZE: 6 } } },
+      { AzureFunctionsJobHost__extensions__queues__batchSize: '8' },
+    );
+    assert.equal(parseHostOptions(effective, 1).queues.batchSize, 8);
+  });
 });
 
 describe('host.json logging.logLevel', () => {
@@ -224,10 +294,11 @@ describe('host.json overrides from AzureFunctionsJobHost__ app settings', () => 
     assert.equal(options.queues.batchSize, 8);
     assert.equal(options.queues.maxPollingIntervalMs, 2_000, 'values no setting names stay as the file has them');
     assert.equal(options.routePrefix, 'custom');
-    assert.equal(options.blobs.maxDegreeOfParallelism, 4, 'a key not in the file gets host.json spelling');
+    assert.equal(options.blobs.maxDegreeOfParallelism, 4, 'a key not in the file is read whatever its case');
     assert.equal(options.functionTimeoutMs, 5 * 60_000);
+    // A key the file has keeps the file's spelling; a new one the setting's.
     assert.deepEqual(overrides.map((o) => o.path).sort(), [
-      'extensions.blobs.maxDegreeOfParallelism',
+      'extensions.blobs.maxdegreeofparallelism',
       'extensions.http.routePrefix',
       'extensions.queues.batchSize',
       'functionTimeout',
