@@ -145,7 +145,10 @@ export async function pipeline(
           const written = await blob.uploadData(bytes);
           if (detection === 'webhook') {
             const target = `${webhook ?? ''}?functionName=Host.Functions.${app.functionName}`;
-            deliveries.push(postBlobCreated(target, blob.url, written.etag ?? '', bytes.length));
+            const delivery = postBlobCreated(target, blob.url, written.etag ?? '', bytes.length);
+            // Awaited with the rest after the uploads; handled now, so an early failure is not an unhandled rejection.
+            delivery.catch(() => undefined);
+            deliveries.push(delivery);
           }
         },
       );
@@ -190,6 +193,17 @@ async function postBlobCreated(webhook: string, url: string, etag: string, conte
   });
   // Event Grid's own work is not the app's: plain HTTP on kept-alive connections keeps its share of the CPU small.
   const body = JSON.stringify([event]);
+  // Event Grid retries a delivery that failed on the network (a kept-alive socket the server had just closed).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await deliverOnce(webhook, body);
+    } catch (error) {
+      if (attempt >= 3 || (error as { code?: string }).code !== 'ECONNRESET') throw error;
+    }
+  }
+}
+
+async function deliverOnce(webhook: string, body: string): Promise<void> {
   const status = await new Promise<number>((resolve, reject) => {
     const request = http.request(
       webhook,

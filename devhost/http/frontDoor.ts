@@ -4,6 +4,9 @@ import type { AddressInfo } from 'node:net';
 /** How long a request that arrives while the host is starting waits for it (`DelayUntilHostReady`, 30 s). */
 const DEFAULT_HOST_READY_TIMEOUT_MS = 30_000;
 
+/** Kestrel's `KeepAliveTimeout` default. */
+const KESTREL_KEEP_ALIVE_TIMEOUT_MS = 130_000;
+
 /**
  * devhost only: `DEVHOST_HOST_READY_TIMEOUT_MS` shortens how long early requests wait for the host, so a test can
  * see the 503 without a 30-second start-up.
@@ -29,6 +32,10 @@ export class FrontDoor {
     this.server = http.createServer((req, res) => this.#route(req, res));
     // Long-polling and slow functions: no request timeout of our own, the function timeout applies.
     this.server.requestTimeout = 0;
+    // Kestrel keeps an idle connection 130 s (Node: 5 s). Clients that pool connections to the host, such as Event
+    // Grid or a load balancer, would otherwise race Node's early close and see resets on reused sockets.
+    this.server.keepAliveTimeout = KESTREL_KEEP_ALIVE_TIMEOUT_MS;
+    this.server.headersTimeout = KESTREL_KEEP_ALIVE_TIMEOUT_MS + 1_000;
   }
 
   /** Listens on `hostname:port` (0 picks a free port). */
