@@ -4,7 +4,7 @@ import { ConfirmationSender } from './orders/confirmationEmail';
 import { InventoryStore } from './orders/inventoryStore';
 import { SandboxPaymentGateway } from './orders/paymentGateway';
 import { SandboxShippingService } from './orders/shippingService';
-import { notifyCompletion, notifyProgress } from './workflow/completionNotifier';
+import { notifyProgress, orderCompletion } from './workflow/completionNotifier';
 import type { OrderServices } from './workflow/orderStepRunner';
 import { queueSender } from './workflow/queueSender';
 
@@ -55,11 +55,8 @@ export function orderServices(log: (message: string) => void = () => undefined):
       reserveHigh: names.queues.orderReserveHigh,
       compensate: names.queues.orderCompensate,
     },
-    notifyCompletion: async (job) => {
-      // The nightly report reads finished orders from the sales ledger, one day-partition at a time.
-      await app.sales.record(job);
-      await notifyCompletion(completion, job);
-    },
+    // The nightly report reads finished orders from the sales ledger, one day at a time.
+    notifyCompletion: orderCompletion(app.sales, completion),
     notifyProgress: (job) => notifyProgress(completion, job),
     log,
     ready() {

@@ -11,6 +11,24 @@ export interface CompletionServices {
   webhooks: QueueClient;
 }
 
+/** The sales ledger as the completion port writes it (`SalesFacts` in production). */
+export interface SalesLedger {
+  /** Records an ended order's fact: an upsert keyed by the order, so a repeat changes nothing. */
+  record(job: Job): Promise<void>;
+}
+
+/**
+ * The order workflow's completion port: records the ended order's sales fact (the nightly report and the export read
+ * the ledger, never the jobs), then tells its caller. Both are safe to call again for the same ended order: the
+ * ledger write is an idempotent upsert and the notifier sends only what is not marked told.
+ */
+export function orderCompletion(ledger: SalesLedger, services: CompletionServices): (job: Job) => Promise<void> {
+  return async (job) => {
+    await ledger.record(job);
+    await notifyCompletion(services, job);
+  };
+}
+
 /** A progress milestone for a caller that gave a webhook URL (each step done). */
 export async function notifyProgress(services: CompletionServices, job: Job): Promise<void> {
   const url = job.correlation.callbackUrl;
