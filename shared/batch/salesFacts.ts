@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 
 import { odata, type TableClient } from '@azure/data-tables';
 
-import type { Job } from '../jobs/jobTypes';
+import { isTerminal, type Job } from '../jobs/jobTypes';
 import { ensureTable, statusOf } from '../storage/tableErrors';
 
 /** One finished order as the daily report counts it, kept in a shard of the UTC day it finished. */
@@ -102,8 +102,14 @@ export class SalesFacts {
     await ensureTable(this.table);
   }
 
+  /**
+   * Records an ended order under its own status (only `succeeded` counts as revenue; the report counts the others by
+   * reason). Idempotent: the row is keyed by the order id in a shard fixed by the order id and the day it ended, and
+   * replaced whole, so calling it again for the same ended order (a redelivered message after a crash) writes the
+   * same row. An order not ended (or reopened to be undone, which clears its completion time) records nothing.
+   */
   async record(job: Job): Promise<void> {
-    if (!job.completedAt) return;
+    if (!job.completedAt || !isTerminal(job.status)) return;
     const lines = Array.isArray(job.data['lines']) ? (job.data['lines'] as SalesFact['lines']) : [];
     await this.table.upsertEntity(
       {

@@ -119,14 +119,18 @@ function haltReason(job: OrderJob): string | undefined {
 }
 
 /**
- * A message delivered again for an order that has ended: when the write that ended it left the caller's notification
- * owed (the process died before telling, or the send failed), tell it now. The message's own read shows it, so the
- * outbox costs nothing on the normal path. Returns the outcome with a note when it told.
+ * A message delivered again for an order that has ended: the process that ended it may have died before the
+ * completion port ran (the sales fact and the caller's notification follow the ending write, outside it), so the
+ * port runs again. It is safe to: the sales fact is an upsert keyed by the order (a repeat writes the same row), and
+ * the notifier sends only while the caller is not marked told (`notifyOwed`, the outbox). Only such a message pays
+ * (one upsert); the normal path ends an order and runs the port once. Returns the outcome, with a note when it told
+ * the caller.
  */
-async function tellIfOwed(services: OrderServices, job: OrderJob, outcome: string): Promise<string> {
-  if (!notificationOwed(job)) return outcome;
+async function completeAgain(services: OrderServices, job: OrderJob, outcome: string): Promise<string> {
+  if (!isTerminal(job.status)) return outcome; // compensating: its compensation ends it and runs the port
+  const owed = notificationOwed(job);
   await services.notifyCompletion(job);
-  return `${outcome}, owed notification sent`;
+  return owed ? `${outcome}, owed notification sent` : outcome;
 }
 
 /** Done steps whose effect is still to undo, latest first (a sent email cannot be unsent: it is never one). */
@@ -157,7 +161,7 @@ export async function runOrderStep(services: OrderServices, message: StepMessage
   let job = read.job;
   const data = job.data;
   const halted = haltReason(job);
-  if (halted) return tellIfOwed(services, job, halted);
+  if (halted) return completeAgain(services, job, halted);
   const step = message.step;
   const index = stepIndex(step);
   if (data.done.includes(step)) {
@@ -323,7 +327,7 @@ export async function compensateOrder(services: OrderServices, message: Compensa
     },
     raw,
   );
-  if (settled) return tellIfOwed(services, current, `already ${settled}`);
+  if (settled) return completeAgain(services, current, `already ${settled}`);
 
   for (;;) {
     for (const step of stepsToUndo(current.data)) {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 
+import { odata, type TableClient } from '@azure/data-tables';
 import type { QueueClient } from '@azure/storage-queue';
 
+import { SalesFacts } from '../../shared/batch/salesFacts';
 import { DeadLetterStore } from '../../shared/deadletters/deadLetterStore';
 import { PermanentJobError } from '../../shared/jobs/jobErrors';
 import type { JobStatusPort } from '../../shared/jobs/jobPorts';
@@ -15,7 +17,7 @@ import {
   type JobUpdate,
   type JobUpdateOptions,
 } from '../../shared/jobs/jobTypes';
-import { notifyCompletion, type ReplyMessage } from '../../shared/workflow/completionNotifier';
+import { orderCompletion, type ReplyMessage, type SalesLedger } from '../../shared/workflow/completionNotifier';
 import { orderJob } from '../../shared/workflow/orderJob';
 import { compensateMessageSchema, type OrderData, stepMessageSchema } from '../../shared/workflow/orderModel';
 import type { OrderServices } from '../../shared/workflow/orderPorts';
@@ -58,6 +60,32 @@ class DyingJobStore implements JobStatusPort {
   }
 }
 
+/** The sales ledger on Azurite, in a process that dies before its next fact lands (after the ending write), once. */
+class DyingLedger implements SalesLedger {
+  dieBeforeRecording = false;
+
+  constructor(private readonly ledger: SalesFacts) {}
+
+  async record(job: Job): Promise<void> {
+    if (this.dieBeforeRecording) {
+      this.dieBeforeRecording = false;
+      throw new Error('host killed');
+    }
+    await this.ledger.record(job);
+  }
+}
+
+/** Every row the sales ledger holds for an order, whatever its partition (a repeat in another would show). */
+async function ledgerRowsOf(table: TableClient, orderId: string): Promise<Record<string, unknown>[]> {
+  const rows: Record<string, unknown>[] = [];
+  for await (const row of table.listEntities<Record<string, unknown>>({
+    queryOptions: { filter: odata`RowKey eq ${orderId}` },
+  })) {
+    rows.push(row);
+  }
+  return rows;
+}
+
 /** Reads every message of a queue on Azurite (JSON, base64 as the sender writes it) without taking them. */
 async function messagesOf<T>(queue: QueueClient): Promise<T[]> {
   const peeked = await queue.peekMessages({ numberOfMessages: 32 });
@@ -73,6 +101,7 @@ describe('the caller of an order ended just before its process died (Table Stora
   const webhookQueue = uniqueName('webhooks-');
   const replies = clients.queues.getQueueClient(replyQueue);
   const webhooks = clients.queues.getQueueClient(webhookQueue);
+  const salesTable = clients.table(uniqueName('sales'));
   let deadLetters: DeadLetterStore;
 
   before(async () => {
@@ -80,17 +109,20 @@ describe('the caller of an order ended just before its process died (Table Stora
     await Promise.all([
       new JobStore(clients.table(jobsTable)).ensureTable(),
       deadLetters.ensureTable(),
+      new SalesFacts(salesTable).ensureTable(),
       replies.create(),
       webhooks.create(),
     ]);
   });
 
   /**
-   * One host process: its own job store (no versions remembered from another), the workflow's messages kept for the
-   * test to deliver, replies and webhooks sent to the real queues.
+   * One host process: its own job store (no versions remembered from another), the production completion port over
+   * the real sales ledger, the workflow's messages kept for the test to deliver, replies and webhooks sent to the
+   * real queues.
    */
   function host() {
     const statuses = new DyingJobStore(new JobStore(clients.table(jobsTable)));
+    const ledger = new DyingLedger(new SalesFacts(salesTable));
     const sent: { queue: string; body: unknown }[] = [];
     const real = queueSender(clients.queues);
     const sender = {
@@ -120,7 +152,7 @@ describe('the caller of an order ended just before its process died (Table Stora
       email: { send: () => Promise.resolve('sent') },
       queues: QUEUES,
       sender,
-      notifyCompletion: (job) => notifyCompletion(completion, job),
+      notifyCompletion: orderCompletion(ledger, completion),
       notifyProgress: () => Promise.resolve(),
       log: () => undefined,
     };
@@ -137,7 +169,7 @@ describe('the caller of an order ended just before its process died (Table Stora
         }
       }
     }
-    return { statuses, services, sent, taken, drain };
+    return { statuses, ledger, services, sent, taken, drain };
   }
 
   function orderData(card = 'tok'): OrderData {
@@ -199,4 +231,61 @@ describe('the caller of an order ended just before its process died (Table Stora
       assert.equal(after?.data['notifyOwed'], undefined, 'the flag is gone from the stored record');
     });
   }
+
+  for (const { name, card, caller, outcome } of [
+    { name: 'a succeeded order with no caller to tell', card: 'tok', caller: false, outcome: 'succeeded' },
+    { name: 'a succeeded order with a reply queue and a webhook', card: 'tok', caller: true, outcome: 'succeeded' },
+    { name: 'a compensated order with no caller to tell', card: 'declined', caller: false, outcome: 'compensated' },
+  ]) {
+    it(`records ${name} in the sales ledger exactly once, from the redelivered message`, async () => {
+      const first = host();
+      const id = JobStore.newJobId('ord');
+      await first.services.runtime.create(orderJob, {
+        id,
+        data: orderData(card),
+        correlation: caller ? { replyTo: replyQueue, callbackUrl: 'https://shop.example.com/hooks/orders' } : {},
+      });
+      first.ledger.dieBeforeRecording = true;
+      first.sent.push({ queue: QUEUES.step.reserve, body: { jobId: id, step: 'reserve', cause: 'start' } });
+      await assert.rejects(first.drain(), /host killed/);
+      const dying = first.taken.at(-1);
+      assert.deepEqual(dying?.queue, outcome === 'succeeded' ? QUEUES.step.email : QUEUES.compensate);
+      const stored = await new JobStore(clients.table(jobsTable)).get(id);
+      assert.equal(stored?.status, outcome);
+      assert.deepEqual(await ledgerRowsOf(salesTable, id), [], 'the fact died with the process');
+
+      // Another process gets the message again, twice.
+      const second = host();
+      assert.ok(dying);
+      second.sent.push(dying, dying);
+      await second.drain();
+
+      const rows = await ledgerRowsOf(salesTable, id);
+      assert.deepEqual(
+        rows.map((row) => ({ status: row['status'], totalCents: row['totalCents'], completedAt: row['completedAt'] })),
+        [{ status: outcome, totalCents: 500, completedAt: stored?.completedAt }],
+      );
+      // The nightly report for the day reads it from the ledger.
+      const day = (await new SalesFacts(salesTable).page(utcDay(stored?.completedAt))).facts;
+      assert.deepEqual(
+        day.filter((fact) => fact.orderId === id).map((fact) => `${fact.status} ${fact.totalCents}`),
+        [`${outcome} 500`],
+      );
+      const told = (await messagesOf<ReplyMessage>(replies)).filter((reply) => reply.jobId === id);
+      const hooks = (await messagesOf<{ jobId: string; event: string }>(webhooks)).filter((hook) => hook.jobId === id);
+      assert.deepEqual(
+        told.map((reply) => reply.status),
+        caller ? [outcome] : [],
+      );
+      assert.deepEqual(
+        hooks.map((hook) => hook.event),
+        caller ? [`job.${outcome}`] : [],
+      );
+    });
+  }
 });
+
+function utcDay(iso: string | undefined): string {
+  assert.ok(iso, 'an ended order has its completion time');
+  return iso.slice(0, 10);
+}

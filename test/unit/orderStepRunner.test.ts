@@ -7,7 +7,7 @@ import { PermanentJobError } from '../../shared/jobs/jobErrors';
 import { JobRuntime } from '../../shared/jobs/jobRuntime';
 import type { Job } from '../../shared/jobs/jobTypes';
 import { cancelOrder } from '../../shared/workflow/cancelOrder';
-import { notifyCompletion, type ReplyMessage } from '../../shared/workflow/completionNotifier';
+import { notifyCompletion, orderCompletion, type ReplyMessage } from '../../shared/workflow/completionNotifier';
 import { orderJob } from '../../shared/workflow/orderJob';
 import {
   handlePoisonedOrderMessage,
@@ -149,6 +149,7 @@ function fakes() {
     statuses,
     runtime,
     services,
+    completion,
     sent,
     effects,
     completions,
@@ -700,6 +701,124 @@ describe('order step runner (in-memory ports)', () => {
       // Creation, `running`, four steps, and the notified mark (which clears the flag): as before the flag.
       assert.equal(f.statuses.writes, 7);
       assert.ok(!(await f.runtime.read(orderJob, 'n4'))?.data.notifyOwed);
+    });
+  });
+
+  describe('when the process dies between the write that ends an order and recording its sales fact', () => {
+    /**
+     * The production completion port (`orderCompletion`) over an in-memory sales ledger (rows keyed by order id, an
+     * upsert as the table's); with `diesOnce`, its first write dies before it lands: a host killed after the ending
+     * write.
+     */
+    function memoryLedger({ diesOnce }: { diesOnce: boolean }) {
+      const rows = new Map<string, { status: string; totalCents: number; completedAt: string }>();
+      let writes = 0;
+      let crash = diesOnce;
+      const ledger = {
+        record: (job: Job) => {
+          if (crash) {
+            crash = false;
+            return Promise.reject(new Error('host killed'));
+          }
+          writes++;
+          if (job.completedAt) {
+            rows.set(job.id, {
+              status: job.status,
+              totalCents: Number(job.data['totalCents']),
+              completedAt: job.completedAt,
+            });
+          }
+          return Promise.resolve();
+        },
+      };
+      const port = orderCompletion(ledger, f.completion);
+      f.services.notifyCompletion = (job) => {
+        f.completions.push(`${job.id} ${job.status}`);
+        return port(job);
+      };
+      return { rows, writes: () => writes };
+    }
+
+    it('records a succeeded order without a caller to tell once, when its last step message comes again', async () => {
+      const ledger = memoryLedger({ diesOnce: true });
+      await f.runtime.create(orderJob, { id: 'l1', data: orderData() });
+      f.sent.push({ queue: QUEUES.step.reserve, body: { jobId: 'l1', step: 'reserve', cause: 'start' } });
+      await assert.rejects(drain(), /host killed/);
+      const ended = await f.runtime.read(orderJob, 'l1');
+      assert.equal(ended?.status, 'succeeded');
+      assert.equal(ledger.rows.size, 0, 'the fact was lost with the process');
+      // The queue delivers the email step's message again (its handler never finished), and once more.
+      const email: StepMessage = { jobId: 'l1', step: 'email', cause: 'next' };
+      assert.equal(await runOrderStep(f.services, email), 'skipped (succeeded)');
+      assert.equal(await runOrderStep(f.services, email), 'skipped (succeeded)');
+      assert.deepEqual(
+        [...ledger.rows],
+        [['l1', { status: 'succeeded', totalCents: 1000, completedAt: ended?.completedAt }]],
+      );
+      assert.equal(ledger.writes(), 2, 'each redelivery pays one idempotent upsert, no more');
+      assert.deepEqual(f.effects, ['reserve l1', 'charge l1 1000', 'ship l1', 'email l1 T-l1']);
+      assert.equal(f.replies.length, 0);
+    });
+
+    it('records it and tells the caller once when the order has a reply queue', async () => {
+      const ledger = memoryLedger({ diesOnce: true });
+      await f.runtime.create(orderJob, { id: 'l2', data: orderData(), correlation: { replyTo: REPLIES } });
+      f.sent.push({ queue: QUEUES.step.reserve, body: { jobId: 'l2', step: 'reserve', cause: 'start' } });
+      await assert.rejects(drain(), /host killed/);
+      const email: StepMessage = { jobId: 'l2', step: 'email', cause: 'next' };
+      assert.equal(await runOrderStep(f.services, email), 'skipped (succeeded), owed notification sent');
+      assert.equal(await runOrderStep(f.services, email), 'skipped (succeeded)');
+      assert.deepEqual(
+        [...ledger.rows].map(([id, row]) => `${id} ${row.status} ${row.totalCents}`),
+        ['l2 succeeded 1000'],
+      );
+      assert.deepEqual(
+        f.replies.map((r) => `${r.jobId} ${r.status}`),
+        ['l2 succeeded'],
+      );
+    });
+
+    it('records a compensated order under its own status, never as a sale, when the compensation comes again', async () => {
+      const ledger = memoryLedger({ diesOnce: true });
+      await f.runtime.create(orderJob, { id: 'l3', data: orderData({ card: { token: 'declined', last4: '0002' } }) });
+      f.sent.push({ queue: QUEUES.step.reserve, body: { jobId: 'l3', step: 'reserve' } });
+      await assert.rejects(drain(), /host killed/);
+      assert.equal((await f.runtime.read(orderJob, 'l3'))?.status, 'compensated');
+      assert.equal(ledger.rows.size, 0);
+      const compensation: CompensateMessage = {
+        jobId: 'l3',
+        reason: { code: 'PAYMENT_DECLINED', message: 'declined' },
+      };
+      assert.equal(await compensateOrder(f.services, compensation), 'already compensated');
+      assert.equal(await compensateOrder(f.services, compensation), 'already compensated');
+      assert.deepEqual(
+        [...ledger.rows].map(([id, row]) => `${id} ${row.status}`),
+        ['l3 compensated'],
+      );
+      assert.deepEqual(f.effects, ['reserve l3', 'release l3']);
+    });
+
+    it('records nothing for an order still being undone (a step message finding it compensating)', async () => {
+      const ledger = memoryLedger({ diesOnce: false });
+      await f.runtime.create(orderJob, { id: 'l4', data: orderData() });
+      f.sent.push({ queue: QUEUES.step.reserve, body: { jobId: 'l4', step: 'reserve', cause: 'start' } });
+      const reserved = await runOrderStep(f.services, stepMessageSchema.parse(f.sent.shift()?.body));
+      assert.equal(reserved, 'done');
+      await f.runtime.update(orderJob, 'l4', () => ({ status: 'compensating' }));
+      assert.equal(await runOrderStep(f.services, { jobId: 'l4', step: 'payment' }), 'skipped (compensating)');
+      assert.equal(ledger.rows.size, 0);
+      assert.deepEqual(f.completions, []);
+    });
+
+    it('writes the ledger once per order when nothing dies, and no storage request more', async () => {
+      const ledger = memoryLedger({ diesOnce: false });
+      await f.runtime.create(orderJob, { id: 'l5', data: orderData() });
+      f.sent.push({ queue: QUEUES.step.reserve, body: { jobId: 'l5', step: 'reserve', cause: 'start' } });
+      assert.deepEqual(await drain(), ['done', 'done', 'done', 'done']);
+      assert.equal(ledger.writes(), 1);
+      assert.equal(ledger.rows.get('l5')?.status, 'succeeded');
+      // Creation, `running`, four steps: as before the ledger's redelivery path.
+      assert.equal(f.statuses.writes, 6);
     });
   });
 });
