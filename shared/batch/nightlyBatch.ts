@@ -9,7 +9,7 @@ import type { JobRuntime } from '../jobs/jobRuntime';
 import type { JobStore } from '../jobs/jobStore';
 import type { InventoryStore } from '../orders/inventoryStore';
 import { type BatchCheckpoint, type BatchRun, type BatchRunStore } from './batchRunStore';
-import { releaseOrphanedReservations } from './consistencyCheck';
+import { reconcileReservations } from './consistencyCheck';
 import { aggregate, emptyAggregate, renderReportCsv, renderReportJson } from './dailyReport';
 import { purgeDeadLetters, purgeJobsPage, purgeOrphanThumbnails } from './retention';
 import type { SalesFacts } from './salesFacts';
@@ -178,22 +178,37 @@ export async function runNightly(
       await save({ ...checkpoint, phase: 'consistency', findings }, 'retention done', 2);
     }
     if (checkpoint.phase === 'consistency') {
-      const released = await releaseOrphanedReservations(services.inventoryTable, services.inventory, services.jobs);
+      const { released, consumed, takenAsShipped } = await reconcileReservations(
+        services.inventoryTable,
+        services.inventory,
+        services.jobs,
+        { now: new Date(), jobRetentionMs: services.retention.jobMs },
+      );
       const handed = await services.superviseStuckOrders();
       const findings = {
         ...checkpoint.findings,
         reservationsReleased: (checkpoint.findings['reservationsReleased'] ?? 0) + released.length,
+        reservationsConsumed:
+          (checkpoint.findings['reservationsConsumed'] ?? 0) + consumed.length + takenAsShipped.length,
         stuckOrdersHandedToSupervisor: handed,
       };
-      if (released.length > 0) {
+      // Consuming a succeeded order's reservation is routine (counted only); taking one as shipped because its order
+      // is gone is a judgement, so it is on the timeline with the releases.
+      if (released.length > 0 || takenAsShipped.length > 0) {
         job = await runtime.update(
           nightlyJob,
           job.id,
           () => ({
-            events: released.map((orphan) => ({
-              kind: 'reservation-released',
-              message: `${orphan.quantity} × ${orphan.sku} held by ${orphan.orderKey}: ${orphan.reason}`,
-            })),
+            events: [
+              ...released.map((orphan) => ({
+                kind: 'reservation-released',
+                message: `${orphan.quantity} × ${orphan.sku} held by ${orphan.orderKey}: ${orphan.reason}`,
+              })),
+              ...takenAsShipped.map((reservation) => ({
+                kind: 'reservation-consumed',
+                message: `${reservation.quantity} × ${reservation.sku} held by ${reservation.orderKey}: ${reservation.reason}`,
+              })),
+            ],
           }),
           job,
         );

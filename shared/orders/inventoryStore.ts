@@ -67,6 +67,10 @@ function isConflict(error: unknown): boolean {
  * transaction that decrements the stock row (ETag-conditional) and inserts the order's reservation row. Inserting
  * the row twice fails, so reserving twice never decrements twice, whatever the retries; releasing flips the row and
  * restores the stock in one transaction, so it happens once too.
+ *
+ * A reservation row is `reserved`, then either `released` (the stock went back) or `consumed` (the order succeeded
+ * and the stock shipped; the nightly check marks it). Stock on hand is the stock row alone, never a sum over
+ * reservations, so neither end state changes it; only a `reserved` row can be released.
  */
 export class InventoryStore {
   /** Reservations of one SKU from this process go in groups: see GroupCommitter. */
@@ -243,6 +247,36 @@ export class InventoryStore {
       }
     }
     return released;
+  }
+
+  /**
+   * Marks the order's reservation of `sku` consumed: the stock left with the shipment and is never to be returned.
+   * The stock row is not touched (it was decremented when reserving). Only a `reserved` row changes, with its
+   * ETag, so a concurrent release and this cannot both win; a repeat finds the row consumed and writes nothing.
+   * Returns true when this call made the change.
+   */
+  async consume(orderId: string, sku: string): Promise<boolean> {
+    for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
+      const reservation = await this.#reservation(orderId, sku);
+      if (!reservation || reservation.state !== 'reserved') return false;
+      try {
+        await this.table.updateEntity(
+          {
+            partitionKey: sku,
+            rowKey: reservationRow(orderId),
+            state: 'consumed',
+            consumedAt: new Date().toISOString(),
+          },
+          'Merge',
+          { etag: reservation.etag },
+        );
+        return true;
+      } catch (error) {
+        if (!isConflict(error)) throw error;
+        await conflictBackoff(attempt);
+      }
+    }
+    throw new Error(`consuming the reservation of ${orderId} on ${sku} kept conflicting`);
   }
 
   async #reservation(

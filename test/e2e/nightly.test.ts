@@ -89,6 +89,14 @@ describe('nightly batch', () => {
     assert.equal(started.status, 202);
     const job = await waitForJob(host, started.body.jobId);
     assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+    // The two succeeded orders' three reservations are marked consumed (never examined or released again); the
+    // stock stays where shipping left it.
+    const found = job.result?.['findings'] as Record<string, number>;
+    assert.equal(found['reservationsConsumed'], 3);
+    assert.equal(found['reservationsReleased'], 0);
+    const inventory = new InventoryStore(storageClients().table(`${prefix}inventory`));
+    assert.equal((await inventory.getItem('SKU-N1'))?.stock, 100 - 3);
+    assert.equal((await inventory.getItem('SKU-N2'))?.stock, 0);
     const json = JSON.parse((await report(prefix, date, 'json')).toString()) as Record<string, unknown>;
     assert.equal(json['orders'], 4);
     assert.equal(json['succeeded'], 2);

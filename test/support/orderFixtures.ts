@@ -54,7 +54,8 @@ export class OrderLedger {
     for (const sku of skus) {
       for (const row of await this.#rows(this.inventory, sku)) {
         if (row['rowKey'] !== `res-${orderKey}`) continue;
-        if (row['state'] === 'reserved') reservations++;
+        // Consumed: the nightly check found the order succeeded; the stock is still out (shipped).
+        if (row['state'] === 'reserved' || row['state'] === 'consumed') reservations++;
         else released++;
       }
     }
