@@ -31,18 +31,11 @@ export interface LogSink {
 }
 
 /**
- * How long a log line may wait to be written with the lines after it. The real host's console logger queues its lines
- * for a background writer; this is devhost's queue, short enough that nobody watching a console notices.
- */
-const LOG_FLUSH_INTERVAL_MS = 20;
-
-/**
- * Standard output and error, with the lines of up to {@link LOG_FLUSH_INTERVAL_MS} written together. On Linux a write
- * to a pipe or terminal is a synchronous system call (it also wakes whatever reads the pipe), and the host logs four
- * lines per invocation over several turns of the event loop: one call per line, or even per turn, cost measurable
- * CPU at hundreds of invocations a second. Lines keep their order, across the two streams too; what is held back is
- * written by the timer, before anything else written to the console (`flush`) and when the process exits, so only a
- * kill -9 can lose it — the real host's console logger queues its lines as well.
+ * Standard output and error, with the lines of one turn of the event loop written together. On Linux a write to a
+ * pipe or terminal is a synchronous system call, and the host logs four lines per invocation: one call per line
+ * cost measurable CPU at hundreds of invocations a second. Lines keep their order, across the two streams too; what
+ * is held back is written at the end of the turn, before user code runs (`flush`) and when the process exits, so
+ * only a kill -9 can lose it — the real host's console logger queues its lines as well.
  *
  * Anything else written to the two streams (an app's own `console.log`, right after a `context.log` that was held
  * back) first writes out what is held back: on the host both reach the console through the one logger queue, in the
@@ -63,8 +56,7 @@ class ConsoleSink implements LogSink {
     else this.#pending.push({ stream, text: `${line}\n` });
     if (!this.#scheduled) {
       this.#scheduled = true;
-      // Unref'd: held-back lines never keep a process alive; the exit handler writes them out.
-      setTimeout(() => this.flush(), LOG_FLUSH_INTERVAL_MS).unref();
+      setImmediate(() => this.flush());
     }
   }
 
