@@ -5,10 +5,9 @@ import type { QueueClient } from '@azure/storage-queue';
 
 import { storageRedelivery } from '../../shared/deadletters/deadLetterRedelivery';
 import { DeadLetterStore } from '../../shared/deadletters/deadLetterStore';
-import type { JobStatusPort } from '../../shared/jobs/jobPorts';
 import { JobRuntime } from '../../shared/jobs/jobRuntime';
 import { JobStore } from '../../shared/jobs/jobStore';
-import type { CreateJobInput, Job, JobUpdate, JobUpdateOptions } from '../../shared/jobs/jobTypes';
+import type { Job, JobUpdate, JobUpdateOptions } from '../../shared/jobs/jobTypes';
 import { InventoryStore } from '../../shared/orders/inventoryStore';
 import { SandboxPaymentGateway, TEST_CARDS, tokenizeCard } from '../../shared/orders/paymentGateway';
 import { SandboxShippingService } from '../../shared/orders/shippingService';
@@ -18,6 +17,7 @@ import { compensateMessageSchema, type OrderData, stepMessageSchema } from '../.
 import type { OrderServices } from '../../shared/workflow/orderPorts';
 import { compensateOrder, runOrderStep } from '../../shared/workflow/orderStepRunner';
 import { superviseOrders } from '../../shared/workflow/orderSupervisor';
+import { DelegatingJobStatuses } from '../support/delegatingJobStatuses';
 import { recordingSender } from '../support/orderFixtures';
 import { storageClients, uniqueName } from '../support/storage';
 import { latch } from '../support/wait';
@@ -34,28 +34,18 @@ const STUCK = { code: 'STUCK', message: 'payment made no progress after 0 re-dri
  * The job store on Azurite, letting another writer in between a caller's read and its write: the caller's write then
  * carries a stale ETag, fails with 412 and is re-applied on fresh state — the store's real conflict path.
  */
-class InterleavedJobStore implements JobStatusPort {
+class InterleavedJobStore extends DelegatingJobStatuses {
   readonly #hooks: { matches: (update: JobUpdate) => boolean; run: () => Promise<void> }[] = [];
-
-  constructor(private readonly store: JobStore) {}
 
   beforeWrite(matches: (update: JobUpdate) => boolean, run: () => Promise<void>): void {
     this.#hooks.push({ matches, run });
   }
 
-  create(input: CreateJobInput): Promise<{ job: Job; created: boolean }> {
-    return this.store.create(input);
-  }
-
-  get(id: string): Promise<Job | undefined> {
-    return this.store.get(id);
-  }
-
-  ensureListed(job: Job): Promise<void> {
-    return this.store.ensureListed(job);
-  }
-
-  async update(id: string, change: (job: Job) => JobUpdate | undefined, options?: JobUpdateOptions): Promise<Job> {
+  override async update(
+    id: string,
+    change: (job: Job) => JobUpdate | undefined,
+    options?: JobUpdateOptions,
+  ): Promise<Job> {
     if (this.#hooks.length > 0) {
       const current = await this.store.get(id);
       const intended = current ? change(structuredClone(current)) : undefined;

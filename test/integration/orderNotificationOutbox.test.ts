@@ -7,22 +7,16 @@ import type { QueueClient } from '@azure/storage-queue';
 import { SalesFacts } from '../../shared/batch/salesFacts';
 import { DeadLetterStore } from '../../shared/deadletters/deadLetterStore';
 import { PermanentJobError } from '../../shared/jobs/jobErrors';
-import type { JobStatusPort } from '../../shared/jobs/jobPorts';
 import { JobRuntime } from '../../shared/jobs/jobRuntime';
 import { JobStore } from '../../shared/jobs/jobStore';
-import {
-  type CreateJobInput,
-  isTerminal,
-  type Job,
-  type JobUpdate,
-  type JobUpdateOptions,
-} from '../../shared/jobs/jobTypes';
+import { isTerminal, type Job, type JobUpdate, type JobUpdateOptions } from '../../shared/jobs/jobTypes';
 import { orderCompletion, type ReplyMessage, type SalesLedger } from '../../shared/workflow/completionNotifier';
 import { orderJob } from '../../shared/workflow/orderJob';
 import { compensateMessageSchema, type OrderData, stepMessageSchema } from '../../shared/workflow/orderModel';
 import type { OrderServices } from '../../shared/workflow/orderPorts';
 import { compensateOrder, runOrderStep } from '../../shared/workflow/orderStepRunner';
 import { queueSender } from '../../shared/workflow/queueSender';
+import { DelegatingJobStatuses } from '../support/delegatingJobStatuses';
 import { storageClients, uniqueName } from '../support/storage';
 
 const QUEUES = {
@@ -32,24 +26,14 @@ const QUEUES = {
 };
 
 /** The job store on Azurite, in a process that dies right after the write that ends a job has landed, once. */
-class DyingJobStore implements JobStatusPort {
+class DyingJobStore extends DelegatingJobStatuses {
   dieAfterEnding = false;
 
-  constructor(private readonly store: JobStore) {}
-
-  create(input: CreateJobInput): Promise<{ job: Job; created: boolean }> {
-    return this.store.create(input);
-  }
-
-  get(id: string): Promise<Job | undefined> {
-    return this.store.get(id);
-  }
-
-  ensureListed(job: Job): Promise<void> {
-    return this.store.ensureListed(job);
-  }
-
-  async update(id: string, change: (job: Job) => JobUpdate | undefined, options?: JobUpdateOptions): Promise<Job> {
+  override async update(
+    id: string,
+    change: (job: Job) => JobUpdate | undefined,
+    options?: JobUpdateOptions,
+  ): Promise<Job> {
     const before = await this.store.get(id);
     const written = await this.store.update(id, change, options);
     if (this.dieAfterEnding && !isTerminal(before?.status ?? 'queued') && isTerminal(written.status)) {
