@@ -97,7 +97,7 @@ export async function reconcileReservations(
       const changed =
         verdict.outcome === 'released'
           ? (await inventory.release(orderKey, [{ sku, quantity }])) > 0
-          : await inventory.consume(orderKey, sku);
+          : await inventory.consume(orderKey, sku, typeof row.etag === 'string' ? { etag: row.etag } : undefined);
       if (changed) result[verdict.outcome].push(entry);
     }
   } catch (error) {

@@ -253,11 +253,13 @@ export class InventoryStore {
    * Marks the order's reservation of `sku` consumed: the stock left with the shipment and is never to be returned.
    * The stock row is not touched (it was decremented when reserving). Only a `reserved` row changes, with its
    * ETag, so a concurrent release and this cannot both win; a repeat finds the row consumed and writes nothing.
-   * Returns true when this call made the change.
+   * Returns true when this call made the change. `listed` is the row as the caller just read it (`reserved`, with its
+   * ETag): the first try writes against it without reading the row again; a conflict reads it afresh.
    */
-  async consume(orderId: string, sku: string): Promise<boolean> {
+  async consume(orderId: string, sku: string, listed?: { etag: string }): Promise<boolean> {
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
-      const reservation = await this.#reservation(orderId, sku);
+      const reservation =
+        attempt === 0 && listed ? { state: 'reserved', etag: listed.etag } : await this.#reservation(orderId, sku);
       if (!reservation || reservation.state !== 'reserved') return false;
       try {
         await this.table.updateEntity(
@@ -272,6 +274,7 @@ export class InventoryStore {
         );
         return true;
       } catch (error) {
+        if (statusOf(error) === 404) return false; // the row is gone: nothing left to mark
         if (!isConflict(error)) throw error;
         await conflictBackoff(attempt);
       }
