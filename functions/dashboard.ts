@@ -13,7 +13,6 @@ import { queueDepths } from '../shared/health/queueDepths';
 import { THUMBNAIL_VERSION_PARAMETER, thumbnailUrl } from '../shared/http/apiRoutes';
 import { json, notFound, validationProblem } from '../shared/http/problem';
 import { readThumbnail } from '../shared/thumbnails/serveThumbnail';
-import { thumbnailReply } from '../shared/thumbnails/thumbnailCaching';
 import { thumbnailServices } from '../shared/thumbnails/thumbnailServices';
 
 const { names, storage } = appServices();
@@ -97,6 +96,13 @@ app.http('dailyReportFile', {
   },
 });
 
+/** The caching and validators of a thumbnail answered with content (`200`) or the `304` standing for it. */
+function contentHeaders(reply: { cacheControl: string; etag?: string }): Record<string, string> {
+  const headers: Record<string, string> = { 'cache-control': reply.cacheControl, 'x-content-type-options': 'nosniff' };
+  if (reply.etag !== undefined) headers['etag'] = reply.etag;
+  return headers;
+}
+
 app.http('thumbnailImage', {
   route: 'thumbnails/{width:int}/{*name}',
   methods: ['GET'],
@@ -104,29 +110,28 @@ app.http('thumbnailImage', {
   handler: async (request): Promise<HttpResponseInit> => {
     const width = request.params['width'] ?? '';
     const name = request.params['name'] ?? '';
-    const read = await readThumbnail(thumbnailContainers, width, name);
+    const read = await readThumbnail(thumbnailContainers, width, name, {
+      version: request.query.get(THUMBNAIL_VERSION_PARAMETER),
+      ifNoneMatch: request.headers.get('if-none-match'),
+    });
     switch (read.kind) {
-      case 'found': {
-        const reply = thumbnailReply(read, {
-          version: request.query.get(THUMBNAIL_VERSION_PARAMETER),
-          ifNoneMatch: request.headers.get('if-none-match'),
-        });
-        if (reply.kind === 'redirect') {
-          return {
-            status: 307,
-            headers: { location: thumbnailUrl(width, name, reply.version), 'cache-control': reply.cacheControl },
-          };
-        }
-        const headers: Record<string, string> = {
-          'cache-control': reply.cacheControl,
-          'x-content-type-options': 'nosniff',
+      case 'redirect':
+        return {
+          status: 307,
+          headers: {
+            location: thumbnailUrl(width, name, read.reply.version),
+            'cache-control': read.reply.cacheControl,
+          },
         };
-        if (reply.etag !== undefined) headers['etag'] = reply.etag;
+      case 'not-modified':
         // A 304 carries the validators and caching of the 200 it stands for, and no body (nor its content type).
-        return reply.status === 304
-          ? { status: 304, headers }
-          : { status: 200, headers: { 'content-type': read.contentType, ...headers }, body: read.body };
-      }
+        return { status: 304, headers: contentHeaders(read.reply) };
+      case 'image':
+        return {
+          status: 200,
+          headers: { 'content-type': read.contentType, ...contentHeaders(read.reply) },
+          body: read.body,
+        };
       case 'orphaned':
         return notFound('no such thumbnail: its upload was deleted');
       case 'stale':
