@@ -51,6 +51,7 @@ export default tseslint.config(
         document: 'readonly',
         fetch: 'readonly',
         sessionStorage: 'readonly',
+        URL: 'readonly',
         URLSearchParams: 'readonly',
         FormData: 'readonly',
         Node: 'readonly',

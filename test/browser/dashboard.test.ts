@@ -15,6 +15,8 @@ const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const MASTER_KEY = 'test-master-key-dashboard';
 const OUTPUT = path.resolve(__dirname, '..', '..', '..', 'test-output');
 const MARKUP = '<img src=x onerror="window.__xss=1">';
+/** Another origin than the page's, as behind a CDN or gateway: job links are absolute under it. */
+const PUBLIC_BASE_URL = 'https://jobs.example.test';
 const available = existsSync(CHROMIUM);
 if (!available && process.env['CI']) throw new Error(`Chromium is required in CI but ${CHROMIUM} does not exist`);
 
@@ -27,11 +29,18 @@ describe(
     let browser: Browser;
     let page: Page;
     const consoleErrors: string[] = [];
+    /** The thumbnail responses the page received: URL, status and caching. */
+    const thumbnailResponses: { url: string; status: number; cacheControl: string | undefined }[] = [];
 
     before(async () => {
       mkdirSync(OUTPUT, { recursive: true });
       ({ host, prefix } = await startApp({
-        env: { DEVHOST_MASTER_KEY: MASTER_KEY, UPLOAD_ALLOWED_ORIGINS: '*', SEED_DEMO_CATALOGUE: 'true' },
+        env: {
+          DEVHOST_MASTER_KEY: MASTER_KEY,
+          UPLOAD_ALLOWED_ORIGINS: '*',
+          SEED_DEMO_CATALOGUE: 'true',
+          PUBLIC_BASE_URL,
+        },
         args: ['--enforce-keys'],
       }));
       browser = await chromium.launch({
@@ -53,6 +62,10 @@ describe(
       // The console names only the status of a failed load: record which request it was, so a failure says.
       page.on('response', (response) => {
         if (response.status() >= 500) consoleErrors.push(`${response.status()} from ${response.url()}`);
+        if (response.url().includes('/api/thumbnails/')) {
+          const cacheControl = response.headers()['cache-control'];
+          thumbnailResponses.push({ url: response.url(), status: response.status(), cacheControl });
+        }
       });
       page.on('dialog', (dialog) => {
         consoleErrors.push(`unexpected dialog: ${dialog.message()}`);
@@ -148,6 +161,14 @@ describe(
       await waitFor('the thumbnail preview to load', () =>
         preview.evaluate((img: { complete: boolean; naturalWidth: number }) => img.complete && img.naturalWidth > 0),
       );
+      // The version the job links (cached for good), on the page's own origin though the link names another one.
+      const link = /"url": "([^"]+)"/.exec((await page.locator('#job-detail pre').textContent()) ?? '')?.[1] ?? '';
+      assert.match(link, /^https:\/\/jobs\.example\.test\/api\/thumbnails\/128\/[^?]+\/sunset\.png\.webp\?v=[^&]+$/);
+      const src = await preview.getAttribute('src');
+      assert.equal(src, link.slice(PUBLIC_BASE_URL.length), 'the link, made relative');
+      const loaded = thumbnailResponses.find((response) => response.url === host.url(src ?? ''));
+      assert.equal(loaded?.status, 200);
+      assert.equal(loaded?.cacheControl, 'public, max-age=31536000, immutable');
       await page.locator('#job-rows tr', { hasText: 'sunset.png' }).waitFor();
       await page.screenshot({ path: path.join(OUTPUT, 'dashboard-thumbnail.png'), fullPage: true });
     });

@@ -112,6 +112,23 @@ async function refreshJobs() {
   if (state.selectedJob) await showJob(state.selectedJob, false);
 }
 
+/**
+ * Where the preview loads a thumbnail from: the version the job links (`?v=`, which the app serves immutable, so the
+ * browser does not ask again on every refresh of the detail), but on this page's own origin, as a relative path: the
+ * job's `url` is absolute under PUBLIC_BASE_URL, which may name another origin than the one the page came from, and
+ * the page's Content-Security-Policy loads images from its own origin only.
+ */
+function previewSrc(thumbnail) {
+  const path = `/api/thumbnails/${thumbnail.path.split('/').slice(1).map(encodeURIComponent).join('/')}`;
+  let version = null;
+  try {
+    version = new URL(thumbnail.url, window.location.href).searchParams.get('v');
+  } catch {
+    // A url that does not parse names no version: show the current one.
+  }
+  return version ? `${path}?v=${encodeURIComponent(version)}` : path;
+}
+
 function resultView(job) {
   const result = job.result || {};
   const parts = [];
@@ -122,7 +139,7 @@ function resultView(job) {
         { class: 'thumbs' },
         ...result.thumbnails.map((t) =>
           el('img', {
-            src: `/api/thumbnails/${t.path.split('/').slice(1).map(encodeURIComponent).join('/')}`,
+            src: previewSrc(t),
             alt: `${t.width}px thumbnail of ${result.source ? result.source.name : ''}`,
             width: String(Math.min(128, t.width)),
           }),
