@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-import { odata, type TableClient } from '@azure/data-tables';
+import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 
 import { isTerminal, type Job } from '../jobs/jobTypes';
 import { ensureTable, statusOf } from '../storage/tableErrors';
@@ -15,6 +15,33 @@ export interface SalesFact {
 }
 
 export const SALES_PAGE_SIZE = 1000;
+
+/** Writes of one fact tried before giving up on ETag conflicts (only concurrent ends of one order conflict). */
+const MAX_WRITE_ATTEMPTS = 10;
+
+/** A fact as stored: `reopens` is which end of the order it records (0 for its first). */
+interface LedgerEntity {
+  partitionKey: string;
+  rowKey: string;
+  status: string;
+  totalCents: number;
+  lines: string;
+  errorCode: string;
+  completedAt: string;
+  reopens: number;
+}
+
+/** Gave up writing a fact after repeated ETag conflicts: too many writers on one order's row at once. */
+export class SalesLedgerConflictError extends Error {
+  override readonly name = 'SalesLedgerConflictError';
+  readonly code = 'SALES_LEDGER_CONFLICT';
+}
+
+/** Which end of its order a job or row stands for: a non-negative integer, 0 when not counted. */
+function endOf(value: unknown): number {
+  const end = Number(value ?? 0);
+  return Number.isInteger(end) && end >= 0 ? end : 0;
+}
 
 /**
  * Partitions per UTC day. One partition takes about 2,000 entities/s (Azure's target), so a single day partition
@@ -91,9 +118,9 @@ function byOrderId(a: SalesFact, b: SalesFact): number {
 }
 
 /**
- * The sales ledger the nightly report and the export read: written when an order reaches a terminal status (an
- * upsert keyed by order id, so a repeat changes nothing) into one of the day's shards, read from all the day's shards
- * together in pages merged in order id order, never by scanning jobs.
+ * The sales ledger the nightly report and the export read: written when an order reaches a terminal status (keyed by
+ * order id, ordered by the order's ends, so a repeat or a stale write changes nothing) into one of the day's shards,
+ * read from all the day's shards together in pages merged in order id order, never by scanning jobs.
  */
 export class SalesFacts {
   constructor(private readonly table: TableClient) {}
@@ -104,25 +131,64 @@ export class SalesFacts {
 
   /**
    * Records an ended order under its own status (only `succeeded` counts as revenue; the report counts the others by
-   * reason). Idempotent: the row is keyed by the order id in a shard fixed by the order id and the day it ended, and
-   * replaced whole, so calling it again for the same ended order (a redelivered message after a crash) writes the
-   * same row. An order not ended (or reopened to be undone, which clears its completion time) records nothing.
+   * reason), keyed by the order id in a shard fixed by the order id and the day it ended. An order not ended (or
+   * reopened to be undone, which clears its completion time) records nothing.
+   *
+   * Ordered by the order's ends, not by arrival: the row carries which end it records (`reopens`, bumped by each write
+   * that reopens the order), and a write never replaces a row of a later end. A stale message (one that read the order
+   * ended `failed`, then stalled while a late step reopened it and it ended `compensated`) therefore leaves the later
+   * fact standing; a repeat of the same end (a redelivered message after a crash) writes nothing.
+   *
+   * Storage: the normal path is one insert (the first fact of the order, as the upsert before it was). Only a row
+   * already there costs more: a read, and a replace conditional on the ETag read when the row is of an earlier end (a
+   * conflict reads again).
    */
   async record(job: Job): Promise<void> {
     if (!job.completedAt || !isTerminal(job.status)) return;
     const lines = Array.isArray(job.data['lines']) ? (job.data['lines'] as SalesFact['lines']) : [];
-    await this.table.upsertEntity(
-      {
-        partitionKey: salesPartition(utcDate(job.completedAt), job.id),
-        rowKey: job.id,
-        status: job.status,
-        totalCents: Number(job.data['totalCents'] ?? 0),
-        lines: JSON.stringify(lines.map((l) => ({ sku: l.sku, quantity: l.quantity, priceCents: l.priceCents }))),
-        errorCode: job.error?.code ?? '',
-        completedAt: job.completedAt,
-      },
-      'Replace',
-    );
+    await this.#writeUnlessLater({
+      partitionKey: salesPartition(utcDate(job.completedAt), job.id),
+      rowKey: job.id,
+      status: job.status,
+      totalCents: Number(job.data['totalCents'] ?? 0),
+      lines: JSON.stringify(lines.map((l) => ({ sku: l.sku, quantity: l.quantity, priceCents: l.priceCents }))),
+      errorCode: job.error?.code ?? '',
+      completedAt: job.completedAt,
+      reopens: endOf(job.data['reopens']),
+    });
+  }
+
+  /**
+   * Inserts a row, or replaces the one there if it records an earlier end of the order (ETag-conditional, so a
+   * concurrent writer is not overwritten unseen); a row of the same or a later end stands.
+   */
+  async #writeUnlessLater(entity: LedgerEntity): Promise<void> {
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      try {
+        await this.table.createEntity(entity);
+        return;
+      } catch (error) {
+        if (statusOf(error) !== 409) throw error;
+      }
+      let existing: TableEntityResult<Record<string, unknown>>;
+      try {
+        existing = await this.table.getEntity<Record<string, unknown>>(entity.partitionKey, entity.rowKey);
+      } catch (error) {
+        if (statusOf(error) === 404) continue; // gone meanwhile: insert again
+        throw error;
+      }
+      // Rows written before ends were counted carry none: any counted end replaces them once.
+      const stored = existing['reopens'] === undefined ? -1 : endOf(existing['reopens']);
+      if (stored >= entity.reopens) return;
+      try {
+        await this.table.updateEntity(entity, 'Replace', { etag: existing.etag });
+        return;
+      } catch (error) {
+        const status = statusOf(error);
+        if (status !== 412 && status !== 404) throw error; // another writer got there first: look again
+      }
+    }
+    throw new SalesLedgerConflictError(`sales fact of ${entity.rowKey}: gave up after ${MAX_WRITE_ATTEMPTS} conflicts`);
   }
 
   /**

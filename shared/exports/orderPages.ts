@@ -14,7 +14,7 @@ export interface OrderPages {
 
 /**
  * The sales ledger as the export's source: every finished order sits under the UTC day it finished, written once
- * per order (an upsert keyed by order id), so a closed day reads the same every time. Only the ledger's own verbs are
+ * per order (keyed by order id, the latest end's fact standing), so a closed day reads the same every time. Only the ledger's own verbs are
  * used, never its partition layout, and its continuation token is kept opaque in the export's checkpoint.
  */
 export function ledgerOrderPages(ledger: Pick<SalesFacts, 'page'>): OrderPages {

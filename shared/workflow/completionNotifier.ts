@@ -13,14 +13,18 @@ export interface CompletionServices {
 
 /** The sales ledger as the completion port writes it (`SalesFacts` in production). */
 export interface SalesLedger {
-  /** Records an ended order's fact: an upsert keyed by the order, so a repeat changes nothing. */
+  /**
+   * Records an ended order's fact, keyed by the order and ordered by its ends (`data.reopens`): a repeat of the same
+   * end, or a stale one of an earlier end, changes nothing.
+   */
   record(job: Job): Promise<void>;
 }
 
 /**
  * The order workflow's completion port: records the ended order's sales fact (the nightly report and the export read
  * the ledger, never the jobs), then tells its caller. Both are safe to call again for the same ended order: the
- * ledger write is an idempotent upsert and the notifier sends only what is not marked told.
+ * ledger write is idempotent (and never lets an earlier end's fact replace a later one's) and the notifier sends only
+ * what is not marked told.
  */
 export function orderCompletion(ledger: SalesLedger, services: CompletionServices): (job: Job) => Promise<void> {
   return async (job) => {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 import { defineJob } from '../jobs/jobDefinition';
+import { isTerminal } from '../jobs/jobTypes';
 import { ORDER_JOB_TYPE, type OrderData, orderDataSchema, restartOrderData } from './orderModel';
 
 /** What an order collects as its steps complete: each step adds its part. */
@@ -22,7 +23,7 @@ export const orderJob = defineJob<OrderData, OrderResult>({
   type: ORDER_JOB_TYPE,
   data: orderDataSchema,
   result: orderResultSchema,
-  onReplay: (job) => restartOrderData(job.data),
+  onReplay: (job) => restartOrderData(job.data, isTerminal(job.status)),
   cancel: {
     refusal: (job) => (job.data.done.includes('shipment') ? 'the order has shipped' : undefined),
     request: (job) => (job.data.cancelRequested ? undefined : { cancelRequested: true }),

@@ -48,6 +48,12 @@ export const orderDataSchema = z.object({
   notifyOwed: z.boolean().optional(),
   /** Bumped when a dead-lettered order is replayed from the start: its effects get fresh idempotency keys. */
   generation: z.number().default(0),
+  /**
+   * How many times the order was reopened after it ended (a late step to undo, a dead-letter replay), bumped by the
+   * reopening write itself (ETag-conditional, so never twice for one reopen). The sales ledger keeps the fact of the
+   * highest: a stale redelivery carrying an earlier end cannot overwrite a later one (see `SalesFacts.record`).
+   */
+  reopens: z.number().default(0),
 });
 export type OrderData = z.infer<typeof orderDataSchema>;
 
@@ -56,9 +62,21 @@ export function effectKey(jobId: string, data: OrderData): string {
   return data.generation > 0 ? `${jobId}.${data.generation}` : jobId;
 }
 
-/** The data changes that restart a dead-lettered order from its first step (a new run: its outcome is told anew). */
-export function restartOrderData(data: OrderData): Partial<OrderData> {
+/**
+ * The data change of a write that reopens an ended order: one more reopen, so the sales fact of the end to come is
+ * told apart from (and wins over) the fact of the end before it.
+ */
+export function reopenOrderData(data: OrderData): Pick<OrderData, 'reopens'> {
+  return { reopens: data.reopens + 1 };
+}
+
+/**
+ * The data changes that restart a dead-lettered order from its first step (a new run: its outcome is told anew). An
+ * order that had ended is reopened by it ({@link reopenOrderData}); one replayed while still in flight had no end.
+ */
+export function restartOrderData(data: OrderData, ended: boolean): Partial<OrderData> {
   return {
+    ...(ended ? reopenOrderData(data) : {}),
     done: [],
     undone: [],
     cancelRequested: false,

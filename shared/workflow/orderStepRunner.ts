@@ -10,6 +10,7 @@ import {
   ORDER_STEPS,
   type OrderData,
   type OrderStep,
+  reopenOrderData,
   stepIndex,
   type StepMessage,
 } from './orderModel';
@@ -121,9 +122,10 @@ function haltReason(job: OrderJob): string | undefined {
 /**
  * A message delivered again for an order that has ended: the process that ended it may have died before the
  * completion port ran (the sales fact and the caller's notification follow the ending write, outside it), so the
- * port runs again. It is safe to: the sales fact is an upsert keyed by the order (a repeat writes the same row), and
- * the notifier sends only while the caller is not marked told (`notifyOwed`, the outbox). Only such a message pays
- * (one upsert); the normal path ends an order and runs the port once. Returns the outcome, with a note when it told
+ * port runs again. It is safe to: the sales fact is keyed by the order and ordered by its ends (a repeat writes
+ * nothing, and a message that read an end since superseded by a reopen cannot overwrite the later fact), and the
+ * notifier sends only while the caller is not marked told (`notifyOwed`, the outbox). Only such a message pays (an
+ * insert refused, and a read of the row); the normal path ends an order and runs the port once. Returns the outcome, with a note when it told
  * the caller.
  */
 async function completeAgain(services: OrderServices, job: OrderJob, outcome: string): Promise<string> {
@@ -319,9 +321,12 @@ export async function compensateOrder(services: OrderServices, message: Compensa
         return undefined;
       }
       const undo = stepsToUndo(latest.data);
+      const reopen = isTerminal(latest.status);
       return {
         status: 'compensating',
-        reopen: isTerminal(latest.status),
+        reopen,
+        // Reopening an ended order counts in the same write: its next end's sales fact wins over this end's.
+        ...(reopen ? { data: reopenOrderData(latest.data) } : {}),
         event: { kind: 'compensating', message: `undoing ${undo.join(', ') || 'nothing'}: ${message.reason.code}` },
       };
     },

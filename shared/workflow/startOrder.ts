@@ -127,6 +127,7 @@ export async function startOrder(
       undone: [],
       redrives: 0,
       generation: 0,
+      reopens: 0,
     },
     correlation: {
       ...(order.replyTo ? { replyTo: order.replyTo } : {}),

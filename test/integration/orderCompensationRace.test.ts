@@ -148,6 +148,7 @@ describe('a step the supervisor gave up on, finishing late (Table Storage)', () 
       undone: [],
       redrives: 0,
       generation: 0,
+      reopens: 0,
     };
     await services.runtime.create(orderJob, { id, data, correlation: { replyTo: REPLIES } });
     assert.equal(await runOrderStep(services, { jobId: id, step: 'reserve' }), 'done');

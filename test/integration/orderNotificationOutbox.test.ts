@@ -168,6 +168,7 @@ describe('the caller of an order ended just before its process died (Table Stora
       undone: [],
       redrives: 0,
       generation: 0,
+      reopens: 0,
     };
   }
 

@@ -113,4 +113,31 @@ describe('sales ledger (Table Storage), sharded per day', () => {
     assert.equal(resumed.ids.length, 20 + 1 + 1200, 'the 20 old rows left, then every shard');
     assert.equal(salesPartitionsOf(date).length, SALES_SHARDS + 1);
   });
+
+  it("keeps the fact of an order's latest end whatever order the writes arrive in, and writes a repeat of it not at all", async () => {
+    const day = '2026-03-03';
+    const ended = (status: Job['status'], reopens: number, code: string): Job => ({
+      id: 'ord_reopened',
+      type: 'order',
+      status,
+      progress: { step: 'done', index: 1, total: 4, percent: 25 },
+      attempts: 1,
+      error: { code, message: code },
+      createdAt: `${day}T09:00:00.000Z`,
+      updatedAt: `${day}T09:0${reopens}:00.000Z`,
+      completedAt: `${day}T09:0${reopens}:00.000Z`,
+      correlation: {},
+      data: { totalCents: 500, lines: [], reopens },
+    });
+    const read = async () => (await sales.page(day)).facts.map((f) => `${f.orderId} ${f.status} ${f.errorCode ?? ''}`);
+    await sales.record(ended('compensated', 1, 'STUCK')); // the end after the reopen arrives first
+    await sales.record(ended('failed', 0, 'STUCK')); // then a stale message with the end before it
+    assert.deepEqual(await read(), ['ord_reopened compensated STUCK']);
+    const before = await table.getEntity(salesPartition(day, 'ord_reopened'), 'ord_reopened');
+    await sales.record(ended('compensated', 1, 'STUCK'));
+    const after = await table.getEntity(salesPartition(day, 'ord_reopened'), 'ord_reopened');
+    assert.equal(after.etag, before.etag, 'a repeat of the same end writes nothing');
+    await sales.record(ended('cancelled', 2, 'CANCELLED')); // a later end still replaces it
+    assert.deepEqual(await read(), ['ord_reopened cancelled CANCELLED']);
+  });
 });

@@ -174,6 +174,7 @@ function orderData(overrides: Partial<OrderData> = {}): OrderData {
     undone: [],
     redrives: 0,
     generation: 0,
+    reopens: 0,
     ...overrides,
   };
 }
@@ -318,6 +319,7 @@ describe('order step runner (in-memory ports)', () => {
     const reopened = await f.runtime.read(orderJob, 'o8');
     assert.equal(reopened?.status, 'queued');
     assert.deepEqual([reopened?.data.done, reopened?.data.generation], [[], 1]);
+    assert.equal(reopened?.data.reopens, 1, 'an ended order replayed is reopened: its next sales fact wins');
     // The redelivered payment message finds the order restarted and starts it from its first step.
     const redelivered = f.redelivered.map((l) => ({ queue: QUEUES.step.payment, body: JSON.parse(l.body) as unknown }));
     f.sent.push(...redelivered);
@@ -437,6 +439,7 @@ describe('order step runner (in-memory ports)', () => {
       const job = await f.runtime.read(orderJob, 's4');
       assert.equal(job?.status, 'failed');
       assert.deepEqual(job?.data.undone, ['reserve']);
+      assert.equal(job?.data.reopens, 1, 'the compensation that reopened it counted the reopen');
       assert.deepEqual(
         f.replies.map((r) => r.status),
         ['failed'],
