@@ -5,7 +5,7 @@ import { odata, type TableClient, type TableEntityResult } from '@azure/data-tab
 import { isTerminal, type Job } from '../jobs/jobTypes';
 import { ensureTable, statusOf } from '../storage/tableErrors';
 
-/** One finished order as the daily report counts it, kept in a shard of the UTC day it finished. */
+/** One finished order as the daily report counts it, kept in a shard of the UTC day it (last) finished. */
 export interface SalesFact {
   orderId: string;
   status: string;
@@ -19,7 +19,16 @@ export const SALES_PAGE_SIZE = 1000;
 /** Writes of one fact tried before giving up on ETag conflicts (only concurrent ends of one order conflict). */
 const MAX_WRITE_ATTEMPTS = 10;
 
-/** A fact as stored: `reopens` is which end of the order it records (0 for its first). */
+/**
+ * The status of a row an order's later end (on a later day) superseded: kept, with that end's count, so a stale write
+ * of the earlier end cannot come back; the day's reads leave it out.
+ */
+export const SUPERSEDED = 'superseded';
+
+/**
+ * A fact as stored: `reopens` is which end of the order it records (0 for its first); a superseded row names the day
+ * of the end that superseded it.
+ */
 interface LedgerEntity {
   partitionKey: string;
   rowKey: string;
@@ -29,6 +38,14 @@ interface LedgerEntity {
   errorCode: string;
   completedAt: string;
   reopens: number;
+  supersededBy?: string;
+}
+
+/** The UTC days of an order's earlier ends, as its job data keeps them (anything else is ignored). */
+function earlierEndDaysOf(value: unknown): string[] {
+  return Array.isArray(value)
+    ? value.filter((day): day is string => typeof day === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(day))
+    : [];
 }
 
 /** Gave up writing a fact after repeated ETag conflicts: too many writers on one order's row at once. */
@@ -139,22 +156,50 @@ export class SalesFacts {
    * ended `failed`, then stalled while a late step reopened it and it ended `compensated`) therefore leaves the later
    * fact standing; a repeat of the same end (a redelivered message after a crash) writes nothing.
    *
+   * One fact per order, under the day of its latest end: the day its final outcome was reached. A replay is a new run
+   * with new effects (fresh idempotency keys), so its charge is made, and its revenue counted, on the day it runs, not
+   * on the day of the run that failed; a late step undone after midnight changes the outcome on the day it does. The
+   * rows of the order's earlier end days (`data.earlierEndDays`, added by each reopen) are superseded first: replaced
+   * by a `superseded` row of this end, which the day's reads leave out. They are kept rather than deleted so that a
+   * stale write of an earlier end finds a row of a later end there and leaves it, where a deleted row would be written
+   * back. So a report of an earlier day run (or rerun) after the move no longer counts the order; one written before
+   * it stays as written (it counted the outcome known that night, and reports are not rewritten), and the later day's
+   * report counts the final outcome. Superseding before writing the new fact means a report read in between misses
+   * the order rather than counting it twice; a crash in between is repaired by the redelivered message, as any crash
+   * after the ending write.
+   *
    * Storage: the normal path is one insert (the first fact of the order, as the upsert before it was). Only a row
    * already there costs more: a read, and a replace conditional on the ETag read when the row is of an earlier end (a
-   * conflict reads again).
+   * conflict reads again). A reopened order that ends on another day pays the same again per earlier day.
    */
   async record(job: Job): Promise<void> {
     if (!job.completedAt || !isTerminal(job.status)) return;
+    const day = utcDate(job.completedAt);
+    const reopens = endOf(job.data['reopens']);
+    for (const earlier of earlierEndDaysOf(job.data['earlierEndDays'])) {
+      if (earlier === day) continue; // the row this end replaces itself
+      await this.#writeUnlessLater({
+        partitionKey: salesPartition(earlier, job.id),
+        rowKey: job.id,
+        status: SUPERSEDED,
+        totalCents: 0,
+        lines: '[]',
+        errorCode: '',
+        completedAt: job.completedAt,
+        reopens,
+        supersededBy: day,
+      });
+    }
     const lines = Array.isArray(job.data['lines']) ? (job.data['lines'] as SalesFact['lines']) : [];
     await this.#writeUnlessLater({
-      partitionKey: salesPartition(utcDate(job.completedAt), job.id),
+      partitionKey: salesPartition(day, job.id),
       rowKey: job.id,
       status: job.status,
       totalCents: Number(job.data['totalCents'] ?? 0),
       lines: JSON.stringify(lines.map((l) => ({ sku: l.sku, quantity: l.quantity, priceCents: l.priceCents }))),
       errorCode: job.error?.code ?? '',
       completedAt: job.completedAt,
-      reopens: endOf(job.data['reopens']),
+      reopens,
     });
   }
 
@@ -231,8 +276,11 @@ export class SalesFacts {
       if (!read.more && handed.length === read.facts.length) cursors[i] = { done: true };
       else if (last !== undefined) cursors[i] = { after: last };
     });
-    facts.sort(byOrderId);
-    return cursors.every((cursor) => cursor.done) ? { facts } : { facts, continuationToken: encodeCursors(cursors) };
+    // Rows superseded by a later end of their order on a later day are passed over (the cursors moved past them).
+    const live = facts.filter((fact) => fact.status !== SUPERSEDED).sort(byOrderId);
+    return cursors.every((cursor) => cursor.done)
+      ? { facts: live }
+      : { facts: live, continuationToken: encodeCursors(cursors) };
   }
 
   /** Up to `top` facts of one partition past the cursor, in row key order, and whether there may be more. */

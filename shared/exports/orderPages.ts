@@ -13,9 +13,10 @@ export interface OrderPages {
 }
 
 /**
- * The sales ledger as the export's source: every finished order sits under the UTC day it finished, written once
- * per order (keyed by order id, the latest end's fact standing), so a closed day reads the same every time. Only the ledger's own verbs are
- * used, never its partition layout, and its continuation token is kept opaque in the export's checkpoint.
+ * The sales ledger as the export's source: every finished order sits once under the UTC day it (last) finished, so a
+ * closed day reads the same every time, unless one of its orders is reopened and ends again on a later day (its fact
+ * moves there). Only the ledger's own verbs are used, never its partition layout, and its continuation token is kept
+ * opaque in the export's checkpoint.
  */
 export function ledgerOrderPages(ledger: Pick<SalesFacts, 'page'>): OrderPages {
   return {

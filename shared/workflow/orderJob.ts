@@ -23,7 +23,8 @@ export const orderJob = defineJob<OrderData, OrderResult>({
   type: ORDER_JOB_TYPE,
   data: orderDataSchema,
   result: orderResultSchema,
-  onReplay: (job) => restartOrderData(job.data, isTerminal(job.status)),
+  onReplay: (job) =>
+    restartOrderData(job.data, isTerminal(job.status) ? (job.completedAt ?? job.updatedAt) : undefined),
   cancel: {
     refusal: (job) => (job.data.done.includes('shipment') ? 'the order has shipped' : undefined),
     request: (job) => (job.data.cancelRequested ? undefined : { cancelRequested: true }),

@@ -54,6 +54,11 @@ export const orderDataSchema = z.object({
    * highest: a stale redelivery carrying an earlier end cannot overwrite a later one (see `SalesFacts.record`).
    */
   reopens: z.number().default(0),
+  /**
+   * The UTC days (YYYY-MM-DD) on which the order ended before a reopen, added by the reopening write. The sales fact
+   * belongs to the day of the latest end: the ledger supersedes the rows of these days when the order ends again.
+   */
+  earlierEndDays: z.array(z.string()).optional(),
 });
 export type OrderData = z.infer<typeof orderDataSchema>;
 
@@ -63,20 +68,27 @@ export function effectKey(jobId: string, data: OrderData): string {
 }
 
 /**
- * The data change of a write that reopens an ended order: one more reopen, so the sales fact of the end to come is
- * told apart from (and wins over) the fact of the end before it.
+ * The data change of a write that reopens an order that ended at `endedAt`: one more reopen, so the sales fact of the
+ * end to come is told apart from (and wins over) the fact of the end before it, and the day of that end, whose
+ * ledger row the next end supersedes (one fact per order, under the day of its latest end).
  */
-export function reopenOrderData(data: OrderData): Pick<OrderData, 'reopens'> {
-  return { reopens: data.reopens + 1 };
+export function reopenOrderData(
+  data: OrderData,
+  endedAt: string | undefined,
+): Pick<OrderData, 'reopens' | 'earlierEndDays'> {
+  const days = data.earlierEndDays ?? [];
+  const day = endedAt?.slice(0, 10);
+  return { reopens: data.reopens + 1, earlierEndDays: day && !days.includes(day) ? [...days, day] : days };
 }
 
 /**
  * The data changes that restart a dead-lettered order from its first step (a new run: its outcome is told anew). An
- * order that had ended is reopened by it ({@link reopenOrderData}); one replayed while still in flight had no end.
+ * order that had ended (at `endedAt`) is reopened by it ({@link reopenOrderData}); one replayed while still in flight
+ * had no end.
  */
-export function restartOrderData(data: OrderData, ended: boolean): Partial<OrderData> {
+export function restartOrderData(data: OrderData, endedAt: string | undefined): Partial<OrderData> {
   return {
-    ...(ended ? reopenOrderData(data) : {}),
+    ...(endedAt ? reopenOrderData(data, endedAt) : {}),
     done: [],
     undone: [],
     cancelRequested: false,

@@ -325,8 +325,9 @@ export async function compensateOrder(services: OrderServices, message: Compensa
       return {
         status: 'compensating',
         reopen,
-        // Reopening an ended order counts in the same write: its next end's sales fact wins over this end's.
-        ...(reopen ? { data: reopenOrderData(latest.data) } : {}),
+        // Reopening an ended order counts in the same write: its next end's sales fact wins over this end's, and
+        // supersedes this end's row if it ends on another day.
+        ...(reopen ? { data: reopenOrderData(latest.data, latest.completedAt) } : {}),
         event: { kind: 'compensating', message: `undoing ${undo.join(', ') || 'nothing'}: ${message.reason.code}` },
       };
     },

@@ -320,6 +320,7 @@ describe('order step runner (in-memory ports)', () => {
     assert.equal(reopened?.status, 'queued');
     assert.deepEqual([reopened?.data.done, reopened?.data.generation], [[], 1]);
     assert.equal(reopened?.data.reopens, 1, 'an ended order replayed is reopened: its next sales fact wins');
+    assert.deepEqual(reopened?.data.earlierEndDays, [new Date().toISOString().slice(0, 10)], 'the day it had ended');
     // The redelivered payment message finds the order restarted and starts it from its first step.
     const redelivered = f.redelivered.map((l) => ({ queue: QUEUES.step.payment, body: JSON.parse(l.body) as unknown }));
     f.sent.push(...redelivered);
