@@ -23,7 +23,7 @@ export interface BlobPoisonPorts {
    * fails and the host does not delete the message.
    */
   holdForOwner(hold: { messageId: string; popReceipt: string; hiddenForSeconds: number }): Promise<'held' | 'gone'>;
-  /** The job of a blob version, when there is one. */
+  /** The job of a blob version (made when its attempts never wrote one), or undefined when it has none. */
   jobIdOfBlob(container: string, blobName: string, etag: string): Promise<string | undefined>;
   /** Records the dead letter and fails its job (`JobRuntime.recordPoison`). */
   recordPoison(

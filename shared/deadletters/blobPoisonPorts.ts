@@ -1,7 +1,7 @@
 import type { AppServices } from '../appServices';
 import { BLOB_TRIGGER_POISON_QUEUE } from '../storage/resourceNames';
 import { statusOf } from '../storage/tableErrors';
-import { resolveThumbnailJobId } from '../thumbnails/thumbnailJob';
+import { thumbnailJobOfPoisonedBlob } from '../thumbnails/thumbnailJob';
 import type { BlobPoisonPorts } from './blobPoison';
 
 /** The blob poison handler's ports on the app's storage: the shared poison queue, the job store, the runtime. */
@@ -22,7 +22,7 @@ export function blobPoisonPorts(services: AppServices): BlobPoisonPorts {
         throw error;
       }
     },
-    jobIdOfBlob: (container, blobName, etag) => resolveThumbnailJobId(services.jobs, container, blobName, etag),
+    jobIdOfBlob: (container, blobName, etag) => thumbnailJobOfPoisonedBlob(services.runtime, container, blobName, etag),
     recordPoison: (delivery, source, jobId, dequeueCount) =>
       services.runtime.recordPoison(delivery, source, jobId, dequeueCount),
   };

@@ -14,13 +14,16 @@ export interface JobStatusPort {
   /**
    * Read, change, write with the read's ETag, re-applying `change` on a conflict; `change` returning undefined
    * writes nothing. The store's rules apply: progress never goes back, a terminal status sticks unless reopened.
+   * With a draft as `options.basis`, the write inserts it (see `draft`).
    */
   update(id: string, change: (job: Job) => JobUpdate | undefined, options?: JobUpdateOptions): Promise<Job>;
   /**
-   * Lists a job created with `deferListing` as it stands, unless it is listed already: an insert, so a row written
-   * meanwhile by a listing-status change (the job's end, written by whichever writer) is newer and stays.
+   * A job as `create` would write it, not written: nothing is stored, or listed, until the first `update` with it as
+   * `basis`, which inserts it (listing it too). When a record with its id exists by then (written by another delivery
+   * of the same work), that update re-applies its `change` to the record instead: a `change` tells the two apart by
+   * identity (it is handed the draft object itself, or the stored record).
    */
-  ensureListed(job: Job): Promise<void>;
+  draft(input: CreateJobInput): Job;
 }
 
 /** A dead letter as it is first recorded. */

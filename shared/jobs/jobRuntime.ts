@@ -1,6 +1,6 @@
 import { deadLetterId } from '../deadletters/deadLetterIds';
 import { type DeadLetter, DeadLetterConflictError, type DeadLetterSource } from '../deadletters/deadLetterTypes';
-import { DEFERRED_LISTING_GRACE_MS, DeferredListing } from './deferredListing';
+import { type AttemptChange, AttemptWrites, UNWRITTEN_GRACE_MS } from './attemptWrites';
 import type { AnyJobDefinition, JobContext, JobDefinition, TypedJobUpdate } from './jobDefinition';
 import {
   type ClassifiedFailure,
@@ -68,10 +68,10 @@ export interface JobRuntimeOptions {
   /** Where the runtime reports what it handles itself but an operator should see (default: nowhere). */
   log?: JobRuntimeLog;
   /**
-   * How long a job created by `execute`'s `create` may run unlisted, in milliseconds (default
-   * {@link DEFERRED_LISTING_GRACE_MS}); tests shorten it.
+   * How long a job made by `execute`'s `create` may run unwritten, in milliseconds (default
+   * {@link UNWRITTEN_GRACE_MS}); tests shorten it.
    */
-  listingGraceMs?: number;
+  unwrittenGraceMs?: number;
 }
 
 /**
@@ -85,6 +85,45 @@ export interface JobRuntimeLog {
 function statusOf(error: unknown): number | undefined {
   const status = (error as { statusCode?: unknown } | null)?.statusCode;
   return typeof status === 'number' ? status : undefined;
+}
+
+/** The change that ends a job `succeeded` with `result` (merged into what it has), progress at 100 %. */
+function completion<Data, Result>(
+  result: Partial<Result>,
+  extra: { message?: string; data?: Partial<Data> },
+): AttemptChange<Data, Result> {
+  const message = extra.message ?? 'done';
+  return (current) => ({
+    status: 'succeeded',
+    error: null,
+    result,
+    ...(extra.data ? { data: extra.data } : {}),
+    progress: { step: 'done', index: current.progress.total, percent: 100, message },
+    event: { kind: 'succeeded', message },
+  });
+}
+
+/**
+ * The change that records a failed attempt: a permanent failure ends the job `failed` (sticky) unless `keepStatus`
+ * (a workflow that compensates first); a transient one is noted on the job, which stays as it is for the retry.
+ */
+function attemptFailure<Data, Result>(
+  failure: ClassifiedFailure,
+  options: { label?: string; keepStatus?: boolean } = {},
+): AttemptChange<Data, Result> {
+  const label = options.label ? `${options.label}: ` : '';
+  const { code, message } = failure.error;
+  return () =>
+    failure.permanent
+      ? {
+          ...(options.keepStatus ? {} : { status: 'failed' as const }),
+          error: failure.error,
+          event: { kind: options.keepStatus ? 'step-failed' : 'failed', message: `${label}${code}: ${message}` },
+        }
+      : {
+          error: failure.error,
+          event: { kind: options.label ? 'step-failed' : 'attempt-failed', message: `${label}${code}: ${message}` },
+        };
 }
 
 /**
@@ -101,7 +140,7 @@ export class JobRuntime {
   readonly #definitions: Map<string, AnyJobDefinition>;
   readonly #options: JobRuntimeOptions;
   readonly #log: JobRuntimeLog | undefined;
-  readonly #listingGraceMs: number;
+  readonly #unwrittenGraceMs: number;
 
   constructor(options: JobRuntimeOptions) {
     this.#options = options;
@@ -110,7 +149,7 @@ export class JobRuntime {
     this.#deadLetters = options.deadLetters;
     this.#redelivery = options.redelivery;
     this.#definitions = new Map((options.definitions ?? []).map((definition) => [definition.type, definition]));
-    this.#listingGraceMs = options.listingGraceMs ?? DEFERRED_LISTING_GRACE_MS;
+    this.#unwrittenGraceMs = options.unwrittenGraceMs ?? UNWRITTEN_GRACE_MS;
   }
 
   /** The same runtime (same ports and definitions) reporting to `log`: an invocation's own `context`, say. */
@@ -241,20 +280,7 @@ export class JobRuntime {
     result: Partial<Result>,
     extra: { message?: string; data?: Partial<Data> } = {},
   ): Promise<Job<Data, Result>> {
-    const message = extra.message ?? 'done';
-    return this.update(
-      definition,
-      job.id,
-      (current) => ({
-        status: 'succeeded',
-        error: null,
-        result,
-        ...(extra.data ? { data: extra.data } : {}),
-        progress: { step: 'done', index: current.progress.total, percent: 100, message },
-        event: { kind: 'succeeded', message },
-      }),
-      job,
-    );
+    return this.update(definition, job.id, completion(result, extra), job);
   }
 
   /**
@@ -269,35 +295,15 @@ export class JobRuntime {
     options: { label?: string; keepStatus?: boolean } = {},
   ): Promise<{ failure: ClassifiedFailure; job: Job<Data, Result> }> {
     const failure = classifyFailure(thrown);
-    const label = options.label ? `${options.label}: ` : '';
-    const { code, message } = failure.error;
-    const updated = await this.update(
-      definition,
-      job.id,
-      () =>
-        failure.permanent
-          ? {
-              ...(options.keepStatus ? {} : { status: 'failed' as const }),
-              error: failure.error,
-              event: {
-                kind: options.keepStatus ? 'step-failed' : 'failed',
-                message: `${label}${code}: ${message}`,
-              },
-            }
-          : {
-              error: failure.error,
-              event: { kind: options.label ? 'step-failed' : 'attempt-failed', message: `${label}${code}: ${message}` },
-            },
-      job,
-    );
+    const updated = await this.update(definition, job.id, attemptFailure(failure, options), job);
     return { failure, job: updated };
   }
 
   /**
    * Runs one attempt of a one-shot job: marks it `running` (attempt counted, `start` merged into that write), calls
    * `run`, and ends it `succeeded` with the result. A `PermanentJobError` ends it `failed` and calls
-   * `onPermanentFailure` (a `JobCancelledError` ends it `cancelled`: its input went away); anything else is recorded and rethrown for the host to retry. A terminal job is not run
-   * again unless `reopen` (a replay).
+   * `onPermanentFailure` (a `JobCancelledError` ends it `cancelled`: its input went away); anything else is recorded
+   * and rethrown for the host to retry. A terminal job is not run again unless `reopen` (a replay).
    */
   async execute<Data, Result>(
     definition: JobDefinition<Data, Result>,
@@ -309,22 +315,26 @@ export class JobRuntime {
       /** The job as the caller just read or created it: saves the read. */
       job?: Job;
       /**
-       * Create the job unless it exists, already `running` with this attempt counted and `start`'s data, progress
-       * and event in the same write: a job made by the attempt that runs it costs one write, not two. It is listed
-       * (`GET /api/jobs`) by the write of its end, or as running once it has run {@link DEFERRED_LISTING_GRACE_MS}
-       * (or when an attempt fails and it waits for a retry): a job that ends soon costs no listing write of its own.
+       * Made by this attempt unless it exists (a job whose trigger is its only creator): the job starts as a draft,
+       * already `running` with this attempt counted and `start`'s data, progress and event, and is written (and
+       * listed) by the attempt's first write: its end, for a job that ends within {@link UNWRITTEN_GRACE_MS}, so it
+       * costs two writes (the job and its listing row), not three. One that runs longer is written as it stands when
+       * the grace is up. The job is read first, so a redelivery of a job that has ended does not run it again; a
+       * `rerunnable` one (whose run, done again after it ended, changes nothing: a thumbnail rendered again from the
+       * same bytes and written conditionally) skips that read, and its first write finds out instead (see
+       * attemptWrites.ts).
        */
-      create?: { data: Data; correlation?: JobCorrelation; event?: string };
+      create?: { data: Data; correlation?: JobCorrelation; event?: string; rerunnable?: boolean };
     } = {},
   ): Promise<ExecuteOutcome<Data, Result>> {
     const run = definition.run;
     if (!run) throw new TypeError(`job type ${definition.type} has no run function`);
     let raw = options.job && options.job.id === id ? options.job : undefined;
-    let createdRunning = false;
-    // Created first, read only when it exists already (a redelivery): the usual case is one write.
+    if (!raw && options.create && options.create.rerunnable !== true) raw = await this.#statuses.get(id);
+    const unwritten = !raw && options.create !== undefined;
     if (!raw && options.create) {
       const data = definition.data.parse({ ...options.create.data, ...options.start?.data });
-      const { job: created, created: isNew } = await this.#statuses.create({
+      raw = this.#statuses.draft({
         id,
         type: definition.type,
         status: 'running',
@@ -334,10 +344,7 @@ export class JobRuntime {
         ...(options.start?.progress ? { progress: { ...INITIAL_PROGRESS, ...options.start.progress } } : {}),
         ...(options.create.event ? { event: options.create.event } : {}),
         events: [options.start?.event ?? { kind: 'started', message: 'attempt 1 started' }],
-        deferListing: true,
       });
-      raw = created;
-      createdRunning = isNew;
     }
     raw ??= await this.#statuses.get(id);
     if (!raw || raw.type !== definition.type) return { outcome: 'unknown-job' };
@@ -353,7 +360,7 @@ export class JobRuntime {
       }));
       return { outcome: 'failed', job: failed as unknown as Job<Data, Result>, error: failure.error };
     }
-    if (!createdRunning) {
+    if (!unwritten) {
       if (isTerminal(job.status) && options.reopen !== true) return { outcome: 'already-finished', job };
       job = await this.update(
         definition,
@@ -368,36 +375,26 @@ export class JobRuntime {
         job,
       );
     }
-    // A job made by a trigger may be unlisted: made by this attempt, or by one whose host died before its grace
-    // (listing it twice costs a rejected insert, only for a redelivery that outlives the grace).
-    const listing = options.create
-      ? new DeferredListing(this.#statuses, job as unknown as Job, this.#listingGraceMs)
-      : undefined;
+    const writes = new AttemptWrites(job, (change, basis) => this.update(definition, id, change, basis), {
+      unwritten,
+      graceMs: this.#unwrittenGraceMs,
+    });
     try {
-      return await this.#runAttempt(definition, id, job, run, options.describe, listing);
+      return await this.#runAttempt(definition, job, run, options.describe, writes);
     } finally {
-      await listing?.settle();
+      await writes.close();
     }
   }
 
-  /**
-   * Runs `run` on a job already marked `running` for this attempt, and records how it ended. With `listing` (a job
-   * that may be unlisted), the grace is settled before the job's end is written, and a job left active for a retry is
-   * listed.
-   */
+  /** Runs `run` on a job marked `running` for this attempt (or drafted so), and records how it ended. */
   async #runAttempt<Data, Result>(
     definition: JobDefinition<Data, Result>,
-    id: string,
     job: Job<Data, Result>,
     run: NonNullable<JobDefinition<Data, Result>['run']>,
     describe: ((result: Result) => string) | undefined,
-    listing: DeferredListing | undefined,
+    writes: AttemptWrites<Data, Result>,
   ): Promise<ExecuteOutcome<Data, Result>> {
-    let latest = job;
-    const write = async (update: RuntimeJobUpdate<Data, Result>) => {
-      latest = await this.update(definition, id, () => update, latest);
-      return latest;
-    };
+    const write = (update: RuntimeJobUpdate<Data, Result>) => writes.save(() => update);
     const context: JobContext<Data, Result> = {
       attempt: job.attempts,
       progress: async (progress) => {
@@ -408,6 +405,9 @@ export class JobRuntime {
         await write({ event: { kind, message, ...(data ? { data } : {}) } });
       },
     };
+    // The job this attempt's first write found ended by another delivery: that end stands.
+    const endedElsewhere = (): ExecuteOutcome<Data, Result> | undefined =>
+      writes.endedElsewhere ? { outcome: 'already-finished', job: writes.latest } : undefined;
     let result: Result;
     try {
       result = await run(job, context);
@@ -424,33 +424,27 @@ export class JobRuntime {
       const failure = classifyFailure(error);
       if (!failure.permanent) {
         // Best effort: the retry matters more than the note, and the poison handler records the final failure.
-        await this.recordAttemptFailure(definition, latest, failure.cause).catch(() => undefined);
-        await listing?.listNow(latest as unknown as Job);
+        await writes.save(attemptFailure(failure)).catch(() => undefined);
+        const ended = endedElsewhere();
+        if (ended) return ended;
         throw failure.cause;
       }
-      await listing?.settle();
       if (failure.cause instanceof JobCancelledError) {
-        const cancelled = await this.update(
-          definition,
-          id,
-          () => ({
-            status: 'cancelled',
-            error: failure.error,
-            event: { kind: 'cancelled', message: failure.error.message },
-          }),
-          latest,
-        );
-        return { outcome: 'cancelled', job: cancelled, error: failure.error };
+        const cancelled = await writes.save(() => ({
+          status: 'cancelled',
+          error: failure.error,
+          event: { kind: 'cancelled', message: failure.error.message },
+        }));
+        return endedElsewhere() ?? { outcome: 'cancelled', job: cancelled, error: failure.error };
       }
-      const { job: failed } = await this.recordAttemptFailure(definition, latest, failure.cause);
+      const failed = await writes.save(attemptFailure(failure));
+      const ended = endedElsewhere();
+      if (ended) return ended;
       await definition.onPermanentFailure?.(failed, failure.error);
       return { outcome: 'failed', job: failed, error: failure.error };
     }
-    await listing?.settle();
-    const done = await this.complete(definition, latest, result, {
-      ...(describe ? { message: describe(result) } : {}),
-    });
-    return { outcome: 'succeeded', job: done };
+    const done = await writes.save(completion(result, describe ? { message: describe(result) } : {}));
+    return endedElsewhere() ?? { outcome: 'succeeded', job: done };
   }
 
   /**

@@ -29,9 +29,12 @@ const MAX_BATCH = 100;
 
 type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
 
-/** What the store knows of a job object it read or wrote: the entity's version and the timeline inside it. */
+/**
+ * What the store knows of a job object it read, wrote or drafted: the entity's version (none for a draft, not written
+ * yet) and the timeline inside it.
+ */
 interface Version {
-  etag: string;
+  etag: string | undefined;
   timeline: JobEvent[];
   spilled: number;
 }
@@ -111,9 +114,9 @@ export function jobToPublic(job: Job): Omit<Job, 'data' | 'correlation'> {
  * Job status records in Table Storage. One partition per job: the status entity (point read by id) carries the
  * job's timeline inside it (spilling old entries to entities in the same partition only for long lives), so a
  * status change with its timeline entry is one write. The listing index (`JobIndex`: day-bucketed, sharded
- * partitions) changes only when a job is created (unless `deferListing`), when its listing status changes (an upsert,
- * so also the first row of a deferred job), or by `ensureListed`. Every write is ETag-conditional and
- * retried on conflict; a caller that holds the job as last read or written (`basis`) skips the read.
+ * partitions) changes only when a job is written for the first time (created, or a draft inserted) and when its
+ * listing status changes. Every write is ETag-conditional (a draft's an insert) and retried on conflict; a caller that
+ * holds the job as last read or written (`basis`) skips the read.
  */
 export class JobStore {
   readonly #versions = new WeakMap<Job, Version>();
@@ -132,12 +135,7 @@ export class JobStore {
   }
 
   async create(input: CreateJobInput): Promise<{ job: Job; created: boolean }> {
-    const now = input.createdAt ?? new Date().toISOString();
-    const job = newJob(input, now);
-    const timeline = [
-      timelineEntry({ kind: 'created', message: input.event ?? `${job.type} job created` }, now),
-      ...(input.events ?? []).map((event) => timelineEntry(event, now)),
-    ];
+    const { job, timeline } = this.#newJob(input);
     let etag: string | undefined;
     try {
       etag = (await this.table.createEntity(toEntity(job, timeline, 0))).etag;
@@ -147,15 +145,26 @@ export class JobStore {
       if (!existing) throw error;
       return { job: existing, created: false };
     }
-    // After the status entity: an index row never points at a job that does not exist. A deferred one is written by
-    // the first listing-status change (`update`) or by `ensureListed`.
-    if (!input.deferListing) await this.#index.write(job);
+    // After the status entity: an index row never points at a job that does not exist.
+    await this.#index.write(job);
     return { job: this.#remember(job, etag, timeline, 0), created: true };
   }
 
-  /** Lists a job created with `deferListing` unless it is listed already (see `JobStatusPort.ensureListed`). */
-  async ensureListed(job: Job): Promise<void> {
-    await this.#index.writeIfAbsent(job);
+  /** A job as `create` would write it, not written (see `JobStatusPort.draft`): no I/O. */
+  draft(input: CreateJobInput): Job {
+    const { job, timeline } = this.#newJob(input);
+    this.#versions.set(job, { etag: undefined, timeline, spilled: 0 });
+    return job;
+  }
+
+  #newJob(input: CreateJobInput): { job: Job; timeline: JobEvent[] } {
+    const now = input.createdAt ?? new Date().toISOString();
+    const job = newJob(input, now);
+    const timeline = [
+      timelineEntry({ kind: 'created', message: input.event ?? `${job.type} job created` }, now),
+      ...(input.events ?? []).map((event) => timelineEntry(event, now)),
+    ];
+    return { job, timeline };
   }
 
   async get(id: string): Promise<Job | undefined> {
@@ -189,7 +198,8 @@ export class JobStore {
 
   /**
    * Read, change, write with the read's ETag; on a conflict read again and re-apply `change`. `change` returning
-   * undefined means there is nothing to write.
+   * undefined means there is nothing to write. With a draft as `basis`, `change` sees the draft and the write inserts
+   * it; when a record with its id exists by then, `change` is re-applied to that record instead.
    */
   async update(id: string, change: (job: Job) => JobUpdate | undefined, options: JobUpdateOptions = {}): Promise<Job> {
     const attempts = options.maxAttempts ?? DEFAULT_UPDATE_ATTEMPTS;
@@ -217,11 +227,14 @@ export class JobStore {
       );
       const spilled = version.spilled + (spill ? 1 : 0);
       const entity = toEntity(next, embedded, spilled);
+      const inserting = version.etag === undefined;
       let etag: string | undefined;
       try {
-        if (spill) {
+        if (inserting && !spill) {
+          etag = (await this.table.createEntity(entity)).etag;
+        } else if (spill) {
           const actions: TransactionAction[] = [
-            ['update', entity, 'Replace', { etag: version.etag }],
+            version.etag === undefined ? ['create', entity] : ['update', entity, 'Replace', { etag: version.etag }],
             [
               'upsert',
               { partitionKey: id, rowKey: spillRowKey(version.spilled), events: serialise('timeline', spill) },
@@ -234,7 +247,7 @@ export class JobStore {
           etag = (await this.table.updateEntity(entity, 'Replace', { etag: version.etag })).etag;
         }
       } catch (error) {
-        if (statusOf(error) === 412 || (spill && statusOf(error) === 409)) {
+        if (statusOf(error) === 412 || ((spill || inserting) && statusOf(error) === 409)) {
           // Another writer got there first: re-apply on fresh state; back off (with jitter) from the second try.
           current = undefined;
           if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
@@ -243,7 +256,9 @@ export class JobStore {
         throw error;
       }
       const written = this.#remember(next, etag, embedded, spilled);
-      if (listingStatusOf(next.status) !== listingStatusOf(current.status)) await this.#index.write(written);
+      if (inserting || listingStatusOf(next.status) !== listingStatusOf(current.status)) {
+        await this.#index.write(written);
+      }
       return written;
     }
     throw new JobConflictError(`job ${id}: gave up after ${attempts} conflicting updates`);

@@ -112,12 +112,6 @@ export interface CreateJobInput {
   attempts?: number;
   /** Defaults to now; set by imports and tests that need old records. */
   createdAt?: string;
-  /**
-   * Leaves the job out of the listing index for now: its row is written by the first update that changes its
-   * listing status (normally its end), or by `ensureListed`. For a job created by the attempt that runs it
-   * (`JobRuntime.execute` with `create`): one write less for a job that ends soon.
-   */
-  deferListing?: boolean;
 }
 
 /** Options of one read-change-write. */

@@ -9,7 +9,6 @@ import { thumbnailUrl } from '../http/apiRoutes';
 import { defineJob } from '../jobs/jobDefinition';
 import { JobCancelledError } from '../jobs/jobErrors';
 import type { JobRuntime } from '../jobs/jobRuntime';
-import type { JobStore } from '../jobs/jobStore';
 import type { Job, JobError } from '../jobs/jobTypes';
 import { renderThumbnails } from './renderThumbnails';
 import { bareEtag, removeStaleThumbnails, SOURCE_ETAG_METADATA, SOURCE_NAME_METADATA } from './staleThumbnails';
@@ -284,6 +283,8 @@ export async function runThumbnailJob(
             create: {
               data: { container: blob.container, name: blob.name, etag: blob.etag },
               event: `blob ${blob.container}/${blob.name} detected`,
+              // Not read first: a run again renders the same bytes, and the writes are conditional (thumbnailWrites.ts).
+              rerunnable: true,
             },
           }),
       reopen: resolved.replay,
@@ -334,18 +335,29 @@ async function withdrawn(
     : new JobCancelledError('UPLOAD_SUPERSEDED', `a newer version of the upload replaced this one ${when}`);
 }
 
-/** The job of a blob version known only by name and ETag (a poison message): its upload job, or the derived id. */
-export async function resolveThumbnailJobId(
-  jobs: JobStore,
+/**
+ * The job of a blob version known only by name and ETag (a poison message): its upload job, or the job of the derived
+ * id. A version whose every attempt ended with its host before it wrote the job (within the grace, see
+ * attemptWrites.ts) has none yet: it is made here, so that its failure is recorded on a job like any other's.
+ */
+export async function thumbnailJobOfPoisonedBlob(
+  runtime: JobRuntime,
   container: string,
   name: string,
   etag: string,
-): Promise<string | undefined> {
+): Promise<string> {
   const uploadJobId = UPLOAD_JOB_PREFIX.exec(name)?.[1];
   if (uploadJobId) {
-    const job = await jobs.get(uploadJobId);
+    const job = await runtime.readAny(uploadJobId);
     if (job?.data['etag'] === etag) return job.id;
   }
   const derived = thumbnailJobIdFor(container, name, etag);
-  return (await jobs.get(derived)) ? derived : undefined;
+  if (!(await runtime.readAny(derived))) {
+    await runtime.create(thumbnailJob, {
+      id: derived,
+      data: { container, name, etag },
+      event: `blob ${container}/${name} poisoned before an attempt wrote its job`,
+    });
+  }
+  return derived;
 }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import type { BlobRequestConditions, ContainerClient } from '@azure/storage-blob';
 
 import { statusOf } from '../storage/tableErrors';
@@ -40,8 +42,9 @@ export class ThumbnailWriteContentionError extends Error {
  * Writes one upload version's thumbnails so that an older version never replaces a newer one's, however slowly it
  * ran. ETags are not ordered, so "newer" is "the upload's current version". Each write is conditional: first
  * create-if-absent (a name's first upload, the common case, costs no request more than a plain write); a thumbnail
- * that is there is read, and replaced — with `If-Match` on the ETag just read — only when it is of this version or
- * this version is still the current upload, asked after that read. So a newer version's thumbnail written before the
+ * that is there is read: one of this version is left as it is when it holds these very bytes (a run again) and
+ * rewritten otherwise; one of another version is replaced — with `If-Match` on the ETag just read — only when this
+ * version is still the current upload, asked after that read. So a newer version's thumbnail written before the
  * read makes this version see it is no longer current, and one written after the read makes the conditional write
  * fail and the round start again. A superseded version deletes the thumbnails it already wrote (only while they are
  * unchanged), leaving the name's thumbnails to its successor.
@@ -78,10 +81,14 @@ export async function writeVersionThumbnails(
         return { kind: 'superseded', currentEtag: current };
       }
     }
-    pending = conflicts.map(({ item }, index) => {
+    pending = conflicts.flatMap(({ item }, index) => {
       const existing = found[index];
-      return { item, conditions: existing ? { ifMatch: existing.etag } : { ifNoneMatch: '*' } };
+      // This version's thumbnail is there already, these very bytes (a run again: the renderer gives the same bytes
+      // for the same input): it stays as it is, ETag and all. Storage keeps the MD5 of a blob put in one request.
+      if (existing?.sourceEtag === mine && sameBytes(existing.md5, item.data)) return [];
+      return [{ item, conditions: existing ? { ifMatch: existing.etag } : { ifNoneMatch: '*' } }];
     });
+    if (pending.length === 0) return { kind: 'written' };
   }
   throw new ThumbnailWriteContentionError(
     `the thumbnails of ${items[0]?.path ?? 'the upload'} changed under ${MAX_WRITE_ROUNDS} rounds of writes`,
@@ -114,14 +121,22 @@ async function writeIf(
 async function readSource(
   thumbnails: ContainerClient,
   path: string,
-): Promise<{ etag: string; sourceEtag: string | undefined } | undefined> {
+): Promise<{ etag: string; sourceEtag: string | undefined; md5: Uint8Array | undefined } | undefined> {
   try {
     const properties = await thumbnails.getBlobClient(path).getProperties();
-    return { etag: properties.etag ?? '*', sourceEtag: properties.metadata?.[SOURCE_ETAG_METADATA] };
+    return {
+      etag: properties.etag ?? '*',
+      sourceEtag: properties.metadata?.[SOURCE_ETAG_METADATA],
+      md5: properties.contentMD5,
+    };
   } catch (error) {
     if (statusOf(error) === 404) return undefined;
     throw error;
   }
+}
+
+function sameBytes(md5: Uint8Array | undefined, data: Buffer): boolean {
+  return md5 !== undefined && Buffer.from(md5).equals(createHash('md5').update(data).digest());
 }
 
 /** Deletes what this version wrote, each only while unchanged: a successor's thumbnail is never removed. */

@@ -277,6 +277,34 @@ describe('thumbnail job', () => {
     assert.equal(host.lines(new RegExp(`dead letter .* recorded for ${container}/`)).length, 0);
   });
 
+  it('records a version poisoned before any attempt wrote its job on a job of its own, failed', async () => {
+    // What three attempts whose hosts each died within the grace leave: the host's poison message, and no job (an
+    // attempt writes a job it made only when it ends, fails, or outlives the grace).
+    const poison = storageClients().queues.getQueueClient('webjobs-blobtrigger-poison');
+    await poison.createIfNotExists();
+    const etag = '"0x8DD1234567890AB"';
+    const text = JSON.stringify({
+      FunctionId: 'Host.Functions.thumbnail',
+      BlobType: 'BlockBlob',
+      ContainerName: uploads.containerName,
+      BlobName: 'crashed.png',
+      ETag: etag,
+    });
+    const jobId = thumbnailJobIdFor(uploads.containerName, 'crashed.png', etag);
+    assert.equal((await getJson(host, `/api/jobs/${jobId}`)).status, 404);
+    await poison.sendMessage(Buffer.from(text).toString('base64'));
+    const job = await waitForJob(host, jobId);
+    assert.equal(job.status, 'failed');
+    assert.equal(job.error?.code, 'POISONED');
+    const { body } = await getJson<{ deadLetters: DeadLetterView[] }>(host, '/api/deadletters?limit=100', {
+      headers: admin,
+    });
+    const letter = body.deadLetters.find((d) => d.source.blobName === 'crashed.png');
+    assert.ok(letter);
+    assert.equal(letter.jobId, jobId);
+    assert.equal(letter.body, text, 'the poison message, intact');
+  });
+
   it("never serves a thumbnail an older version's job wrote late, and leaves it to be replaced", async () => {
     await uploads.getBlockBlobClient('late.png').uploadData(await testImage(200, 200, 'png'));
     assert.equal((await jobForBlob('late.png')).status, 'succeeded');

@@ -11,6 +11,7 @@ import type { JobStatusPort } from '../../shared/jobs/jobPorts';
 import { JobRuntime } from '../../shared/jobs/jobRuntime';
 import { JobStore } from '../../shared/jobs/jobStore';
 import type { Job } from '../../shared/jobs/jobTypes';
+import { DelegatingJobStatuses } from '../support/delegatingJobStatuses';
 import { storageClients, uniqueName } from '../support/storage';
 import { latch, waitFor } from '../support/wait';
 
@@ -38,7 +39,7 @@ function recordWrites(table: TableClient): string[] {
   return log;
 }
 
-describe('listing a job made by the attempt that runs it (Table Storage)', () => {
+describe('a job made by the attempt that runs it: written by its first write (Table Storage)', () => {
   let table: TableClient;
   let store: JobStore;
   let deadLetters: DeadLetterStore;
@@ -48,7 +49,9 @@ describe('listing a job made by the attempt that runs it (Table Storage)', () =>
   let attempt: () => Promise<{ n: number }>;
   const jobOf = () =>
     defineJob<{ n: number }, { n: number }>({ type, data: z.object({ n: z.number() }), run: () => attempt() });
-  const made = { create: { data: { n: 1 } } };
+  /** Not read first: the first write meets whatever another delivery wrote. */
+  const made = { create: { data: { n: 1 }, rerunnable: true } };
+  const transient = () => Promise.reject(Object.assign(new Error('storage busy'), { code: 'STORAGE_BUSY' }));
 
   /** The listing status in the job's index row, or undefined when it has none. */
   async function listedAs(job: Pick<Job, 'id' | 'createdAt'>): Promise<string | undefined> {
@@ -82,21 +85,28 @@ describe('listing a job made by the attempt that runs it (Table Storage)', () =>
     log.length = 0;
   });
 
-  it('lists a job that ends within the grace with its end: three table writes in all', async () => {
+  it('writes a job that ends within the grace once, with its end and its listing row: two table writes', async () => {
     // A grace no test run outlasts: the job must end within it.
-    const runtime = new JobRuntime({ statuses: store, deadLetters, listingGraceMs: 60_000 });
+    const runtime = new JobRuntime({ statuses: store, deadLetters, unwrittenGraceMs: 60_000 });
     const id = JobStore.newJobId();
     assert.equal((await runtime.execute(jobOf(), id, made)).outcome, 'succeeded');
-    assert.deepEqual(log, ['job createEntity', 'job updateEntity', 'index upsertEntity']);
-    assert.equal(await listedAs(await jobOfId(id)), 'succeeded');
+    assert.deepEqual(log, ['job createEntity', 'index upsertEntity']);
+    const job = await jobOfId(id);
+    assert.equal(job.status, 'succeeded');
+    assert.equal(job.attempts, 1);
+    assert.equal(await listedAs(job), 'succeeded');
     assert.deepEqual(
-      (await store.list({ type })).jobs.map((job) => [job.id, job.status]),
+      (await store.events(id)).map((event) => event.kind),
+      ['created', 'started', 'succeeded'],
+    );
+    assert.deepEqual(
+      (await store.list({ type })).jobs.map((listed) => [listed.id, listed.status]),
       [[id, 'succeeded']],
     );
   });
 
-  it('lists a job still running after the grace as active while it runs, and as succeeded after', async () => {
-    const runtime = new JobRuntime({ statuses: store, deadLetters, listingGraceMs: 50 });
+  it('writes a job still running after the grace as running and listed, then its end over it', async () => {
+    const runtime = new JobRuntime({ statuses: store, deadLetters, unwrittenGraceMs: 50 });
     const gate = latch();
     attempt = async () => {
       await gate.opened;
@@ -109,125 +119,102 @@ describe('listing a job made by the attempt that runs it (Table Storage)', () =>
       return page.jobs.length > 0 ? page.jobs : undefined;
     });
     assert.deepEqual(
-      listed.map((job) => job.id),
-      [id],
+      listed.map((job) => [job.id, job.attempts]),
+      [[id, 1]],
     );
     assert.equal(await listedAs(await jobOfId(id)), 'active');
     gate.open();
     assert.equal((await running).outcome, 'succeeded');
-    assert.equal(await listedAs(await jobOfId(id)), 'succeeded');
-    assert.deepEqual(
-      (await store.list({ type })).jobs.map((job) => [job.id, job.status]),
-      [[id, 'succeeded']],
-    );
-    assert.deepEqual(log, ['job createEntity', 'index createEntity', 'job updateEntity', 'index upsertEntity']);
+    const job = await jobOfId(id);
+    assert.equal(job.attempts, 1);
+    assert.equal(await listedAs(job), 'succeeded');
+    assert.deepEqual(log, ['job createEntity', 'index upsertEntity', 'job updateEntity', 'index upsertEntity']);
   });
 
-  it('never lets a slow grace write overwrite the end: the end waits for it', async () => {
+  it('writes the end only after a slow grace write has landed, on the version it left', async () => {
     const reached = latch();
     const slow = latch();
-    let statusWhenLanding: string | undefined;
-    let landed = false;
     let started = false;
-    const statuses: JobStatusPort = {
-      create: (input) => store.create(input),
-      get: (id) => store.get(id),
-      update: (id, change, options) => store.update(id, change, options),
-      ensureListed: async (job) => {
-        started = true;
-        reached.open();
-        await slow.opened;
-        statusWhenLanding = (await store.get(job.id))?.status;
-        await store.ensureListed(job);
-        landed = true;
-      },
-    };
-    const runtime = new JobRuntime({ statuses, deadLetters, listingGraceMs: 20 });
+    let graceLanded = false;
+    const statuses = new (class extends DelegatingJobStatuses {
+      override async update(...args: Parameters<JobStatusPort['update']>): Promise<Job> {
+        if (!started) {
+          started = true;
+          reached.open();
+          await slow.opened;
+          const written = await super.update(...args);
+          graceLanded = true;
+          return written;
+        }
+        assert.equal(graceLanded, true, 'the end waited for the grace write');
+        return super.update(...args);
+      }
+    })(store);
+    const runtime = new JobRuntime({ statuses, deadLetters, unwrittenGraceMs: 20 });
     attempt = async () => {
       await reached.opened;
+      // Released once every pending promise has run: an end written without waiting would have started by then.
+      setImmediate(slow.open);
       return { n: 1 };
     };
     const id = JobStore.newJobId();
     const running = runtime.execute(jobOf(), id, made);
     // Polled, not awaited on the latch: the grace timer is unref'd, and only pending I/O or timers keep a test alive.
     await waitFor('the grace write under way', () => started, 5_000, 5);
-    // The attempt has returned; give an end that does not wait every chance to be written before the grace write.
-    await waitFor('an end written too early', async () => (await store.get(id))?.status === 'succeeded', 500, 20).catch(
-      () => undefined,
-    );
-    slow.open();
     assert.equal((await running).outcome, 'succeeded');
-    assert.equal(landed, true, 'the grace write landed before execute returned');
-    assert.equal(statusWhenLanding, 'running');
-    assert.equal(await listedAs(await jobOfId(id)), 'succeeded');
+    const job = await jobOfId(id);
+    assert.equal(job.attempts, 1, 'the end did not take the grace write for another delivery');
+    assert.equal(await listedAs(job), 'succeeded');
+    assert.deepEqual(log, ['job createEntity', 'index upsertEntity', 'job updateEntity', 'index upsertEntity']);
   });
 
-  it('leaves a row a listing-status change wrote as it is: the grace write only fills a gap', async () => {
+  it('counts itself the next attempt of a job another delivery wrote meanwhile (its host died after the grace)', async () => {
+    const runtime = new JobRuntime({ statuses: store, deadLetters, unwrittenGraceMs: 60_000 });
     const id = JobStore.newJobId();
-    const { job: running } = await store.create({ id, type, status: 'running', attempts: 1, deferListing: true });
-    assert.equal(await listedAs(running), undefined);
-    await store.update(id, () => ({ status: 'cancelled' }));
-    await store.ensureListed(running);
-    assert.equal(await listedAs(running), 'cancelled');
-  });
-
-  it('lists a job whose host died mid-attempt when its redelivery ends it', async () => {
-    const runtime = new JobRuntime({ statuses: store, deadLetters, listingGraceMs: 60_000 });
-    const id = JobStore.newJobId();
-    // What an attempt whose host died leaves: the job created running, unlisted (its grace never came).
-    const { job } = await store.create({
-      id,
-      type,
-      status: 'running',
-      attempts: 1,
-      data: { n: 1 },
-      deferListing: true,
-    });
-    assert.equal(await listedAs(job), undefined);
+    // What an attempt whose host died after its grace leaves: the job written running, listed.
+    await store.create({ id, type, status: 'running', attempts: 1, data: { n: 1 } });
+    log.length = 0;
     assert.equal((await runtime.execute(jobOf(), id, made)).outcome, 'succeeded');
-    assert.equal((await jobOfId(id)).attempts, 2);
+    const job = await jobOfId(id);
+    assert.equal(job.status, 'succeeded');
+    assert.equal(job.attempts, 2);
+    assert.equal(await listedAs(job), 'succeeded');
+    assert.deepEqual((await store.events(id)).map((event) => event.message).slice(1), ['attempt 2 started', 'done']);
+    // Not read first (rerunnable): the rejected insert, the read (not a table write) and the update.
+    assert.deepEqual(log, ['job createEntity', 'job updateEntity', 'index upsertEntity']);
+  });
+
+  it('leaves a job another delivery ended as it is, and reports it already finished', async () => {
+    const runtime = new JobRuntime({ statuses: store, deadLetters, unwrittenGraceMs: 60_000 });
+    const id = JobStore.newJobId();
+    await store.create({ id, type, status: 'running', attempts: 1, data: { n: 1 } });
+    await store.update(id, () => ({ status: 'succeeded', result: { n: 7 } }));
+    const before = await jobOfId(id);
+    log.length = 0;
+    const executed = await runtime.execute(jobOf(), id, made);
+    assert.equal(executed.outcome, 'already-finished');
+    assert.deepEqual(log, ['job createEntity'], 'one rejected insert, nothing written');
+    assert.deepEqual(await jobOfId(id), before);
+  });
+
+  it('writes a job whose attempt failed, listed as active for its retry, which then counts as attempt 2', async () => {
+    const runtime = new JobRuntime({ statuses: store, deadLetters, unwrittenGraceMs: 60_000 });
+    const id = JobStore.newJobId();
+    attempt = transient;
+    await assert.rejects(runtime.execute(jobOf(), id, made), /storage busy/);
+    const failedOnce = await jobOfId(id);
+    assert.equal(failedOnce.status, 'running');
+    assert.equal(failedOnce.error?.code, 'STORAGE_BUSY');
+    assert.equal(await listedAs(failedOnce), 'active');
+    attempt = () => Promise.resolve({ n: 1 });
+    assert.equal((await runtime.execute(jobOf(), id, made)).outcome, 'succeeded');
+    const job = await jobOfId(id);
+    assert.equal(job.attempts, 2);
+    assert.equal(job.error, undefined);
     assert.equal(await listedAs(job), 'succeeded');
   });
 
-  it('lists a job whose attempt failed while it waits for the retry, and a poisoned one as failed', async () => {
-    const runtime = new JobRuntime({ statuses: store, deadLetters, listingGraceMs: 60_000 });
-    const id = JobStore.newJobId();
-    attempt = () => Promise.reject(Object.assign(new Error('storage busy'), { code: 'STORAGE_BUSY' }));
-    await assert.rejects(runtime.execute(jobOf(), id, made), /storage busy/);
-    const job = await jobOfId(id);
-    assert.equal(job.status, 'running');
-    assert.equal(await listedAs(job), 'active');
-
-    const crashed = JobStore.newJobId();
-    const { job: unlisted } = await store.create({
-      id: crashed,
-      type,
-      status: 'running',
-      attempts: 1,
-      data: { n: 1 },
-      deferListing: true,
-    });
-    await runtime.recordPoison(
-      { poisonQueue: 'work-poison', messageId: uniqueName('m'), insertedAt: new Date(), text: '{}' },
-      { kind: 'queue', queue: 'work' },
-      crashed,
-      5,
-    );
-    assert.equal(await listedAs(unlisted), 'failed');
-    assert.deepEqual(
-      (await store.list({ type, status: 'failed' })).jobs.map((listed) => listed.id),
-      [crashed],
-    );
-  });
-
-  it('deletes a job that has no listing row yet', async () => {
-    const id = JobStore.newJobId();
-    await store.create({ id, type, status: 'running', attempts: 1, deferListing: true });
-    assert.equal(await store.delete(id), 1);
-    assert.equal(await store.get(id), undefined);
-  });
-
-  it('still lists a job created to wait in a queue at once', async () => {
+  it('still writes and lists a job created to wait in a queue at once', async () => {
     const runtime = new JobRuntime({ statuses: store, deadLetters });
     const id = JobStore.newJobId();
     const { job } = await runtime.create(jobOf(), { id, data: { n: 1 } });

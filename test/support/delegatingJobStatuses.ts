@@ -17,8 +17,8 @@ export class DelegatingJobStatuses implements JobStatusPort {
     return this.store.get(id);
   }
 
-  ensureListed(job: Job): Promise<void> {
-    return this.store.ensureListed(job);
+  draft(input: CreateJobInput): Job {
+    return this.store.draft(input);
   }
 
   update(id: string, change: (job: Job) => JobUpdate | undefined, options?: JobUpdateOptions): Promise<Job> {

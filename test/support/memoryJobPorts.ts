@@ -2,7 +2,7 @@ import { type DeadLetter, DeadLetterConflictError } from '../../shared/deadlette
 import { type ListingStatus, listingStatusOf } from '../../shared/jobs/jobIndex';
 import type { DeadLetterPort, JobStatusPort, NewDeadLetter, RedeliveryPort } from '../../shared/jobs/jobPorts';
 import { applyJobUpdate, newJob } from '../../shared/jobs/jobRules';
-import type { CreateJobInput, Job, JobEvent, JobUpdate } from '../../shared/jobs/jobTypes';
+import type { CreateJobInput, Job, JobEvent, JobUpdate, JobUpdateOptions } from '../../shared/jobs/jobTypes';
 import { JobNotFoundError } from '../../shared/jobs/jobTypes';
 
 /**
@@ -16,15 +16,11 @@ export class MemoryJobStatuses implements JobStatusPort {
   writes = 0;
   /** The listing index as the store keeps it: one row per job, with its listing status. */
   readonly listing = new Map<string, ListingStatus>();
-  /** Every index write as it landed, in order (an `ensureListed` that found a row is one too: a rejected insert). */
-  readonly indexWrites: {
-    id: string;
-    status: ListingStatus;
-    by: 'create' | 'update' | 'ensureListed';
-    rejected?: true;
-  }[] = [];
-  /** Runs before an `ensureListed` write lands: a slow index write. */
-  beforeListing: ((job: Job) => Promise<void>) | undefined;
+  /** Every index write as it landed, in order (`insert`: a draft's first write). */
+  readonly indexWrites: { id: string; status: ListingStatus; by: 'create' | 'update' | 'insert' }[] = [];
+  /** Runs before a draft's insert lands: a slow first write. */
+  beforeInsert: ((job: Job) => Promise<void>) | undefined;
+  readonly #drafts = new WeakMap<Job, readonly (Omit<JobEvent, 'at'> & { at?: string })[]>();
   /** Makes the next `n` writes fail as a storage outage would. */
   failNextWrites = 0;
   readonly #beforeWrites: { matches: (update: JobUpdate, job: Job) => boolean; run: () => Promise<void> }[] = [];
@@ -43,23 +39,23 @@ export class MemoryJobStatuses implements JobStatusPort {
     if (existing) return Promise.resolve({ job: structuredClone(existing), created: false });
     const job = newJob(input, input.createdAt ?? new Date().toISOString());
     this.jobs.set(job.id, job);
-    this.#event(job.id, { kind: 'created', message: input.event ?? `${job.type} job created` });
-    for (const event of input.events ?? []) this.#event(job.id, event);
+    for (const event of this.#createdEvents(input, job)) this.#event(job.id, event);
     this.writes++;
-    if (!input.deferListing) this.#list(job, 'create');
+    this.#list(job, 'create');
     return Promise.resolve({ job: structuredClone(job), created: true });
   }
 
-  async ensureListed(job: Job): Promise<void> {
-    await this.beforeListing?.(job);
-    if (this.listing.has(job.id)) {
-      this.indexWrites.push({ id: job.id, status: listingStatusOf(job.status), by: 'ensureListed', rejected: true });
-      return;
-    }
-    this.#list(job, 'ensureListed');
+  draft(input: CreateJobInput): Job {
+    const job = newJob(input, input.createdAt ?? new Date().toISOString());
+    this.#drafts.set(job, this.#createdEvents(input, job));
+    return job;
   }
 
-  #list(job: Job, by: 'create' | 'update' | 'ensureListed'): void {
+  #createdEvents(input: CreateJobInput, job: Job): (Omit<JobEvent, 'at'> & { at?: string })[] {
+    return [{ kind: 'created', message: input.event ?? `${job.type} job created` }, ...(input.events ?? [])];
+  }
+
+  #list(job: Job, by: 'create' | 'update' | 'insert'): void {
     const status = listingStatusOf(job.status);
     this.listing.set(job.id, status);
     this.indexWrites.push({ id: job.id, status, by });
@@ -70,13 +66,48 @@ export class MemoryJobStatuses implements JobStatusPort {
     return Promise.resolve(job ? structuredClone(job) : undefined);
   }
 
-  async update(id: string, change: (job: Job) => JobUpdate | undefined): Promise<Job> {
+  async update(id: string, change: (job: Job) => JobUpdate | undefined, options: JobUpdateOptions = {}): Promise<Job> {
+    const draft = options.basis;
+    const draftEvents = draft ? this.#drafts.get(draft) : undefined;
+    if (draft && draftEvents) {
+      const inserted = await this.#insert(id, draft, draftEvents, change);
+      if (inserted) return inserted;
+    }
     const before = this.jobs.get(id);
     const intended = before ? change(structuredClone(before)) : undefined;
     const hook = intended && before ? this.#beforeWrites.findIndex((h) => h.matches(intended, before)) : -1;
     const [due] = hook >= 0 ? this.#beforeWrites.splice(hook, 1) : [];
     if (due) await due.run();
     return this.#write(id, change);
+  }
+
+  /**
+   * A draft's first write: the draft itself goes to `change` and is inserted, unless a record with its id exists by
+   * then (undefined: the caller re-applies `change` to that record, as the Table store does after a rejected insert).
+   */
+  async #insert(
+    id: string,
+    draft: Job,
+    created: readonly (Omit<JobEvent, 'at'> & { at?: string })[],
+    change: (job: Job) => JobUpdate | undefined,
+  ): Promise<Job | undefined> {
+    await this.beforeInsert?.(draft);
+    if (this.jobs.has(id)) return undefined;
+    const update = change(draft) ?? {};
+    if (this.failNextWrites > 0) {
+      this.failNextWrites--;
+      throw Object.assign(new Error('storage unavailable'), { statusCode: 503 });
+    }
+    const next = applyJobUpdate(draft, update, new Date().toISOString());
+    this.#drafts.delete(draft);
+    this.jobs.set(id, next);
+    this.writes++;
+    this.#list(next, 'insert');
+    const statusEvent =
+      next.status !== draft.status ? { kind: 'status', message: `status ${draft.status} → ${next.status}` } : undefined;
+    const last = update.event ?? statusEvent;
+    for (const event of [...created, ...(update.events ?? []), ...(last ? [last] : [])]) this.#event(id, event);
+    return structuredClone(next);
   }
 
   #write(id: string, change: (job: Job) => JobUpdate | undefined): Promise<Job> {

@@ -114,14 +114,14 @@ describe('job runtime rules (in-memory ports)', () => {
     );
   });
 
-  it('creates a job already running when the attempt that runs it makes it: two writes in all, not three', async () => {
+  it('writes a job made by the attempt that runs it once, when it ends: one status write, not two', async () => {
     const data = { target: 0, done: 0, restarts: 0 };
     const first = await runtime.execute(counterJob, 'c20', {
       create: { data, event: 'made by its attempt' },
       start: { progress: { step: 'start', index: 0, total: 1, percent: 0 } },
     });
     assert.equal(first.outcome, 'succeeded');
-    assert.equal(statuses.writes, 2);
+    assert.equal(statuses.writes, 1);
     const job = await runtime.read(counterJob, 'c20');
     assert.equal(job?.status, 'succeeded');
     assert.equal(job?.attempts, 1);
@@ -458,7 +458,7 @@ describe('job runtime rules (in-memory ports)', () => {
   });
 });
 
-describe('listing a job made by the attempt that runs it (in-memory ports)', () => {
+describe('a job made by the attempt that runs it: written by its first write (in-memory ports)', () => {
   /** Short, so a held attempt outlives it in a test; the runtime's own is seconds. */
   const graceMs = 20;
   let statuses: MemoryJobStatuses;
@@ -469,23 +469,28 @@ describe('listing a job made by the attempt that runs it (in-memory ports)', () 
     data: z.object({ n: z.number() }),
     run: (job) => attempt(job),
   });
-  const made = { create: { data: { n: 1 } } };
+  /** Not read first: the first write meets whatever another delivery wrote. */
+  const made = { create: { data: { n: 1 }, rerunnable: true } };
   const transient = () => Promise.reject(Object.assign(new Error('storage busy'), { code: 'STORAGE_BUSY' }));
   const writes = () => statuses.indexWrites.map((write) => [write.id, write.by, write.status]);
 
   beforeEach(() => {
     statuses = new MemoryJobStatuses();
-    runtime = new JobRuntime({ statuses, deadLetters: new MemoryDeadLetters(), listingGraceMs: graceMs });
+    runtime = new JobRuntime({ statuses, deadLetters: new MemoryDeadLetters(), unwrittenGraceMs: graceMs });
     attempt = (job) => Promise.resolve({ n: job.data.n });
   });
 
-  it('lists a job that ends within the grace once, with its end: three writes in all', async () => {
+  it('writes a job that ends within the grace once, with its end: one status write and its listing row', async () => {
     assert.equal((await runtime.execute(heldJob, 'h1', made)).outcome, 'succeeded');
-    assert.equal(statuses.writes, 2);
-    assert.deepEqual(writes(), [['h1', 'update', 'succeeded']]);
+    assert.equal(statuses.writes, 1);
+    assert.deepEqual(writes(), [['h1', 'insert', 'succeeded']]);
+    assert.deepEqual(
+      statuses.events('h1').map((event) => event.kind),
+      ['created', 'started', 'succeeded'],
+    );
   });
 
-  it('lists a job still running after the grace as active, then with its end', async () => {
+  it('writes a job still running after the grace as running and listed, then its end over it', async () => {
     const gate = latch();
     attempt = async (job) => {
       await gate.opened;
@@ -493,11 +498,12 @@ describe('listing a job made by the attempt that runs it (in-memory ports)', () 
     };
     const running = runtime.execute(heldJob, 'h2', made);
     await waitFor('the running job listed', () => statuses.listing.get('h2') === 'active', 5_000, 5);
+    assert.equal(statuses.jobs.get('h2')?.status, 'running');
     gate.open();
     assert.equal((await running).outcome, 'succeeded');
-    assert.equal(statuses.listing.get('h2'), 'succeeded');
+    assert.equal(statuses.jobs.get('h2')?.attempts, 1);
     assert.deepEqual(writes(), [
-      ['h2', 'ensureListed', 'active'],
+      ['h2', 'insert', 'active'],
       ['h2', 'update', 'succeeded'],
     ]);
   });
@@ -506,7 +512,7 @@ describe('listing a job made by the attempt that runs it (in-memory ports)', () 
     const reached = latch();
     const slow = latch();
     let started = false;
-    statuses.beforeListing = async () => {
+    statuses.beforeInsert = async () => {
       started = true;
       reached.open();
       await slow.opened;
@@ -522,10 +528,10 @@ describe('listing a job made by the attempt that runs it (in-memory ports)', () 
     await waitFor('the grace write under way', () => started, 5_000, 5);
     assert.equal((await running).outcome, 'succeeded');
     assert.deepEqual(writes(), [
-      ['h3', 'ensureListed', 'active'],
+      ['h3', 'insert', 'active'],
       ['h3', 'update', 'succeeded'],
     ]);
-    assert.equal(statuses.listing.get('h3'), 'succeeded');
+    assert.equal(statuses.jobs.get('h3')?.attempts, 1);
   });
 
   it('leaves no grace timer behind when the attempt ends, however it ends', async (t) => {
@@ -541,50 +547,78 @@ describe('listing a job made by the attempt that runs it (in-memory ports)', () 
     assert.deepEqual(writes(), before);
   });
 
-  it('lists a job whose attempt failed, waiting for its retry, and then with its end', async () => {
+  it('writes a job whose attempt failed, listed for its retry, which counts as attempt 2', async () => {
     attempt = transient;
     await assert.rejects(runtime.execute(heldJob, 'h7', made), /storage busy/);
     assert.equal(statuses.listing.get('h7'), 'active');
+    assert.equal(statuses.jobs.get('h7')?.error?.code, 'STORAGE_BUSY');
     attempt = (job) => Promise.resolve({ n: job.data.n });
     assert.equal((await runtime.execute(heldJob, 'h7', made)).outcome, 'succeeded');
     assert.equal(statuses.jobs.get('h7')?.attempts, 2);
     assert.deepEqual(writes(), [
-      ['h7', 'ensureListed', 'active'],
+      ['h7', 'insert', 'active'],
       ['h7', 'update', 'succeeded'],
     ]);
   });
 
-  it('lists a job whose host died mid-attempt when its redelivery ends it, or the poison queue does', async () => {
-    // What an attempt whose host died leaves: the job created running, unlisted (its grace never came).
-    for (const id of ['h8', 'h9']) {
-      await statuses.create({ id, type: 'held', status: 'running', attempts: 1, data: { n: 1 }, deferListing: true });
-    }
-    assert.deepEqual(writes(), []);
+  it('counts itself the next attempt of a job another delivery is running, and leaves one it ended', async () => {
+    await statuses.create({ id: 'h8', type: 'held', status: 'running', attempts: 1, data: { n: 1 } });
     assert.equal((await runtime.execute(heldJob, 'h8', made)).outcome, 'succeeded');
-    await runtime.recordPoison(
-      { poisonQueue: 'held-poison', messageId: 'm9', insertedAt: new Date(), text: '{}' },
-      { kind: 'queue', queue: 'held' },
-      'h9',
-      5,
-    );
-    assert.deepEqual(writes(), [
-      ['h8', 'update', 'succeeded'],
-      ['h9', 'update', 'failed'],
-    ]);
+    assert.equal(statuses.jobs.get('h8')?.attempts, 2);
+    assert.equal(statuses.jobs.get('h8')?.status, 'succeeded');
+
+    await statuses.create({ id: 'h9', type: 'held', status: 'running', attempts: 1, data: { n: 1 } });
+    await statuses.update('h9', () => ({ status: 'failed', error: { code: 'BAD_INPUT', message: 'bad input' } }));
+    const ended = structuredClone(statuses.jobs.get('h9'));
+    const executed = await runtime.execute(heldJob, 'h9', made);
+    assert.equal(executed.outcome, 'already-finished');
+    assert.deepEqual(statuses.jobs.get('h9'), ended);
   });
 
-  it('lists a job that fails or is withdrawn once, with its end', async () => {
+  it('keeps the draft for the next write when its first write fails: the end still inserts the job', async () => {
+    const gate = latch();
+    attempt = async (job) => {
+      await gate.opened;
+      return { n: job.data.n };
+    };
+    statuses.failNextWrites = 1;
+    const running = runtime.execute(heldJob, 'h13', made);
+    await waitFor('the grace write tried', () => statuses.failNextWrites === 0, 5_000, 5);
+    gate.open();
+    assert.equal((await running).outcome, 'succeeded');
+    assert.equal(statuses.jobs.get('h13')?.attempts, 1);
+    assert.deepEqual(writes(), [['h13', 'insert', 'succeeded']]);
+  });
+
+  it('writes a job that fails or is withdrawn once, with its end', async () => {
     attempt = () => Promise.reject(new PermanentJobError('BAD_INPUT', 'bad input'));
     assert.equal((await runtime.execute(heldJob, 'h10', made)).outcome, 'failed');
     attempt = () => Promise.reject(new JobCancelledError('INPUT_GONE', 'the input went away'));
     assert.equal((await runtime.execute(heldJob, 'h11', made)).outcome, 'cancelled');
     assert.deepEqual(writes(), [
-      ['h10', 'update', 'failed'],
-      ['h11', 'update', 'cancelled'],
+      ['h10', 'insert', 'failed'],
+      ['h11', 'insert', 'cancelled'],
     ]);
   });
 
-  it('still lists a job created to wait in a queue at once', async () => {
+  it('reads a job that is not rerunnable first: a redelivery of one that ended does not run it again', async () => {
+    let runs = 0;
+    attempt = (job) => {
+      runs++;
+      return Promise.resolve({ n: job.data.n });
+    };
+    const once = { create: { data: { n: 1 } } };
+    assert.equal((await runtime.execute(heldJob, 'h14', once)).outcome, 'succeeded');
+    assert.equal((await runtime.execute(heldJob, 'h14', once)).outcome, 'already-finished');
+    assert.equal(runs, 1);
+    // A rerunnable one runs again, and its first write finds the end: nothing is written.
+    const writesBefore = statuses.writes;
+    assert.equal((await runtime.execute(heldJob, 'h14', made)).outcome, 'already-finished');
+    assert.equal(runs, 2);
+    assert.equal(statuses.writes, writesBefore);
+  });
+
+  it('still writes and lists a job created to wait in a queue at once', async () => {
     await runtime.create(heldJob, { id: 'h12', data: { n: 1 } });
     assert.deepEqual(writes(), [['h12', 'create', 'active']]);
   });

@@ -1,0 +1,105 @@
+import type { RuntimeJobUpdate } from './jobRuntime';
+import { isTerminal, type Job } from './jobTypes';
+
+/**
+ * How long a job made by the attempt that runs it (`JobRuntime.execute` with `create`) may run unwritten, in
+ * milliseconds. Most such jobs (a thumbnail) end well within it, and then the write of their end is the job's first:
+ * one insert and its listing row, where a job written when it starts costs a third write, and table requests are what
+ * a busy pipeline runs short of first. Until then nobody sees the job, no more than before its trigger's event
+ * arrived, which whoever waits for a trigger-made job waits through anyway. A longer job is written, running and
+ * listed, this long after it started: soon enough for someone watching.
+ */
+export const UNWRITTEN_GRACE_MS = 2_000;
+
+/** One write of an attempt: what to change on the job as it stands. */
+export type AttemptChange<Data, Result> = (current: Job<Data, Result>) => RuntimeJobUpdate<Data, Result> | undefined;
+
+/** The runtime's typed read-change-write (`JobRuntime.update` with `basis`). */
+export type AttemptWrite<Data, Result> = (
+  change: AttemptChange<Data, Result>,
+  basis: Job<Data, Result>,
+) => Promise<Job<Data, Result>>;
+
+/**
+ * Every status write of one attempt, one at a time, each on the version the last one left (no read). An attempt that
+ * made its job starts with a draft (`JobStatusPort.draft`): its first write inserts the job, whichever it is (a
+ * progress report, the end, a failure, or the grace's write of the job as it stands). That first write can meet a
+ * record another delivery of the same work wrote since the attempt started (a duplicate event run at the same time,
+ * or, for a `rerunnable` job, which is not read first, any earlier delivery): this attempt then counts as that job's
+ * next one (`attempt n started` is written with its change), or, when that job has ended, writes nothing and reports
+ * `endedElsewhere`, as a redelivery that finds its job ended does. Writes are serialised so that only the first is an insert: the identity test below holds only
+ * while the draft is the version written on.
+ */
+export class AttemptWrites<Data, Result> {
+  readonly #write: AttemptWrite<Data, Result>;
+  #latest: Job<Data, Result>;
+  #draft: Job<Data, Result> | undefined;
+  #chain: Promise<unknown> = Promise.resolve();
+  #timer: NodeJS.Timeout | undefined;
+  #endedElsewhere = false;
+
+  constructor(
+    job: Job<Data, Result>,
+    write: AttemptWrite<Data, Result>,
+    options: { unwritten: boolean; graceMs: number },
+  ) {
+    this.#latest = job;
+    this.#write = write;
+    if (!options.unwritten) return;
+    this.#draft = job;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      // Best effort: the job's end (or a failure) writes it whatever happens here, and the attempt must not fail
+      // for it.
+      if (this.#draft) this.save(() => ({})).catch(() => undefined);
+    }, options.graceMs);
+    // A pending write never keeps a process alive on its own.
+    this.#timer.unref();
+  }
+
+  /** The job as this attempt last wrote it (or its draft, before the first write). */
+  get latest(): Job<Data, Result> {
+    return this.#latest;
+  }
+
+  /** Whether the first write found the job ended by another delivery (and so wrote nothing). */
+  get endedElsewhere(): boolean {
+    return this.#endedElsewhere;
+  }
+
+  /** Writes `change` after every write asked for before it. */
+  save(change: AttemptChange<Data, Result>): Promise<Job<Data, Result>> {
+    const written = this.#chain.then(async () => {
+      const draft = this.#draft;
+      this.#latest = await this.#write(draft ? this.#firstWrite(draft, change) : change, this.#latest);
+      this.#draft = undefined;
+      return this.#latest;
+    });
+    this.#chain = written.catch(() => undefined);
+    return written;
+  }
+
+  /** Cancels the grace and waits for every write under way: nothing of the attempt outlives it. */
+  async close(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#chain;
+  }
+
+  #firstWrite(draft: Job<Data, Result>, change: AttemptChange<Data, Result>): AttemptChange<Data, Result> {
+    return (current) => {
+      if (current === draft) return change(current);
+      if (isTerminal(current.status)) {
+        this.#endedElsewhere = true;
+        return undefined;
+      }
+      const update = change(current) ?? {};
+      return {
+        status: 'running',
+        ...update,
+        attemptsIncrement: (update.attemptsIncrement ?? 0) + 1,
+        events: [{ kind: 'started', message: `attempt ${current.attempts + 1} started` }, ...(update.events ?? [])],
+      };
+    };
+  }
+}
