@@ -54,6 +54,13 @@ export interface ThumbnailJobServices {
   format: 'source' | 'webp';
   maxPixels: number;
   maxBytes: number;
+  /**
+   * Whether a run reads its job before it renders. With the polling source, a host whose receipts are lost (a new
+   * host id, a cleared container: azure-functions-host#5503) hands over every blob again, and the read turns each
+   * into a skip instead of a render. Event Grid raises an event once per upload, bar a rare duplicate that the
+   * writes make harmless (thumbnailWrites.ts), so there the read is saved: the job is written once, when it ends.
+   */
+  readJobFirst: boolean;
 }
 
 export interface ThumbnailResult {
@@ -283,8 +290,8 @@ export async function runThumbnailJob(
             create: {
               data: { container: blob.container, name: blob.name, etag: blob.etag },
               event: `blob ${blob.container}/${blob.name} detected`,
-              // Not read first: a run again renders the same bytes, and the writes are conditional (thumbnailWrites.ts).
-              rerunnable: true,
+              // A run again renders the same bytes, and leaves thumbnails already there as they are.
+              rerunnable: !services.readJobFirst,
             },
           }),
       reopen: resolved.replay,

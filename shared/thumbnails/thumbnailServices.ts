@@ -19,6 +19,7 @@ export function thumbnailServices(): ThumbnailJobServices {
     format: config.thumbnails.format,
     maxPixels: config.thumbnails.maxPixels,
     maxBytes: config.uploads.maxBytes,
+    readJobFirst: config.thumbnails.blobSource !== 'EventGrid',
   };
   return built;
 }

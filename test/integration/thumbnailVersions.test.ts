@@ -51,6 +51,7 @@ describe('thumbnail job: a version that goes away (Azurite)', () => {
       format: 'webp',
       maxPixels: 1_000_000,
       maxBytes: 1024 * 1024,
+      readJobFirst: false,
     };
   });
 
@@ -154,6 +155,32 @@ describe('thumbnail job: a version that goes away (Azurite)', () => {
     assert.equal(newer.outcome, 'succeeded', JSON.stringify(newer.job.error));
     assert.deepEqual(await stored('128/replace.png.webp'), { source: bareEtag(v2.etag), width: 128, height: 64 });
     assert.deepEqual(await stored('256/replace.png.webp'), { source: bareEtag(v2.etag), width: 256, height: 128 });
+  });
+
+  it('runs a version again only where the source never hands every blob over again (Event Grid), and keeps its thumbnails', async () => {
+    const blob = await uploaded('twice.png', 300, 150);
+    assert.equal((await runThumbnailJob(services, blob)).outcome, 'succeeded');
+    const etags = async () =>
+      Promise.all(
+        ['128', '256'].map(async (w) => (await thumbnails.getBlobClient(`${w}/twice.png.webp`).getProperties()).etag),
+      );
+    const before = await etags();
+    let reads = 0;
+    const counted = async (): Promise<BlobContent> => {
+      reads++;
+      return { kind: 'read', bytes: await uploads.getBlobClient('twice.png').downloadToBuffer() };
+    };
+    // Event Grid: not read first; rendered again, the thumbnails (same version, same bytes) left as they are.
+    const again = await runThumbnailJob(services, blob, counted);
+    assert.equal(again.outcome, 'already-done');
+    assert.equal(again.job.attempts, 1);
+    assert.equal(reads, 1);
+    assert.deepEqual(await etags(), before);
+    // The polling source: its lost receipts hand every blob over again, so the job is read first and nothing runs.
+    const polled = await runThumbnailJob({ ...services, readJobFirst: true }, blob, counted);
+    assert.equal(polled.outcome, 'already-done');
+    assert.equal(reads, 1, 'not read, not rendered');
+    assert.deepEqual(await etags(), before);
   });
 
   it('rewrites thumbnails of its own version (a retried attempt)', async () => {
