@@ -13,20 +13,16 @@ import { SandboxPaymentGateway, TEST_CARDS, tokenizeCard } from '../../shared/or
 import { SandboxShippingService } from '../../shared/orders/shippingService';
 import { notifyCompletion, type ReplyMessage } from '../../shared/workflow/completionNotifier';
 import { orderJob } from '../../shared/workflow/orderJob';
-import { compensateMessageSchema, type OrderData, stepMessageSchema } from '../../shared/workflow/orderModel';
+import type { OrderData } from '../../shared/workflow/orderModel';
 import type { OrderServices } from '../../shared/workflow/orderPorts';
-import { compensateOrder, runOrderStep } from '../../shared/workflow/orderStepRunner';
+import { runOrderStep } from '../../shared/workflow/orderStepRunner';
 import { superviseOrders } from '../../shared/workflow/orderSupervisor';
 import { DelegatingJobStatuses } from '../support/delegatingJobStatuses';
-import { recordingSender } from '../support/orderFixtures';
+import { deliverOrderMessages, ORDER_TEST_QUEUES, recordingSender } from '../support/orderFixtures';
 import { storageClients, uniqueName } from '../support/storage';
 import { latch } from '../support/wait';
 
-const QUEUES = {
-  step: { reserve: 'q-reserve', payment: 'q-payment', shipment: 'q-shipment', email: 'q-email' },
-  reserveHigh: 'q-reserve-high',
-  compensate: 'q-compensate',
-};
+const QUEUES = ORDER_TEST_QUEUES;
 const REPLIES = 'q-replies';
 const STUCK = { code: 'STUCK', message: 'payment made no progress after 0 re-drives' };
 
@@ -120,16 +116,8 @@ describe('a step the supervisor gave up on, finishing late (Table Storage)', () 
   });
 
   /** Delivers the queued workflow messages in order until none is left. */
-  async function drain(): Promise<string[]> {
-    const outcomes: string[] = [];
-    for (let message = sent.shift(); message; message = sent.shift()) {
-      outcomes.push(
-        message.queue === QUEUES.compensate
-          ? await compensateOrder(services, compensateMessageSchema.parse(message.body))
-          : await runOrderStep(services, stepMessageSchema.parse(message.body)),
-      );
-    }
-    return outcomes;
+  function drain(): Promise<string[]> {
+    return deliverOrderMessages(services, sent);
   }
 
   /** An order with its stock reserved whose payment step has charged the card and is held before recording it. */

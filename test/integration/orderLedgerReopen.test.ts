@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 
-import { odata, type TableClient } from '@azure/data-tables';
 import type { QueueClient } from '@azure/storage-queue';
 
 import { SalesFacts } from '../../shared/batch/salesFacts';
@@ -12,23 +11,15 @@ import { isTerminal, type Job, type JobUpdate, type JobUpdateOptions } from '../
 import { orderCompletion, type SalesLedger } from '../../shared/workflow/completionNotifier';
 import { orderJob } from '../../shared/workflow/orderJob';
 import { handlePoisonedOrderMessage } from '../../shared/workflow/orderMessages';
-import {
-  type CompensateMessage,
-  compensateMessageSchema,
-  type OrderData,
-  stepMessageSchema,
-} from '../../shared/workflow/orderModel';
+import type { CompensateMessage, OrderData } from '../../shared/workflow/orderModel';
 import type { OrderServices } from '../../shared/workflow/orderPorts';
 import { compensateOrder, runOrderStep } from '../../shared/workflow/orderStepRunner';
 import { DelegatingJobStatuses } from '../support/delegatingJobStatuses';
+import { deliverOrderMessages, ledgerRowsOf, ORDER_TEST_QUEUES } from '../support/orderFixtures';
 import { storageClients, uniqueName } from '../support/storage';
 import { latch } from '../support/wait';
 
-const QUEUES = {
-  step: { reserve: 'q-reserve', payment: 'q-payment', shipment: 'q-shipment', email: 'q-email' },
-  reserveHigh: 'q-reserve-high',
-  compensate: 'q-compensate',
-};
+const QUEUES = ORDER_TEST_QUEUES;
 const STUCK = { code: 'STUCK', message: 'reserve made no progress after 0 re-drives' };
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -73,17 +64,6 @@ class HoldingLedger implements SalesLedger {
     }
     await this.ledger.record(job);
   }
-}
-
-/** Every row the sales ledger holds for an order, whatever its partition. */
-async function ledgerRowsOf(table: TableClient, orderId: string): Promise<Record<string, unknown>[]> {
-  const rows: Record<string, unknown>[] = [];
-  for await (const row of table.listEntities<Record<string, unknown>>({
-    queryOptions: { filter: odata`RowKey eq ${orderId}` },
-  })) {
-    rows.push(row);
-  }
-  return rows;
 }
 
 describe('the sales ledger of an order reopened after it ended (Table Storage)', () => {
@@ -168,16 +148,8 @@ describe('the sales ledger of an order reopened after it ended (Table Storage)',
   });
 
   /** Delivers the kept workflow messages in order until none is left. */
-  async function drain(): Promise<string[]> {
-    const outcomes: string[] = [];
-    for (let message = sent.shift(); message; message = sent.shift()) {
-      outcomes.push(
-        message.queue === QUEUES.compensate
-          ? await compensateOrder(services, compensateMessageSchema.parse(message.body))
-          : await runOrderStep(services, stepMessageSchema.parse(message.body)),
-      );
-    }
-    return outcomes;
+  function drain(): Promise<string[]> {
+    return deliverOrderMessages(services, sent);
   }
 
   function orderData(): OrderData {

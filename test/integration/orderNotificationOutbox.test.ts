@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 
-import { odata, type TableClient } from '@azure/data-tables';
 import type { QueueClient } from '@azure/storage-queue';
 
 import { SalesFacts } from '../../shared/batch/salesFacts';
@@ -12,18 +11,14 @@ import { JobStore } from '../../shared/jobs/jobStore';
 import { isTerminal, type Job, type JobUpdate, type JobUpdateOptions } from '../../shared/jobs/jobTypes';
 import { orderCompletion, type ReplyMessage, type SalesLedger } from '../../shared/workflow/completionNotifier';
 import { orderJob } from '../../shared/workflow/orderJob';
-import { compensateMessageSchema, type OrderData, stepMessageSchema } from '../../shared/workflow/orderModel';
+import type { OrderData } from '../../shared/workflow/orderModel';
 import type { OrderServices } from '../../shared/workflow/orderPorts';
-import { compensateOrder, runOrderStep } from '../../shared/workflow/orderStepRunner';
 import { queueSender } from '../../shared/workflow/queueSender';
 import { DelegatingJobStatuses } from '../support/delegatingJobStatuses';
+import { deliverOrderMessages, ledgerRowsOf, ORDER_TEST_QUEUES } from '../support/orderFixtures';
 import { storageClients, uniqueName } from '../support/storage';
 
-const QUEUES = {
-  step: { reserve: 'q-reserve', payment: 'q-payment', shipment: 'q-shipment', email: 'q-email' },
-  reserveHigh: 'q-reserve-high',
-  compensate: 'q-compensate',
-};
+const QUEUES = ORDER_TEST_QUEUES;
 
 /** The job store on Azurite, in a process that dies right after the write that ends a job has landed, once. */
 class DyingJobStore extends DelegatingJobStatuses {
@@ -57,17 +52,6 @@ class DyingLedger implements SalesLedger {
     }
     await this.ledger.record(job);
   }
-}
-
-/** Every row the sales ledger holds for an order, whatever its partition (a repeat in another would show). */
-async function ledgerRowsOf(table: TableClient, orderId: string): Promise<Record<string, unknown>[]> {
-  const rows: Record<string, unknown>[] = [];
-  for await (const row of table.listEntities<Record<string, unknown>>({
-    queryOptions: { filter: odata`RowKey eq ${orderId}` },
-  })) {
-    rows.push(row);
-  }
-  return rows;
 }
 
 /** Reads every message of a queue on Azurite (JSON, base64 as the sender writes it) without taking them. */
@@ -144,14 +128,7 @@ describe('the caller of an order ended just before its process died (Table Stora
     const taken: { queue: string; body: unknown }[] = [];
     /** Delivers the kept messages in order until none is left (or the process dies). */
     async function drain(): Promise<void> {
-      for (let message = sent.shift(); message; message = sent.shift()) {
-        taken.push(message);
-        if (message.queue === QUEUES.compensate) {
-          await compensateOrder(services, compensateMessageSchema.parse(message.body));
-        } else {
-          await runOrderStep(services, stepMessageSchema.parse(message.body));
-        }
-      }
+      await deliverOrderMessages(services, sent, (message) => taken.push(message));
     }
     return { statuses, ledger, services, sent, taken, drain };
   }

@@ -1,6 +1,9 @@
-import type { TableClient } from '@azure/data-tables';
+import { odata, type TableClient } from '@azure/data-tables';
 
 import type { ReplyMessage } from '../../shared/workflow/completionNotifier';
+import { compensateMessageSchema, stepMessageSchema } from '../../shared/workflow/orderModel';
+import type { OrderServices } from '../../shared/workflow/orderPorts';
+import { compensateOrder, runOrderStep } from '../../shared/workflow/orderStepRunner';
 import { storageClients } from './storage';
 
 export const CARDS = { ok: '4242424242424242', declined: '4000000000000002', flaky: '4000000000000119' };
@@ -83,4 +86,43 @@ export function recordingSender(
       return Promise.resolve();
     },
   };
+}
+
+/** The workflow's queue names in the tests that run its steps by hand (`deliverOrderMessages`). */
+export const ORDER_TEST_QUEUES = {
+  step: { reserve: 'q-reserve', payment: 'q-payment', shipment: 'q-shipment', email: 'q-email' },
+  reserveHigh: 'q-reserve-high',
+  compensate: 'q-compensate',
+};
+
+/**
+ * Delivers the workflow messages a recording sender kept, oldest first, to the step runner or to compensation, until
+ * none is left (a step's own messages included); returns each delivery's outcome. `onEach` sees each message first.
+ */
+export async function deliverOrderMessages(
+  services: OrderServices,
+  sent: { queue: string; body: unknown }[],
+  onEach?: (message: { queue: string; body: unknown }) => void,
+): Promise<string[]> {
+  const outcomes: string[] = [];
+  for (let message = sent.shift(); message; message = sent.shift()) {
+    onEach?.(message);
+    outcomes.push(
+      message.queue === services.queues.compensate
+        ? await compensateOrder(services, compensateMessageSchema.parse(message.body))
+        : await runOrderStep(services, stepMessageSchema.parse(message.body)),
+    );
+  }
+  return outcomes;
+}
+
+/** Every row the sales ledger holds for an order, whatever its partition (a repeat in another would show). */
+export async function ledgerRowsOf(table: TableClient, orderId: string): Promise<Record<string, unknown>[]> {
+  const rows: Record<string, unknown>[] = [];
+  for await (const row of table.listEntities<Record<string, unknown>>({
+    queryOptions: { filter: odata`RowKey eq ${orderId}` },
+  })) {
+    rows.push(row);
+  }
+  return rows;
 }

@@ -16,7 +16,6 @@ import {
 } from '../../shared/workflow/orderMessages';
 import {
   type CompensateMessage,
-  compensateMessageSchema,
   type OrderData,
   type StepMessage,
   stepMessageSchema,
@@ -25,14 +24,10 @@ import type { OrderServices } from '../../shared/workflow/orderPorts';
 import { compensateOrder, runOrderStep } from '../../shared/workflow/orderStepRunner';
 import { superviseOrders } from '../../shared/workflow/orderSupervisor';
 import { MemoryDeadLetters, MemoryJobStatuses, MemoryRedelivery } from '../support/memoryJobPorts';
-import { recordingSender } from '../support/orderFixtures';
+import { deliverOrderMessages, ORDER_TEST_QUEUES, recordingSender } from '../support/orderFixtures';
 import { latch } from '../support/wait';
 
-const QUEUES = {
-  step: { reserve: 'q-reserve', payment: 'q-payment', shipment: 'q-shipment', email: 'q-email' },
-  reserveHigh: 'q-reserve-high',
-  compensate: 'q-compensate',
-};
+const QUEUES = ORDER_TEST_QUEUES;
 /** The reply queue the orders of the supervisor tests give: what their callers are told. */
 const REPLIES = 'q-replies';
 
@@ -187,18 +182,8 @@ describe('order step runner (in-memory ports)', () => {
   });
 
   /** Delivers every queued step message in order until none is left, as the queues would. */
-  async function drain(): Promise<string[]> {
-    const outcomes: string[] = [];
-    while (f.sent.length > 0) {
-      const message = f.sent.shift();
-      if (!message) break;
-      if (message.queue === QUEUES.compensate) {
-        outcomes.push(await compensateOrder(f.services, compensateMessageSchema.parse(message.body)));
-      } else {
-        outcomes.push(await runOrderStep(f.services, stepMessageSchema.parse(message.body)));
-      }
-    }
-    return outcomes;
+  function drain(): Promise<string[]> {
+    return deliverOrderMessages(f.services, f.sent);
   }
 
   it('runs the four steps in order, each effect once, ending succeeded with the collected result', async () => {
