@@ -51,7 +51,7 @@ export class AttemptWrites<Data, Result> {
       this.#timer = undefined;
       // Best effort: the job's end (or a failure) writes it whatever happens here, and the attempt must not fail
       // for it.
-      if (this.#draft) this.save(() => ({})).catch(() => undefined);
+      if (this.#draft) this.#enqueue(() => ({}), { onlyUnwritten: true }).catch(() => undefined);
     }, options.graceMs);
     // A pending write never keeps a process alive on its own.
     this.#timer.unref();
@@ -69,8 +69,17 @@ export class AttemptWrites<Data, Result> {
 
   /** Writes `change` after every write asked for before it. */
   save(change: AttemptChange<Data, Result>): Promise<Job<Data, Result>> {
+    return this.#enqueue(change, { onlyUnwritten: false });
+  }
+
+  /**
+   * `onlyUnwritten` (the grace's write) writes nothing when an earlier write, under way when the grace was up (the
+   * job's end, a progress report), has written the job by its turn: that write is all the grace wanted.
+   */
+  #enqueue(change: AttemptChange<Data, Result>, options: { onlyUnwritten: boolean }): Promise<Job<Data, Result>> {
     const written = this.#chain.then(async () => {
       const draft = this.#draft;
+      if (!draft && options.onlyUnwritten) return this.#latest;
       this.#latest = await this.#write(draft ? this.#firstWrite(draft, change) : change, this.#latest);
       this.#draft = undefined;
       return this.#latest;

@@ -146,8 +146,27 @@ export class JobStore {
       return { job: existing, created: false };
     }
     // After the status entity: an index row never points at a job that does not exist.
-    await this.#index.write(job);
+    await this.#listInserted(job, etag);
     return { job: this.#remember(job, etag, timeline, 0), created: true };
+  }
+
+  /**
+   * Writes the listing row of a job just inserted. When that fails, the insert is taken back (deleted while
+   * unchanged) before the error is thrown: nothing else would ever list the job, since a later write lists it only
+   * when its listing status changes, and a retry that meets the record takes it for another delivery's (its insert
+   * is refused, so it counts a second attempt, or leaves an ended job as it is). Taken back, the job is simply not
+   * written yet: the caller's next write, or the retry, inserts and lists it. Best effort: a failed take-back (the
+   * same outage) leaves the job unlisted, as a host that dies between the two writes does.
+   */
+  async #listInserted(job: Job, etag: string | undefined): Promise<void> {
+    try {
+      await this.#index.write(job);
+    } catch (error) {
+      // Only the version inserted: one another writer has changed since (another delivery taking it over) is theirs,
+      // and their end lists it.
+      if (etag) await this.table.deleteEntity(job.id, STATUS_ROW, { etag }).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** A job as `create` would write it, not written (see `JobStatusPort.draft`): no I/O. */
@@ -256,9 +275,8 @@ export class JobStore {
         throw error;
       }
       const written = this.#remember(next, etag, embedded, spilled);
-      if (inserting || listingStatusOf(next.status) !== listingStatusOf(current.status)) {
-        await this.#index.write(written);
-      }
+      if (inserting) await this.#listInserted(written, etag);
+      else if (listingStatusOf(next.status) !== listingStatusOf(current.status)) await this.#index.write(written);
       return written;
     }
     throw new JobConflictError(`job ${id}: gave up after ${attempts} conflicting updates`);

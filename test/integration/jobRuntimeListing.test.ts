@@ -44,6 +44,8 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
   let store: JobStore;
   let deadLetters: DeadLetterStore;
   let log: string[];
+  /** How many of the next listing-row writes fail as a storage outage would (after the job's own write landed). */
+  let failIndexWrites = 0;
   let type: string;
   /** What the next attempt does. */
   let attempt: () => Promise<{ n: number }>;
@@ -73,6 +75,17 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
   before(async () => {
     const clients = storageClients();
     table = clients.table(uniqueName('jobs'));
+    const upsert = table.upsertEntity.bind(table);
+    Object.defineProperty(table, 'upsertEntity', {
+      value: (...args: Parameters<TableClient['upsertEntity']>) => {
+        if (failIndexWrites > 0 && args[0].partitionKey?.startsWith('idx-')) {
+          failIndexWrites--;
+          return Promise.reject(Object.assign(new Error('index unavailable'), { statusCode: 503 }));
+        }
+        return upsert(...args);
+      },
+      configurable: true,
+    });
     log = recordWrites(table);
     store = new JobStore(table);
     deadLetters = new DeadLetterStore(clients.table(uniqueName('dl')));
@@ -83,6 +96,7 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
     type = uniqueName('t');
     attempt = () => Promise.resolve({ n: 1 });
     log.length = 0;
+    failIndexWrites = 0;
   });
 
   it('writes a job that ends within the grace once, with its end and its listing row: two table writes', async () => {
@@ -212,6 +226,59 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
     assert.equal(job.attempts, 2);
     assert.equal(job.error, undefined);
     assert.equal(await listedAs(job), 'succeeded');
+  });
+
+  it("takes back a first write whose listing row failed: the next write is still this attempt's first", async () => {
+    const runtime = new JobRuntime({ statuses: store, deadLetters, unwrittenGraceMs: 20 });
+    const gate = latch();
+    attempt = async () => {
+      await gate.opened;
+      return { n: 1 };
+    };
+    failIndexWrites = 1;
+    const id = JobStore.newJobId();
+    const running = runtime.execute(jobOf(), id, made);
+    // The grace's insert landed, its listing row did not.
+    await waitFor('the grace write tried', () => failIndexWrites === 0, 5_000, 5);
+    gate.open();
+    assert.equal((await running).outcome, 'succeeded');
+    const job = await jobOfId(id);
+    assert.equal(job.attempts, 1, "the end took its own attempt's record for another delivery");
+    assert.deepEqual(
+      (await store.events(id)).map((event) => event.kind),
+      ['created', 'started', 'succeeded'],
+    );
+    assert.equal(await listedAs(job), 'succeeded');
+  });
+
+  for (const [what, options] of [
+    ['read first', { create: { data: { n: 1 } } }],
+    ['rerunnable', made],
+  ] as const) {
+    it(`lists a job whose end was written but not its listing row, when its work is delivered again (${what})`, async () => {
+      const runtime = new JobRuntime({ statuses: store, deadLetters, unwrittenGraceMs: 60_000 });
+      const id = JobStore.newJobId();
+      failIndexWrites = 1;
+      await assert.rejects(runtime.execute(jobOf(), id, options), /index unavailable/);
+      // The host retries the message or blob whose function failed.
+      await runtime.execute(jobOf(), id, options);
+      const job = await jobOfId(id);
+      assert.equal(job.status, 'succeeded');
+      assert.equal(await listedAs(job), 'succeeded', 'the ended job is in no listing');
+      assert.deepEqual(
+        (await store.list({ type })).jobs.map((listed) => [listed.id, listed.status]),
+        [[id, 'succeeded']],
+      );
+    });
+  }
+
+  it('takes back a created job whose listing row failed: creating it again writes and lists it', async () => {
+    const id = JobStore.newJobId();
+    failIndexWrites = 1;
+    await assert.rejects(store.create({ id, type, data: { n: 1 } }), /index unavailable/);
+    const { job, created } = await store.create({ id, type, data: { n: 1 } });
+    assert.equal(created, true);
+    assert.equal(await listedAs(job), 'active');
   });
 
   it('still writes and lists a job created to wait in a queue at once', async () => {

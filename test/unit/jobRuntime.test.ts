@@ -534,6 +534,24 @@ describe('a job made by the attempt that runs it: written by its first write (in
     assert.equal(statuses.jobs.get('h3')?.attempts, 1);
   });
 
+  it('writes nothing more when the grace is up while the first write is under way', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const reached = latch();
+    const slow = latch();
+    statuses.beforeInsert = async () => {
+      reached.open();
+      await slow.opened;
+    };
+    const running = runtime.execute(heldJob, 'h15', made);
+    // The end's insert is under way (held) when the grace is up.
+    await reached.opened;
+    t.mock.timers.tick(graceMs);
+    slow.open();
+    assert.equal((await running).outcome, 'succeeded');
+    assert.equal(statuses.writes, 1, 'the grace wrote the ended job again');
+    assert.deepEqual(writes(), [['h15', 'insert', 'succeeded']]);
+  });
+
   it('leaves no grace timer behind when the attempt ends, however it ends', async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] });
     await runtime.execute(heldJob, 'h4', made);
