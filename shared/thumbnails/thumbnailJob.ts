@@ -145,21 +145,32 @@ export async function resolveThumbnailJob(
       return { id: job.id, job, replay: true };
     }
   }
-  const uploadJobId = UPLOAD_JOB_PREFIX.exec(blob.name)?.[1];
-  if (uploadJobId) {
-    const job = await services.runtime.readAny(uploadJobId);
-    const bound = job?.data['etag'];
-    if (
-      job?.type === THUMBNAIL_JOB_TYPE &&
-      job.data['container'] === blob.container &&
-      job.data['name'] === blob.name &&
-      (bound === undefined || bound === blob.etag)
-    ) {
-      return { id: job.id, job, replay: false };
-    }
-  }
+  const job = await uploadJobOf(services.runtime, blob.container, blob.name, blob.etag);
+  if (job) return { id: job.id, job, replay: false };
   // Any other blob: the job is created by the attempt that runs it (see runThumbnailJob).
   return { id: thumbnailJobIdFor(blob.container, blob.name, blob.etag), replay: false };
+}
+
+/**
+ * The upload job (`POST /api/uploads`) this blob version belongs to: the job its name sits under, made for this
+ * container and name, and bound to this version or to none yet (its first attempt binds it).
+ */
+async function uploadJobOf(
+  runtime: JobRuntime,
+  container: string,
+  name: string,
+  etag: string,
+): Promise<Job | undefined> {
+  const uploadJobId = UPLOAD_JOB_PREFIX.exec(name)?.[1];
+  if (!uploadJobId) return undefined;
+  const job = await runtime.readAny(uploadJobId);
+  const bound = job?.data['etag'];
+  return job?.type === THUMBNAIL_JOB_TYPE &&
+    job.data['container'] === container &&
+    job.data['name'] === name &&
+    (bound === undefined || bound === etag)
+    ? job
+    : undefined;
 }
 
 /** One attempt's work: size check before a byte is read, then read, render, upload the sizes. */
@@ -343,8 +354,8 @@ async function withdrawn(
 }
 
 /**
- * The job of a blob version known only by name and ETag (a poison message): its upload job, or the job of the derived
- * id. A version whose every attempt ended with its host before it wrote the job (within the grace, see
+ * The job of a blob version known only by name and ETag (a poison message): its upload job (the one the trigger would
+ * bind, see `resolveThumbnailJob`), or the job of the derived id. A version whose every attempt ended with its host before it wrote the job (within the grace, see
  * attemptWrites.ts) has none yet: it is made here, so that its failure is recorded on a job like any other's.
  */
 export async function thumbnailJobOfPoisonedBlob(
@@ -353,11 +364,10 @@ export async function thumbnailJobOfPoisonedBlob(
   name: string,
   etag: string,
 ): Promise<string> {
-  const uploadJobId = UPLOAD_JOB_PREFIX.exec(name)?.[1];
-  if (uploadJobId) {
-    const job = await runtime.readAny(uploadJobId);
-    if (job?.data['etag'] === etag) return job.id;
-  }
+  // Bound to this version, or to none: every attempt failed before its first write, and the caller polling the upload
+  // job would otherwise see it wait for ever.
+  const upload = await uploadJobOf(runtime, container, name, etag);
+  if (upload) return upload.id;
   const derived = thumbnailJobIdFor(container, name, etag);
   if (!(await runtime.readAny(derived))) {
     await runtime.create(thumbnailJob, {

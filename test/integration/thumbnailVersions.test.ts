@@ -14,7 +14,11 @@ import { bareEtag, SOURCE_ETAG_METADATA } from '../../shared/thumbnails/staleThu
 import {
   type BlobContent,
   runThumbnailJob,
+  THUMBNAIL_JOB_TYPE,
+  thumbnailJobIdFor,
+  thumbnailJobOfPoisonedBlob,
   type ThumbnailJobServices,
+  UPLOAD_JOB_ID_PREFIX,
   type UploadedBlob,
 } from '../../shared/thumbnails/thumbnailJob';
 import { currentUploadEtag, readUploadVersion } from '../../shared/thumbnails/uploadVersions';
@@ -181,6 +185,25 @@ describe('thumbnail job: a version that goes away (Azurite)', () => {
     assert.equal(polled.outcome, 'already-done');
     assert.equal(reads, 1, 'not read, not rendered');
     assert.deepEqual(await etags(), before);
+  });
+
+  it('fails the upload job of a version poisoned before an attempt bound it, and makes no job of its own', async () => {
+    // POST /api/uploads made the job, waiting for the upload; every attempt failed before its first write.
+    const id = JobStore.newJobId(UPLOAD_JOB_ID_PREFIX);
+    const name = `${id}/poisoned.png`;
+    const container = uploads.containerName;
+    await jobs.create({ id, type: THUMBNAIL_JOB_TYPE, data: { container, name } });
+    const etag = '"0x8DD1234567890AB"';
+    const jobId = await thumbnailJobOfPoisonedBlob(services.runtime, container, name, etag);
+    assert.equal(jobId, id, 'the poison is recorded on the upload job its caller polls');
+    assert.equal(await jobs.get(thumbnailJobIdFor(container, name, etag)), undefined);
+    await services.runtime.recordPoison(
+      { poisonQueue: 'webjobs-blobtrigger-poison', messageId: uniqueName('m'), insertedAt: new Date(), text: '{}' },
+      { kind: 'blob', container, blobName: name, etag, functionId: 'Host.Functions.thumbnail' },
+      jobId,
+      3,
+    );
+    assert.equal((await jobs.get(id))?.status, 'failed');
   });
 
   it('rewrites thumbnails of its own version (a retried attempt)', async () => {
