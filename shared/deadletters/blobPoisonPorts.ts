@@ -22,7 +22,17 @@ export function blobPoisonPorts(services: AppServices): BlobPoisonPorts {
         throw error;
       }
     },
-    jobIdOfBlob: (container, blobName, etag) => thumbnailJobOfPoisonedBlob(services.runtime, container, blobName, etag),
+    jobIdOfBlob: (container, blobName, etag) =>
+      thumbnailJobOfPoisonedBlob(
+        {
+          runtime: services.runtime,
+          deadLetters: services.deadLetters,
+          uploads: services.storage.blobs.getContainerClient(services.names.containers.uploads),
+        },
+        container,
+        blobName,
+        etag,
+      ),
     recordPoison: (delivery, source, jobId, dequeueCount) =>
       services.runtime.recordPoison(delivery, source, jobId, dequeueCount),
   };

@@ -137,18 +137,43 @@ export async function resolveThumbnailJob(
   services: ThumbnailJobServices,
   blob: UploadedBlob,
 ): Promise<{ id: string; job?: Job; replay: boolean }> {
-  const replayJobId = await verifiedReplayJobId(blob, (id) => services.deadLetters.get(id));
-  if (replayJobId) {
-    const job = await services.runtime.readAny(replayJobId);
-    // Reopened by the replay (queued), or already bound to this version (a retried attempt of the replay).
-    if (job?.type === THUMBNAIL_JOB_TYPE && (job.status === 'queued' || job.data['etag'] === blob.etag)) {
-      return { id: job.id, job, replay: true };
-    }
-  }
+  const replayed = await replayJobOf(services, blob);
+  if (replayed) return { id: replayed.id, job: replayed, replay: true };
   const job = await uploadJobOf(services.runtime, blob.container, blob.name, blob.etag);
   if (job) return { id: job.id, job, replay: false };
   // Any other blob: the job is created by the attempt that runs it (see runThumbnailJob).
   return { id: thumbnailJobIdFor(blob.container, blob.name, blob.etag), replay: false };
+}
+
+/** The job a dead-letter replay bound this blob version to, by the marker it set (verified), or undefined. */
+async function replayJobOf(
+  services: Pick<ThumbnailJobServices, 'runtime' | 'deadLetters'>,
+  blob: Pick<UploadedBlob, 'container' | 'name' | 'etag' | 'metadata'>,
+): Promise<Job | undefined> {
+  const replayJobId = await verifiedReplayJobId(blob, (id) => services.deadLetters.get(id));
+  if (!replayJobId) return undefined;
+  const job = await services.runtime.readAny(replayJobId);
+  // Reopened by the replay (queued), or already bound to this version (a retried attempt of the replay).
+  return job?.type === THUMBNAIL_JOB_TYPE && (job.status === 'queued' || job.data['etag'] === blob.etag)
+    ? job
+    : undefined;
+}
+
+/** The user metadata of the upload `name` while it is still the version `etag`; undefined once it is not. */
+async function metadataOfVersion(
+  uploads: ContainerClient,
+  name: string,
+  etag: string,
+): Promise<Record<string, string> | undefined> {
+  try {
+    const ifMatch = etag.startsWith('"') ? etag : `"${etag}"`;
+    return (await uploads.getBlobClient(name).getProperties({ conditions: { ifMatch } })).metadata ?? {};
+  } catch (error) {
+    // Gone (404) or replaced (412): a later version's metadata says nothing of this one.
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status === 404 || status === 412) return undefined;
+    throw error;
+  }
 }
 
 /**
@@ -354,16 +379,22 @@ async function withdrawn(
 }
 
 /**
- * The job of a blob version known only by name and ETag (a poison message): its upload job (the one the trigger would
- * bind, see `resolveThumbnailJob`), or the job of the derived id. A version whose every attempt ended with its host before it wrote the job (within the grace, see
+ * The job of a blob version known only by name and ETag (a poison message), as the trigger binds it (see
+ * `resolveThumbnailJob`): the job a replay reopened (its marker read from the version while it is current), its upload
+ * job, or the job of the derived id. A version whose every attempt ended with its host before it wrote the job (within the grace, see
  * attemptWrites.ts) has none yet: it is made here, so that its failure is recorded on a job like any other's.
  */
 export async function thumbnailJobOfPoisonedBlob(
-  runtime: JobRuntime,
+  services: Pick<ThumbnailJobServices, 'runtime' | 'deadLetters' | 'uploads'>,
   container: string,
   name: string,
   etag: string,
 ): Promise<string> {
+  const { runtime } = services;
+  // A replay's version (its blob copied onto itself with the replay's marker): the job the replay reopened.
+  const metadata = await metadataOfVersion(services.uploads, name, etag);
+  const replayed = metadata ? await replayJobOf(services, { container, name, etag, metadata }) : undefined;
+  if (replayed) return replayed.id;
   // Bound to this version, or to none: every attempt failed before its first write, and the caller polling the upload
   // job would otherwise see it wait for ever.
   const upload = await uploadJobOf(runtime, container, name, etag);

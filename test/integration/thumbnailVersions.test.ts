@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import sharp from 'sharp';
 
+import { storageRedelivery } from '../../shared/deadletters/deadLetterRedelivery';
 import { DeadLetterStore } from '../../shared/deadletters/deadLetterStore';
 import { JobRuntime } from '../../shared/jobs/jobRuntime';
 import { JobStore } from '../../shared/jobs/jobStore';
@@ -34,16 +35,18 @@ describe('thumbnail job: a version that goes away (Azurite)', () => {
   let thumbnails: ContainerClient;
   let services: ThumbnailJobServices;
   let jobs: JobStore;
+  let deadLetters: DeadLetterStore;
+  let clients: ReturnType<typeof storageClients>;
 
   before(async () => {
     // A job's result links to the app's thumbnail route, whose base URL comes from the app's settings.
     process.env['AzureWebJobsStorage'] ??= testConnectionString();
-    const clients = storageClients();
+    clients = storageClients();
     uploads = clients.blobs.getContainerClient(uniqueName('up-'));
     thumbnails = clients.blobs.getContainerClient(uniqueName('th-'));
     await Promise.all([uploads.create(), thumbnails.create()]);
     jobs = new JobStore(clients.table(uniqueName('jobs').replace(/-/g, '')));
-    const deadLetters = new DeadLetterStore(clients.table(uniqueName('dl').replace(/-/g, '')));
+    deadLetters = new DeadLetterStore(clients.table(uniqueName('dl').replace(/-/g, '')));
     await Promise.all([jobs.ensureTable(), deadLetters.ensureTable()]);
     services = {
       runtime: new JobRuntime({ statuses: jobs, deadLetters }),
@@ -194,7 +197,7 @@ describe('thumbnail job: a version that goes away (Azurite)', () => {
     const container = uploads.containerName;
     await jobs.create({ id, type: THUMBNAIL_JOB_TYPE, data: { container, name } });
     const etag = '"0x8DD1234567890AB"';
-    const jobId = await thumbnailJobOfPoisonedBlob(services.runtime, container, name, etag);
+    const jobId = await thumbnailJobOfPoisonedBlob(services, container, name, etag);
     assert.equal(jobId, id, 'the poison is recorded on the upload job its caller polls');
     assert.equal(await jobs.get(thumbnailJobIdFor(container, name, etag)), undefined);
     await services.runtime.recordPoison(
@@ -203,6 +206,30 @@ describe('thumbnail job: a version that goes away (Azurite)', () => {
       jobId,
       3,
     );
+    assert.equal((await jobs.get(id))?.status, 'failed');
+  });
+
+  it('fails the replayed job of a version poisoned again after its replay, and makes no job of its own', async () => {
+    const blob = await uploaded('replayed.png');
+    const container = uploads.containerName;
+    const poisoned = (etag: string) =>
+      [
+        { poisonQueue: 'webjobs-blobtrigger-poison', messageId: uniqueName('m'), insertedAt: new Date(), text: '{}' },
+        { kind: 'blob', container, blobName: 'replayed.png', etag, functionId: 'Host.Functions.thumbnail' },
+      ] as const;
+    // The version's job, dead-lettered after its attempts kept failing; then replayed: reopened, and the blob copied
+    // onto itself with the replay's marker, a version of its own (a new ETag).
+    const id = await thumbnailJobOfPoisonedBlob(services, container, 'replayed.png', blob.etag);
+    const letter = await services.runtime.recordPoison(...poisoned(blob.etag), id, 3);
+    const replaying = new JobRuntime({ statuses: jobs, deadLetters, redelivery: storageRedelivery(clients) });
+    assert.equal((await replaying.replay(letter.id)).outcome, 'replayed');
+    const replayEtag = (await uploads.getBlobClient('replayed.png').getProperties()).etag ?? '';
+    assert.notEqual(replayEtag, blob.etag);
+    // Every attempt of the replay failed too.
+    const jobId = await thumbnailJobOfPoisonedBlob(services, container, 'replayed.png', replayEtag);
+    assert.equal(jobId, id, 'the poison is recorded on the job that was replayed');
+    assert.equal(await jobs.get(thumbnailJobIdFor(container, 'replayed.png', replayEtag)), undefined);
+    await services.runtime.recordPoison(...poisoned(replayEtag), jobId, 3);
     assert.equal((await jobs.get(id))?.status, 'failed');
   });
 
