@@ -76,6 +76,20 @@ function toEntity(job: Job, timeline: readonly JobEvent[], spilled: number): Ent
   };
 }
 
+/**
+ * Whether a stored status entity is `job` as this store just wrote it: the same creation and update times (to the
+ * millisecond, taken when the draft was made and when the write was), status and attempts. Another delivery's draft
+ * has its own times.
+ */
+function isThisWrite(entity: Record<string, unknown>, job: Job): boolean {
+  return (
+    entity['createdAt'] === job.createdAt &&
+    entity['updatedAt'] === job.updatedAt &&
+    entity['status'] === job.status &&
+    Number(entity['attempts']) === job.attempts
+  );
+}
+
 function parse<T>(text: unknown, fallback: T): T {
   if (typeof text !== 'string' || text === '') return fallback;
   return JSON.parse(text) as T;
@@ -141,9 +155,11 @@ export class JobStore {
       etag = (await this.table.createEntity(toEntity(job, timeline, 0))).etag;
     } catch (error) {
       if (statusOf(error) !== 409) throw error;
-      const existing = await this.get(input.id);
-      if (!existing) throw error;
-      return { job: existing, created: false };
+      const found = await this.#read(input.id);
+      if (!found) throw error;
+      // This very insert, whose response was lost (the SDK's retry met it): created here, and still to be listed.
+      if (isThisWrite(found, job)) etag = found.etag;
+      else return { job: this.#fromEntity(found), created: false };
     }
     // After the status entity: an index row never points at a job that does not exist.
     await this.#listInserted(job, etag);
@@ -267,12 +283,21 @@ export class JobStore {
         }
       } catch (error) {
         if (statusOf(error) === 412 || ((spill || inserting) && statusOf(error) === 409)) {
-          // Another writer got there first: re-apply on fresh state; back off (with jitter) from the second try.
-          current = undefined;
-          if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
-          continue;
+          const found = inserting ? await this.#read(id) : undefined;
+          if (found && isThisWrite(found, next)) {
+            // This insert landed and its response was lost: the SDK's retry of it met the entity it wrote. Taking it
+            // for another writer's would count this attempt twice, or (an end) write nothing and list nothing.
+            etag = found.etag;
+          } else {
+            // Another writer got there first: re-apply on fresh state; back off (with jitter) from the second try. An
+            // insert refused by a record gone since (taken back, see #listInserted) is tried again as it was.
+            current = found ? this.#fromEntity(found) : inserting ? current : undefined;
+            if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+            continue;
+          }
+        } else {
+          throw error;
         }
-        throw error;
       }
       const written = this.#remember(next, etag, embedded, spilled);
       if (inserting) await this.#listInserted(written, etag);

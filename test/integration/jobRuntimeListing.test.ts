@@ -46,6 +46,11 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
   let log: string[];
   /** How many of the next listing-row writes fail as a storage outage would (after the job's own write landed). */
   let failIndexWrites = 0;
+  /**
+   * How many of the next job inserts land but answer 409, as a retry of an insert whose response was lost does (the
+   * SDK retries a timed-out or reset request, and the retry meets the entity the first one wrote).
+   */
+  let lostInsertResponses = 0;
   let type: string;
   /** What the next attempt does. */
   let attempt: () => Promise<{ n: number }>;
@@ -86,6 +91,18 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
       },
       configurable: true,
     });
+    const insert = table.createEntity.bind(table);
+    Object.defineProperty(table, 'createEntity', {
+      value: async (...args: Parameters<TableClient['createEntity']>) => {
+        const written = await insert(...args);
+        if (lostInsertResponses > 0 && !args[0].partitionKey.startsWith('idx-')) {
+          lostInsertResponses--;
+          throw Object.assign(new Error('EntityAlreadyExists'), { statusCode: 409 });
+        }
+        return written;
+      },
+      configurable: true,
+    });
     log = recordWrites(table);
     store = new JobStore(table);
     deadLetters = new DeadLetterStore(clients.table(uniqueName('dl')));
@@ -97,6 +114,7 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
     attempt = () => Promise.resolve({ n: 1 });
     log.length = 0;
     failIndexWrites = 0;
+    lostInsertResponses = 0;
   });
 
   it('writes a job that ends within the grace once, with its end and its listing row: two table writes', async () => {
@@ -271,6 +289,28 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
       );
     });
   }
+
+  it('knows its own insert when the response was lost and the retry met it: written once, listed', async () => {
+    const runtime = new JobRuntime({ statuses: store, deadLetters, unwrittenGraceMs: 60_000 });
+    const id = JobStore.newJobId();
+    lostInsertResponses = 1;
+    assert.equal((await runtime.execute(jobOf(), id, made)).outcome, 'succeeded');
+    const job = await jobOfId(id);
+    assert.equal(job.attempts, 1);
+    assert.equal(await listedAs(job), 'succeeded', 'the ended job is in no listing');
+    assert.deepEqual(
+      (await store.events(id)).map((event) => event.kind),
+      ['created', 'started', 'succeeded'],
+    );
+  });
+
+  it('knows its own created job when the response was lost and the retry met it: created, listed', async () => {
+    const id = JobStore.newJobId();
+    lostInsertResponses = 1;
+    const { job, created } = await store.create({ id, type, data: { n: 1 } });
+    assert.equal(created, true);
+    assert.equal(await listedAs(job), 'active', 'the created job is in no listing');
+  });
 
   it('takes back a created job whose listing row failed: creating it again writes and lists it', async () => {
     const id = JobStore.newJobId();
