@@ -185,6 +185,22 @@ export class JobStore {
     }
   }
 
+  /**
+   * Writes the listing row of a job whose listing status just changed (its end, a reopen). When that fails, the job is
+   * put back as it was (`previous`, while unchanged since this write) before the error is thrown: the row would
+   * otherwise keep the old listing status for good (a job listed as active after it ended), since the retry of the
+   * write meets a job whose listing status no longer changes. Put back, the retry (the caller's, or the redelivery's
+   * run) writes the change and the row again. Best effort, as for an insert (see #listInserted).
+   */
+  async #listChanged(job: Job, etag: string | undefined, previous: Entity): Promise<void> {
+    try {
+      await this.#index.write(job);
+    } catch (error) {
+      if (etag) await this.table.updateEntity(previous, 'Replace', { etag }).catch(() => undefined);
+      throw error;
+    }
+  }
+
   /** A job as `create` would write it, not written (see `JobStatusPort.draft`): no I/O. */
   draft(input: CreateJobInput): Job {
     const { job, timeline } = this.#newJob(input);
@@ -301,7 +317,9 @@ export class JobStore {
       }
       const written = this.#remember(next, etag, embedded, spilled);
       if (inserting) await this.#listInserted(written, etag);
-      else if (listingStatusOf(next.status) !== listingStatusOf(current.status)) await this.#index.write(written);
+      else if (listingStatusOf(next.status) !== listingStatusOf(current.status)) {
+        await this.#listChanged(written, etag, toEntity(current, version.timeline, version.spilled));
+      }
       return written;
     }
     throw new JobConflictError(`job ${id}: gave up after ${attempts} conflicting updates`);

@@ -290,6 +290,22 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
     });
   }
 
+  it('puts back an end whose listing row failed: the redelivery ends the job again and lists it', async () => {
+    const runtime = new JobRuntime({ statuses: store, deadLetters });
+    const id = JobStore.newJobId();
+    await runtime.create(jobOf(), { id, data: { n: 1 } });
+    failIndexWrites = 1;
+    await assert.rejects(runtime.execute(jobOf(), id), /index unavailable/);
+    // The host retries the message whose function failed.
+    assert.equal((await runtime.execute(jobOf(), id)).outcome, 'succeeded');
+    const job = await jobOfId(id);
+    assert.equal(await listedAs(job), 'succeeded', 'the ended job is listed as active');
+    assert.deepEqual(
+      (await store.list({ type, status: 'succeeded' })).jobs.map((listed) => listed.id),
+      [id],
+    );
+  });
+
   it('knows its own insert when the response was lost and the retry met it: written once, listed', async () => {
     const runtime = new JobRuntime({ statuses: store, deadLetters, unwrittenGraceMs: 60_000 });
     const id = JobStore.newJobId();
