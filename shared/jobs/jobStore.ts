@@ -77,16 +77,13 @@ function toEntity(job: Job, timeline: readonly JobEvent[], spilled: number): Ent
 }
 
 /**
- * Whether a stored status entity is `job` as this store just wrote it: the same creation and update times (to the
- * millisecond, taken when the draft was made and when the write was), status and attempts. Another delivery's draft
- * has its own times.
+ * Whether a stored status entity holds every property of `written`, the entity this store just wrote: its update time
+ * (to the millisecond) and the timeline entries stamped with it included, so another writer's entity never does, and
+ * one that did would hold exactly what this write wanted anyway.
  */
-function isThisWrite(entity: Record<string, unknown>, job: Job): boolean {
-  return (
-    entity['createdAt'] === job.createdAt &&
-    entity['updatedAt'] === job.updatedAt &&
-    entity['status'] === job.status &&
-    Number(entity['attempts']) === job.attempts
+function holdsThisWrite(stored: Record<string, unknown>, written: Entity): boolean {
+  return Object.entries(written).every(([key, value]) =>
+    typeof value === 'number' ? Number(stored[key]) === value : stored[key] === value,
   );
 }
 
@@ -158,7 +155,7 @@ export class JobStore {
       const found = await this.#read(input.id);
       if (!found) throw error;
       // This very insert, whose response was lost (the SDK's retry met it): created here, and still to be listed.
-      if (isThisWrite(found, job)) etag = found.etag;
+      if (holdsThisWrite(found, toEntity(job, timeline, 0))) etag = found.etag;
       else return { job: this.#fromEntity(found), created: false };
     }
     // After the status entity: an index row never points at a job that does not exist.
@@ -299,15 +296,18 @@ export class JobStore {
         }
       } catch (error) {
         if (statusOf(error) === 412 || ((spill || inserting) && statusOf(error) === 409)) {
-          const found = inserting ? await this.#read(id) : undefined;
-          if (found && isThisWrite(found, next)) {
-            // This insert landed and its response was lost: the SDK's retry of it met the entity it wrote. Taking it
-            // for another writer's would count this attempt twice, or (an end) write nothing and list nothing.
+          // Read here (the retry needs it anyway): a write that landed and lost its response, retried by the SDK, is
+          // refused by the entity it wrote itself.
+          const found = await this.#read(id);
+          if (found && holdsThisWrite(found, entity)) {
+            // Taking it for another writer's would apply the change twice (an attempt counted twice), or, for a
+            // draft's end, find the job ended 'elsewhere' and write nothing and list nothing.
             etag = found.etag;
           } else {
             // Another writer got there first: re-apply on fresh state; back off (with jitter) from the second try. An
             // insert refused by a record gone since (taken back, see #listInserted) is tried again as it was.
-            current = found ? this.#fromEntity(found) : inserting ? current : undefined;
+            if (!found && !inserting) throw new JobNotFoundError(id);
+            current = found ? this.#fromEntity(found) : current;
             if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
             continue;
           }

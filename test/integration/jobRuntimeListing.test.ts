@@ -51,6 +51,8 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
    * SDK retries a timed-out or reset request, and the retry meets the entity the first one wrote).
    */
   let lostInsertResponses = 0;
+  /** Likewise for the next replaces of a job: they land but answer 412, as a retry meeting its own write does. */
+  let lostUpdateResponses = 0;
   let type: string;
   /** What the next attempt does. */
   let attempt: () => Promise<{ n: number }>;
@@ -103,6 +105,18 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
       },
       configurable: true,
     });
+    const replace = table.updateEntity.bind(table);
+    Object.defineProperty(table, 'updateEntity', {
+      value: async (...args: Parameters<TableClient['updateEntity']>) => {
+        const written = await replace(...args);
+        if (lostUpdateResponses > 0 && !args[0].partitionKey.startsWith('idx-')) {
+          lostUpdateResponses--;
+          throw Object.assign(new Error('UpdateConditionNotSatisfied'), { statusCode: 412 });
+        }
+        return written;
+      },
+      configurable: true,
+    });
     log = recordWrites(table);
     store = new JobStore(table);
     deadLetters = new DeadLetterStore(clients.table(uniqueName('dl')));
@@ -115,6 +129,7 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
     log.length = 0;
     failIndexWrites = 0;
     lostInsertResponses = 0;
+    lostUpdateResponses = 0;
   });
 
   it('writes a job that ends within the grace once, with its end and its listing row: two table writes', async () => {
@@ -314,6 +329,20 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
     const job = await jobOfId(id);
     assert.equal(job.attempts, 1);
     assert.equal(await listedAs(job), 'succeeded', 'the ended job is in no listing');
+    assert.deepEqual(
+      (await store.events(id)).map((event) => event.kind),
+      ['created', 'started', 'succeeded'],
+    );
+  });
+
+  it('knows its own update when the response was lost and the retry met it: the attempt counted once', async () => {
+    const runtime = new JobRuntime({ statuses: store, deadLetters });
+    const id = JobStore.newJobId();
+    await runtime.create(jobOf(), { id, data: { n: 1 } });
+    lostUpdateResponses = 1;
+    assert.equal((await runtime.execute(jobOf(), id)).outcome, 'succeeded');
+    const job = await jobOfId(id);
+    assert.equal(job.attempts, 1, 'the start was written twice');
     assert.deepEqual(
       (await store.events(id)).map((event) => event.kind),
       ['created', 'started', 'succeeded'],
