@@ -321,6 +321,31 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
     );
   });
 
+  it('inserts a draft whose first write spills its timeline, in one transaction, and lists it', async () => {
+    const runtime = new JobRuntime({ statuses: store, deadLetters, unwrittenGraceMs: 60_000 });
+    const long = 'x'.repeat(3_900);
+    const spilling = defineJob<{ n: number }, { n: number }>({
+      type,
+      data: z.object({ n: z.number() }),
+      run: async (_job, context) => {
+        await context.checkpoint({
+          events: Array.from({ length: 5 }, (_, i) => ({ kind: 'note', message: `${i} ${long}` })),
+        });
+        return { n: 1 };
+      },
+    });
+    const id = JobStore.newJobId();
+    assert.equal((await runtime.execute(spilling, id, made)).outcome, 'succeeded');
+    assert.deepEqual(log.slice(0, 2), ['job submitTransaction', 'index upsertEntity']);
+    const job = await jobOfId(id);
+    assert.equal(job.attempts, 1);
+    assert.equal(await listedAs(job), 'succeeded');
+    assert.deepEqual(
+      (await store.events(id)).map((event) => event.kind),
+      ['created', 'started', 'note', 'note', 'note', 'note', 'note', 'succeeded'],
+    );
+  });
+
   it('knows its own insert when the response was lost and the retry met it: written once, listed', async () => {
     const runtime = new JobRuntime({ statuses: store, deadLetters, unwrittenGraceMs: 60_000 });
     const id = JobStore.newJobId();
