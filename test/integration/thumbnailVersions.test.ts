@@ -225,6 +225,8 @@ describe('thumbnail job: a version that goes away (Azurite)', () => {
     assert.equal((await replaying.replay(letter.id)).outcome, 'replayed');
     const replayEtag = (await uploads.getBlobClient('replayed.png').getProperties()).etag ?? '';
     assert.notEqual(replayEtag, blob.etag);
+    // The version replaced by the replay's copy: its metadata is not read (If-Match fails), its own job is found.
+    assert.equal(await thumbnailJobOfPoisonedBlob(services, container, 'replayed.png', blob.etag), id);
     // Every attempt of the replay failed too.
     const jobId = await thumbnailJobOfPoisonedBlob(services, container, 'replayed.png', replayEtag);
     assert.equal(jobId, id, 'the poison is recorded on the job that was replayed');
