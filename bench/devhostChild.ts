@@ -75,6 +75,11 @@ export class DevhostChild {
     }
   }
 
+  /** Sends `signal` to the host while it runs (SIGSTOP and SIGCONT pause it between a benchmark's batches). */
+  signal(signal: NodeJS.Signals): void {
+    if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill(signal);
+  }
+
   async stop(): Promise<void> {
     this.#child.kill('SIGTERM');
     await this.#exit;

@@ -31,6 +31,13 @@ const WARM_UP_IMAGES = IMAGES;
  * speed drifts by a quarter over minutes (other tenants); three rounds left the ratio's spread wider than its gap.
  */
 const ROUNDS = 6;
+/**
+ * The paired measurement: one host and one hand-written pipeline kept running, fed alternate batches of this many
+ * images, this many pairs. A batch takes seconds where a round of the rotation takes minutes, so the two rows of a
+ * pair meet the same machine: this one's speed drifts by a quarter within minutes.
+ */
+const PAIR_BATCH = 100;
+const PAIRS = 10;
 const JIMP_IMAGES = 8;
 const CONCURRENCY = 4;
 /** The client uploads this many at once, in the pipeline and in the minimal pipeline. */
@@ -83,20 +90,31 @@ export interface Measurement {
 /** Which app the host runs: the real one (job runtime), or the minimal work as a bare blob function. */
 export type BenchApp = 'jobs' | 'minimal-function';
 
-const APPS: Record<BenchApp, { dir: string; functionName: string; done: RegExp; warmedUp: RegExp }> = {
+/** The app's line for a finished upload of a batch (`{namePrefix}-{i}.jpg`). */
+const APPS: Record<BenchApp, { dir: string; functionName: string; done: (namePrefix: string) => RegExp }> = {
   jobs: {
     dir: REPO,
     functionName: 'thumbnail',
-    done: /thumbnail job \S+ for img-\d+\.jpg: succeeded/,
-    warmedUp: /thumbnail job \S+ for warm-\d+\.jpg: succeeded/,
+    done: (namePrefix) => new RegExp(`thumbnail job \\S+ for ${namePrefix}-\\d+\\.jpg: succeeded`),
   },
   'minimal-function': {
     dir: path.join(REPO, 'bench', 'apps', 'minimal-thumbnail'),
     functionName: 'minimalThumbnail',
-    done: /minimal thumbnail for img-\d+\.jpg: succeeded/,
-    warmedUp: /minimal thumbnail for warm-\d+\.jpg: succeeded/,
+    done: (namePrefix) => new RegExp(`minimal thumbnail for ${namePrefix}-\\d+\\.jpg: succeeded`),
   },
 };
+
+/** A host or a hand-written pipeline kept running: timed batches go through it one after another. */
+export interface PipelineSession {
+  /** Uploads `batch` (named `{namePrefix}-{i}.jpg`) and waits until every one has its thumbnails. */
+  run(batch: Buffer[], namePrefix: string): Promise<Measurement>;
+  /** Freezes the session's own process between its batches (SIGSTOP), so its idle work costs another row nothing. */
+  pause(): void;
+  resume(): void;
+  /** Deletes every upload and thumbnail so far: Azurite holds them in memory, and a run slows as they pile up. */
+  clear(): Promise<void>;
+  stop(): Promise<void>;
+}
 
 /** The whole pipeline: upload to the uploads container → blob trigger → three thumbnails written, through devhost. */
 export async function pipeline(
@@ -109,6 +127,21 @@ export async function pipeline(
     inspect?: (host: DevhostChild) => void;
   } = {},
 ): Promise<Measurement> {
+  const session = await startPipeline(context, detection, options);
+  try {
+    await session.run(inputs.slice(0, WARM_UP_IMAGES), 'warm');
+    return await session.run(inputs, 'img');
+  } finally {
+    await session.stop();
+  }
+}
+
+/** Starts devhost with the app (its resources under a prefix of their own) and returns it as a session. */
+export async function startPipeline(
+  context: BenchContext,
+  detection: Detection,
+  options: { app?: BenchApp; inspect?: (host: DevhostChild) => void } = {},
+): Promise<PipelineSession> {
   const app = APPS[options.app ?? 'jobs'];
   const prefix = `b${randomBytes(4).toString('hex')}`;
   const env: Record<string, string> = {
@@ -133,6 +166,11 @@ export async function pipeline(
   // As on Azure: nothing watches storage, Event Grid posts each BlobCreated to the host's webhook.
   if (detection === 'webhook') env['DEVHOST_EVENTGRID_SCAN_SECONDS'] = '0';
   const host = new DevhostChild(app.dir, env);
+  const stop = async () => {
+    host.signal('SIGCONT');
+    await host.stop();
+    await dropResources(context.connectionString, prefix);
+  };
   try {
     await host.waitFor('start', () => host.count(/Host started/) > 0, 60_000);
     const webhook = /http endpoint = (\S+)/.exec(host.lines.find((l) => l.includes('http endpoint =')) ?? '')?.[1];
@@ -141,7 +179,7 @@ export async function pipeline(
     );
     await uploads.createIfNotExists();
     // Event Grid delivers on its own, after the write and apart from the writer: the uploader does not wait for it.
-    const round = async (batch: Buffer[], namePrefix: string) => {
+    const upload = async (batch: Buffer[], namePrefix: string) => {
       const deliveries: Promise<void>[] = [];
       await pool(
         batch.map((bytes, i) => ({ bytes, i })),
@@ -160,30 +198,31 @@ export async function pipeline(
       );
       await Promise.all(deliveries);
     };
-    const { done, warmedUp } = app;
-    await round(inputs.slice(0, WARM_UP_IMAGES), 'warm');
-    await host.waitFor(
-      'the warm-up jobs',
-      () => host.count(warmedUp) >= Math.min(WARM_UP_IMAGES, inputs.length),
-      120_000,
-    );
-    const cpu = new CpuWindow(context.azuritePid, () => host.pid);
-    cpu.start();
-    const started = Date.now();
-    await round(inputs, 'img');
-    await host.waitFor(`${inputs.length} thumbnail jobs`, () => host.count(done) >= inputs.length, 300_000);
-    cpu.end();
-    options.inspect?.(host);
-    const completions = host.timestamps(done);
-    const finished = Math.max(...completions);
     return {
-      imagesPerSecond: inputs.length / ((finished - started) / 1000),
-      steadyImagesPerSecond: steadyRate(completions),
-      cpu: cpu.per(inputs.length),
+      run: async (batch, namePrefix) => {
+        const done = app.done(namePrefix);
+        const cpu = new CpuWindow(context.azuritePid, () => host.pid);
+        cpu.start();
+        const started = Date.now();
+        await upload(batch, namePrefix);
+        await host.waitFor(`${batch.length} jobs of ${namePrefix}`, () => host.count(done) >= batch.length, 300_000);
+        cpu.end();
+        options.inspect?.(host);
+        const completions = host.timestamps(done);
+        return {
+          imagesPerSecond: batch.length / ((Math.max(...completions) - started) / 1000),
+          steadyImagesPerSecond: steadyRate(completions),
+          cpu: cpu.per(batch.length),
+        };
+      },
+      pause: () => host.signal('SIGSTOP'),
+      resume: () => host.signal('SIGCONT'),
+      clear: () => clearContainers(context.connectionString, [`${prefix}-uploads`, `${prefix}-thumbnails`]),
+      stop,
     };
-  } finally {
-    await host.stop();
-    await dropResources(context.connectionString, prefix);
+  } catch (error) {
+    await stop();
+    throw error;
   }
 }
 
@@ -247,6 +286,17 @@ const EVENT_GRID_AGENT = new http.Agent({ keepAlive: true });
  * runtime, no timeline: what the pipeline is compared with.
  */
 export async function minimalPipeline(context: BenchContext, inputs: Buffer[]): Promise<Measurement> {
+  const session = await startMinimalPipeline(context);
+  try {
+    await session.run(inputs.slice(0, WARM_UP_IMAGES), 'warm');
+    return await session.run(inputs, 'img');
+  } finally {
+    await session.stop();
+  }
+}
+
+/** The minimal hand-written pipeline in this process, on containers and a table of its own, as a session. */
+export async function startMinimalPipeline(context: BenchContext): Promise<PipelineSession> {
   const prefix = `m${randomBytes(4).toString('hex')}`;
   const blobs = BlobServiceClient.fromConnectionString(context.connectionString);
   const uploads = blobs.getContainerClient(`${prefix}-uploads`);
@@ -255,12 +305,7 @@ export async function minimalPipeline(context: BenchContext, inputs: Buffer[]): 
     allowInsecureConnection: true,
   });
   await Promise.all([uploads.createIfNotExists(), thumbnails.createIfNotExists(), status.createTable()]);
-  const completions: number[] = [];
-  const process = async (name: string) => {
-    await minimalThumbnailWork(name, await uploads.getBlobClient(name).downloadToBuffer(), thumbnails, status);
-    if (name.startsWith('img-')) completions.push(Date.now());
-  };
-  const round = async (batch: Buffer[], namePrefix: string) => {
+  const round = async (batch: Buffer[], namePrefix: string, completions: number[]) => {
     const uploaded: string[] = [];
     const waiters: (() => void)[] = [];
     const wake = () => {
@@ -285,7 +330,8 @@ export async function minimalPipeline(context: BenchContext, inputs: Buffer[]): 
         for (;;) {
           const name = uploaded.shift();
           if (name) {
-            await process(name);
+            await minimalThumbnailWork(name, await uploads.getBlobClient(name).downloadToBuffer(), thumbnails, status);
+            completions.push(Date.now());
             continue;
           }
           if (uploadsDone) return;
@@ -294,21 +340,28 @@ export async function minimalPipeline(context: BenchContext, inputs: Buffer[]): 
       }),
     ]);
   };
-  await round(inputs.slice(0, WARM_UP_IMAGES), 'warm');
-  const cpu = new CpuWindow(context.azuritePid);
-  cpu.start();
-  const started = performance.now();
-  await round(inputs, 'img');
-  cpu.end();
-  const imagesPerSecond = inputs.length / ((performance.now() - started) / 1000);
-  await dropResources(context.connectionString, prefix);
-  return { imagesPerSecond, steadyImagesPerSecond: steadyRate(completions), cpu: cpu.per(inputs.length) };
+  return {
+    run: async (batch, namePrefix) => {
+      const completions: number[] = [];
+      const cpu = new CpuWindow(context.azuritePid);
+      cpu.start();
+      const started = performance.now();
+      await round(batch, namePrefix, completions);
+      cpu.end();
+      return {
+        imagesPerSecond: batch.length / ((performance.now() - started) / 1000),
+        steadyImagesPerSecond: steadyRate(completions),
+        cpu: cpu.per(batch.length),
+      };
+    },
+    // It runs in this process: between its batches it does nothing.
+    pause: () => undefined,
+    resume: () => undefined,
+    clear: () => clearContainers(context.connectionString, [uploads.containerName, thumbnails.containerName]),
+    stop: () => dropResources(context.connectionString, prefix),
+  };
 }
 
-/**
- * Deletes what one run made (containers, tables and queues named with its prefix): Azurite keeps everything in
- * memory, and a run after others would otherwise pay for their data too.
- */
 /**
  * The rate between the 10th and the 90th percentile of completion times: a batch of a few seconds starts with the work
  * still filling the pipeline and ends with its last few items alone, and how long that takes is latency (longer
@@ -322,6 +375,23 @@ export function steadyRate(completions: number[]): number {
   return seconds > 0 ? (last - first) / seconds : Number.NaN;
 }
 
+/** Deletes every blob in the containers (they stay): a long run's images would otherwise pile up in Azurite. */
+async function clearContainers(connectionString: string, names: readonly string[]): Promise<void> {
+  const blobs = BlobServiceClient.fromConnectionString(connectionString);
+  for (const name of names) {
+    const container = blobs.getContainerClient(name);
+    const found: string[] = [];
+    for await (const blob of container.listBlobsFlat()) found.push(blob.name);
+    await pool(found, 16, async (blobName) => {
+      await container.deleteBlob(blobName).catch(() => undefined);
+    });
+  }
+}
+
+/**
+ * Deletes what one run made (containers, tables and queues named with its prefix): Azurite keeps everything in
+ * memory, and a run after others would otherwise pay for their data too.
+ */
 async function dropResources(connectionString: string, prefix: string): Promise<void> {
   const blobs = BlobServiceClient.fromConnectionString(connectionString);
   for await (const container of blobs.listContainers({ prefix })) await blobs.deleteContainer(container.name);
@@ -348,6 +418,58 @@ async function jimp(inputs: Buffer[]): Promise<number> {
     for (const width of WIDTHS) await image.clone().resize({ w: width }).getBuffer('image/jpeg');
   });
   return inputs.length / ((performance.now() - started) / 1000);
+}
+
+/**
+ * The hand-written pipeline and the pipeline as on Azure, side by side at the finest grain: both kept running (the
+ * host warmed up once), fed alternate batches, each pair in the other order from the last. While the hand-written
+ * batch runs the host is frozen (SIGSTOP), so its idle polling costs that batch nothing; the hand-written pipeline
+ * lives in this process and does nothing between its batches.
+ */
+export async function pairedBatches(
+  context: BenchContext,
+  inputs: Buffer[],
+): Promise<{ minimal: Measurement[]; deployed: Measurement[] }> {
+  const hand = await startMinimalPipeline(context);
+  const host = await startPipeline(context, 'webhook');
+  try {
+    await hand.run(inputs.slice(0, WARM_UP_IMAGES), 'warm');
+    await host.run(inputs.slice(0, WARM_UP_IMAGES), 'warm');
+    const minimal: Measurement[] = [];
+    const deployed: Measurement[] = [];
+    const runHand = async (batch: Buffer[], namePrefix: string) => {
+      host.pause();
+      try {
+        minimal.push(await hand.run(batch, namePrefix));
+      } finally {
+        host.resume();
+      }
+    };
+    for (let pair = 0; pair < PAIRS; pair++) {
+      // Untimed: each pair starts on an Azurite holding no more than the one before did.
+      await Promise.all([hand.clear(), host.clear()]);
+      const from = (pair * PAIR_BATCH) % inputs.length;
+      const batch = inputs.slice(from, from + PAIR_BATCH);
+      const namePrefix = `pair${pair}`;
+      if (pair % 2 === 0) {
+        deployed.push(await host.run(batch, namePrefix));
+        await runHand(batch, namePrefix);
+      } else {
+        await runHand(batch, namePrefix);
+        deployed.push(await host.run(batch, namePrefix));
+      }
+    }
+    return { minimal, deployed };
+  } finally {
+    await host.stop();
+    await hand.stop();
+  }
+}
+
+/** Images per second over several batches: all their images over all their time. */
+function overallRate(runs: readonly Measurement[], batchSize: number): number {
+  const seconds = runs.reduce((sum, run) => sum + batchSize / run.imagesPerSecond, 0);
+  return (runs.length * batchSize) / seconds;
 }
 
 /** Thumbnails per second through the whole pipeline, against sharp alone and jimp doing the same resizes. */
@@ -379,6 +501,18 @@ export async function thumbnailPipelineBench(context: BenchContext): Promise<Ben
       );
     }
   }
+  const paired = await pairedBatches(context, inputs);
+  const pairRatios = paired.deployed.map(
+    (run, index) => run.imagesPerSecond / (paired.minimal[index]?.imagesPerSecond ?? Number.NaN),
+  );
+  const pairedRatio = overallRate(paired.deployed, PAIR_BATCH) / overallRate(paired.minimal, PAIR_BATCH);
+  const pairedSteady =
+    median(paired.deployed.map((run) => run.steadyImagesPerSecond)) /
+    median(paired.minimal.map((run) => run.steadyImagesPerSecond));
+  const pairedCpu = { minimal: medianCpu(paired.minimal), deployed: medianCpu(paired.deployed) };
+  context.log(
+    `paired batches: ratio ${round(pairedRatio)} (pairs ${pairRatios.map((ratio) => round(ratio)).join(', ')})`,
+  );
   const front = await pipeline(context, inputs, 'front');
   context.log(`pipeline (blob front, npm start): ${round(front.imagesPerSecond)} images/s`);
   const scan = await pipeline(context, inputs, 'scan');
@@ -419,6 +553,7 @@ export async function thumbnailPipelineBench(context: BenchContext): Promise<Ben
     `| bare sharp (same resizes, in-process, no storage) | ${round(sharpMean)} |`,
     `| jimp | ${round(jimpRate)} |`,
     `| **ratio pipeline as on Azure / minimal hand-written pipeline** (goal ≥ 0.8) | **${round(deployed.rate / minimal.rate)}** |`,
+    `| **ratio pipeline as on Azure / minimal hand-written pipeline, in paired batches** (${PAIRS} pairs of ${PAIR_BATCH} images, both kept running: below) | **${round(pairedRatio)}** |`,
     `| of which: bare function / hand-written (the host's trigger path) | ${round(bareFunction.rate / minimal.rate)} |`,
     `| of which: pipeline / bare function (the job runtime, in the same host) | ${round(deployed.rate / bareFunction.rate)} |`,
     `| ratio pipeline under \`npm start\` / minimal hand-written pipeline | ${round(front.imagesPerSecond / minimal.rate)} |`,
@@ -438,6 +573,19 @@ export async function thumbnailPipelineBench(context: BenchContext): Promise<Ben
     `| ratio pipeline as on Azure / minimal hand-written pipeline | ${round(deployed.steady / minimal.steady)} |`,
     '',
     `Runs: minimal ${minimal.steadyRuns}; as on Azure ${deployed.steadyRuns}; bare function ${bareFunction.steadyRuns}.`,
+    '',
+    `Paired batches: the hand-written pipeline and the pipeline as on Azure kept running side by side (one host, warmed up once with ${WARM_UP_IMAGES} uploads, as was the hand-written pipeline), fed ${PAIRS} alternating batches of ${PAIR_BATCH} images, each pair in the other order from the last; the host is frozen (SIGSTOP) while the hand-written batch runs, so its idle polling costs that batch nothing. A batch takes seconds where a round of the rotation above takes minutes, so the two rows of a pair meet the same machine. Each batch is timed from its first upload to its last thumbnail, so both rows pay their ramp and tail ${PAIRS} times.`,
+    '',
+    '| measure | value |',
+    '| --- | --- |',
+    `| minimal hand-written pipeline, all batches (images/s) | ${round(overallRate(paired.minimal, PAIR_BATCH))} |`,
+    `| pipeline as on Azure, all batches (images/s) | ${round(overallRate(paired.deployed, PAIR_BATCH))} |`,
+    `| **ratio pipeline as on Azure / minimal hand-written pipeline** (all images over all time) | **${round(pairedRatio)}** |`,
+    `| median of the pairs' own ratios | ${round(median(pairRatios))} |`,
+    `| ratio with each batch's ends cut off (medians of the 10th–90th percentile rates) | ${round(pairedSteady)} |`,
+    `| ratio of CPU per image, hand-written / as on Azure (medians) | ${round(totalCpu(pairedCpu.minimal) / totalCpu(pairedCpu.deployed))} |`,
+    '',
+    `Pairs (images/s, in run order): minimal ${paired.minimal.map((run) => round(run.imagesPerSecond)).join(', ')}; as on Azure ${paired.deployed.map((run) => round(run.imagesPerSecond)).join(', ')}; the pairs' own ratios ${pairRatios.map((ratio) => round(ratio)).join(', ')}.`,
     '',
     `Where the CPU went, in ms per image over the timed rounds (medians; "host" is devhost with the app in it, "bench" the uploader and Event Grid stand-in, or the whole hand-written pipeline). On ${CORES} cores shared by Azurite, the host and the uploader, throughput follows total CPU per image:`,
     '',
