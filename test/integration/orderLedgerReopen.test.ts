@@ -11,11 +11,17 @@ import { isTerminal, type Job, type JobUpdate, type JobUpdateOptions } from '../
 import { orderCompletion, type SalesLedger } from '../../shared/workflow/completionNotifier';
 import { orderJob } from '../../shared/workflow/orderJob';
 import { handlePoisonedOrderMessage } from '../../shared/workflow/orderMessages';
-import type { CompensateMessage, OrderData } from '../../shared/workflow/orderModel';
+import type { CompensateMessage } from '../../shared/workflow/orderModel';
 import type { OrderServices } from '../../shared/workflow/orderPorts';
 import { compensateOrder, runOrderStep } from '../../shared/workflow/orderStepRunner';
 import { DelegatingJobStatuses } from '../support/delegatingJobStatuses';
-import { deliverOrderMessages, ledgerRowsOf, ORDER_TEST_QUEUES } from '../support/orderFixtures';
+import {
+  deliverOrderMessages,
+  instantShipping,
+  ledgerRowsOf,
+  oneMugOrder,
+  ORDER_TEST_QUEUES,
+} from '../support/orderFixtures';
 import { storageClients, uniqueName } from '../support/storage';
 import { latch } from '../support/wait';
 
@@ -132,11 +138,7 @@ describe('the sales ledger of an order reopened after it ended (Table Storage)',
             : Promise.resolve({ chargeId: `ch_${key}`, amountCents, cardLast4: card.last4 }),
         refund: () => Promise.resolve(true),
       },
-      shipping: {
-        createShipment: (key) => Promise.resolve({ trackingNumber: `T-${key}`, carrier: 'fake' }),
-        get: () => Promise.resolve(undefined),
-        voidShipment: () => Promise.resolve(),
-      },
+      shipping: instantShipping(),
       email: { send: () => Promise.resolve('sent') },
       queues: QUEUES,
       sender,
@@ -152,29 +154,13 @@ describe('the sales ledger of an order reopened after it ended (Table Storage)',
     return deliverOrderMessages(services, sent);
   }
 
-  function orderData(): OrderData {
-    return {
-      customer: { name: 'Ada', email: 'ada@example.com' },
-      lines: [{ sku: 'MUG-1', name: 'Mug', quantity: 1, priceCents: 500 }],
-      totalCents: 500,
-      card: { token: 'tok', last4: '4242' },
-      address: { postalCode: 'N1 9GU' },
-      priority: 'normal',
-      done: [],
-      undone: [],
-      redrives: 0,
-      generation: 0,
-      reopens: 0,
-    };
-  }
-
   /**
    * An order (no caller to tell) whose first step was given up on while its reservation was still being made: the
    * compensation ended it `failed` with nothing to undo, and the ledger says so. The reservation is still held.
    */
   async function failedWhileReserving() {
     const id = JobStore.newJobId('ord');
-    await services.runtime.create(orderJob, { id, data: orderData() });
+    await services.runtime.create(orderJob, { id, data: oneMugOrder() });
     const hold = { reached: latch(), gate: latch() };
     reserveHold = hold;
     const step = runOrderStep(services, { jobId: id, step: 'reserve', cause: 'start' });
@@ -268,7 +254,7 @@ describe('the sales ledger of an order reopened after it ended (Table Storage)',
 
   it('counts an order compensated yesterday and replayed to success today once, today, with its revenue', async () => {
     const id = JobStore.newJobId('ord');
-    await services.runtime.create(orderJob, { id, data: orderData() });
+    await services.runtime.create(orderJob, { id, data: oneMugOrder() });
     assert.equal(await runOrderStep(services, { jobId: id, step: 'reserve', cause: 'start' }), 'done');
     sent.length = 0;
     // The payment provider is down until the payment message is poisoned; the order is compensated just before

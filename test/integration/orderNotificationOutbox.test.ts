@@ -11,11 +11,16 @@ import { JobStore } from '../../shared/jobs/jobStore';
 import { isTerminal, type Job, type JobUpdate, type JobUpdateOptions } from '../../shared/jobs/jobTypes';
 import { orderCompletion, type ReplyMessage, type SalesLedger } from '../../shared/workflow/completionNotifier';
 import { orderJob } from '../../shared/workflow/orderJob';
-import type { OrderData } from '../../shared/workflow/orderModel';
 import type { OrderServices } from '../../shared/workflow/orderPorts';
 import { queueSender } from '../../shared/workflow/queueSender';
 import { DelegatingJobStatuses } from '../support/delegatingJobStatuses';
-import { deliverOrderMessages, ledgerRowsOf, ORDER_TEST_QUEUES } from '../support/orderFixtures';
+import {
+  deliverOrderMessages,
+  instantShipping,
+  ledgerRowsOf,
+  oneMugOrder,
+  ORDER_TEST_QUEUES,
+} from '../support/orderFixtures';
 import { storageClients, uniqueName } from '../support/storage';
 
 const QUEUES = ORDER_TEST_QUEUES;
@@ -112,11 +117,7 @@ describe('the caller of an order ended just before its process died (Table Stora
             : Promise.resolve({ chargeId: `ch_${key}`, amountCents, cardLast4: card.last4 }),
         refund: () => Promise.resolve(true),
       },
-      shipping: {
-        createShipment: (key) => Promise.resolve({ trackingNumber: `T-${key}`, carrier: 'fake' }),
-        get: () => Promise.resolve(undefined),
-        voidShipment: () => Promise.resolve(),
-      },
+      shipping: instantShipping(),
       email: { send: () => Promise.resolve('sent') },
       queues: QUEUES,
       sender,
@@ -133,22 +134,6 @@ describe('the caller of an order ended just before its process died (Table Stora
     return { statuses, ledger, services, sent, taken, drain };
   }
 
-  function orderData(card = 'tok'): OrderData {
-    return {
-      customer: { name: 'Ada', email: 'ada@example.com' },
-      lines: [{ sku: 'MUG-1', name: 'Mug', quantity: 1, priceCents: 500 }],
-      totalCents: 500,
-      card: { token: card, last4: '4242' },
-      address: { postalCode: 'N1 9GU' },
-      priority: 'normal',
-      done: [],
-      undone: [],
-      redrives: 0,
-      generation: 0,
-      reopens: 0,
-    };
-  }
-
   for (const { name, card, outcome } of [
     { name: 'a succeeded order', card: 'tok', outcome: 'succeeded' },
     { name: 'a compensated order', card: 'declined', outcome: 'compensated' },
@@ -158,7 +143,7 @@ describe('the caller of an order ended just before its process died (Table Stora
       const id = JobStore.newJobId('ord');
       await first.services.runtime.create(orderJob, {
         id,
-        data: orderData(card),
+        data: oneMugOrder(card),
         correlation: { replyTo: replyQueue, callbackUrl: 'https://shop.example.com/hooks/orders' },
       });
       first.statuses.dieAfterEnding = true;
@@ -204,7 +189,7 @@ describe('the caller of an order ended just before its process died (Table Stora
       const id = JobStore.newJobId('ord');
       await first.services.runtime.create(orderJob, {
         id,
-        data: orderData(card),
+        data: oneMugOrder(card),
         correlation: caller ? { replyTo: replyQueue, callbackUrl: 'https://shop.example.com/hooks/orders' } : {},
       });
       first.ledger.dieBeforeRecording = true;

@@ -1,7 +1,7 @@
 import { odata, type TableClient } from '@azure/data-tables';
 
 import type { ReplyMessage } from '../../shared/workflow/completionNotifier';
-import { compensateMessageSchema, stepMessageSchema } from '../../shared/workflow/orderModel';
+import { compensateMessageSchema, type OrderData, stepMessageSchema } from '../../shared/workflow/orderModel';
 import type { OrderServices } from '../../shared/workflow/orderPorts';
 import { compensateOrder, runOrderStep } from '../../shared/workflow/orderStepRunner';
 import { storageClients } from './storage';
@@ -125,4 +125,30 @@ export async function ledgerRowsOf(table: TableClient, orderId: string): Promise
     rows.push(row);
   }
   return rows;
+}
+
+/** An order of one mug (500 cents) as its job stores it, started and untouched; `card` is the payment token. */
+export function oneMugOrder(card = 'tok'): OrderData {
+  return {
+    customer: { name: 'Ada', email: 'ada@example.com' },
+    lines: [{ sku: 'MUG-1', name: 'Mug', quantity: 1, priceCents: 500 }],
+    totalCents: 500,
+    card: { token: card, last4: '4242' },
+    address: { postalCode: 'N1 9GU' },
+    priority: 'normal',
+    done: [],
+    undone: [],
+    redrives: 0,
+    generation: 0,
+    reopens: 0,
+  };
+}
+
+/** A shipping service that ships everything at once (tracking number `T-{key}`) and voids without a trace. */
+export function instantShipping(): OrderServices['shipping'] {
+  return {
+    createShipment: (key) => Promise.resolve({ trackingNumber: `T-${key}`, carrier: 'fake' }),
+    get: () => Promise.resolve(undefined),
+    voidShipment: () => Promise.resolve(),
+  };
 }
