@@ -27,8 +27,8 @@ export type AttemptWrite<Data, Result> = (
  * record another delivery of the same work wrote since the attempt started (a duplicate event run at the same time,
  * or, for a `rerunnable` job, which is not read first, any earlier delivery): this attempt then counts as that job's
  * next one (`attempt n started` is written with its change), or, when that job has ended, writes nothing and reports
- * `endedElsewhere`, as a redelivery that finds its job ended does. Writes are serialised so that only the first is an insert: the identity test below holds only
- * while the draft is the version written on.
+ * `endedElsewhere`, as a redelivery that finds its job ended does. Writes are serialised so that only the first is
+ * an insert: the identity test below holds only while the draft is the version written on.
  */
 export class AttemptWrites<Data, Result> {
   readonly #write: AttemptWrite<Data, Result>;

@@ -381,8 +381,9 @@ async function withdrawn(
 /**
  * The job of a blob version known only by name and ETag (a poison message), as the trigger binds it (see
  * `resolveThumbnailJob`): the job a replay reopened (its marker read from the version while it is current), its upload
- * job, or the job of the derived id. A version whose every attempt ended with its host before it wrote the job (within the grace, see
- * attemptWrites.ts) has none yet: it is made here, so that its failure is recorded on a job like any other's.
+ * job, or the job of the derived id. A version whose every attempt ended with its host before it wrote the job
+ * (within the grace, see attemptWrites.ts) has none yet: it is made here, so that its failure is recorded on a job
+ * like any other's.
  */
 export async function thumbnailJobOfPoisonedBlob(
   services: Pick<ThumbnailJobServices, 'runtime' | 'deadLetters' | 'uploads'>,
