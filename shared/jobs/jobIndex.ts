@@ -8,9 +8,9 @@ import type { Job, JobStatus } from './jobTypes';
 /**
  * The listing index: one row per job, written when the job is first written (created, or a draft inserted: see
  * attemptWrites.ts) and again only when its *listing status* changes (active ↔ a terminal status), never per
- * progress write. Rows live in partitions bucketed by the UTC day the job was created and sharded by a hash of its id — `idx-{day, inverted}-{shard}` — so no partition takes every
- * write (Azure's target is 2,000 entities/s per partition): at any moment writes spread over `INDEX_SHARDS`
- * partitions of the current day. Row keys sort newest first; a listing merges the shards of a day on read and
+ * progress write. Rows live in partitions bucketed by the UTC day the job was created and sharded by a hash of its
+ * id — `idx-{day, inverted}-{shard}` — so no partition takes every write (Azure's target is 2,000 entities/s per
+ * partition): at any moment writes spread over `INDEX_SHARDS` partitions of the current day. Row keys sort newest first; a listing merges the shards of a day on read and
  * walks the days newest first.
  */
 export const INDEX_SHARDS = 16;
