@@ -125,8 +125,8 @@ function haltReason(job: OrderJob): string | undefined {
  * port runs again. It is safe to: the sales fact is keyed by the order and ordered by its ends (a repeat writes
  * nothing, and a message that read an end since superseded by a reopen cannot overwrite the later fact), and the
  * notifier sends only while the caller is not marked told (`notifyOwed`, the outbox). Only such a message pays (an
- * insert refused, and a read of the row); the normal path ends an order and runs the port once. Returns the outcome, with a note when it told
- * the caller.
+ * insert refused, and a read of the row); the normal path ends an order and runs the port once. Returns the outcome,
+ * with a note when it told the caller.
  */
 async function completeAgain(services: OrderServices, job: OrderJob, outcome: string): Promise<string> {
   if (!isTerminal(job.status)) return outcome; // compensating: its compensation ends it and runs the port
