@@ -73,18 +73,15 @@ function toEntity(job: Job, timeline: readonly JobEvent[], spilled: number): Ent
     data: serialise('data', job.data),
     timeline: serialise('timeline', timeline),
     timelineSpilled: spilled,
+    // This write's own mark: a retry that meets the entity tells its own write from another writer's by it alone
+    // (two increments from one version, stamped in one millisecond, are otherwise the same entity).
+    writeId: randomBytes(12).toString('base64url'),
   };
 }
 
-/**
- * Whether a stored status entity holds every property of `written`, the entity this store just wrote: its update time
- * (to the millisecond) and the timeline entries stamped with it included, so another writer's entity never does, and
- * one that did would hold exactly what this write wanted anyway.
- */
+/** Whether a stored status entity is `written`, the entity this store just sent: its write id is this write's. */
 function holdsThisWrite(stored: Record<string, unknown>, written: Entity): boolean {
-  return Object.entries(written).every(([key, value]) =>
-    typeof value === 'number' ? Number(stored[key]) === value : stored[key] === value,
-  );
+  return stored['writeId'] === written['writeId'];
 }
 
 function parse<T>(text: unknown, fallback: T): T {
@@ -147,15 +144,16 @@ export class JobStore {
 
   async create(input: CreateJobInput): Promise<{ job: Job; created: boolean }> {
     const { job, timeline } = this.#newJob(input);
+    const entity = toEntity(job, timeline, 0);
     let etag: string | undefined;
     try {
-      etag = (await this.table.createEntity(toEntity(job, timeline, 0))).etag;
+      etag = (await this.table.createEntity(entity)).etag;
     } catch (error) {
       if (statusOf(error) !== 409) throw error;
       const found = await this.#read(input.id);
       if (!found) throw error;
       // This very insert, whose response was lost (the SDK's retry met it): created here, and still to be listed.
-      if (holdsThisWrite(found, toEntity(job, timeline, 0))) etag = found.etag;
+      if (holdsThisWrite(found, entity)) etag = found.etag;
       else return { job: this.#fromEntity(found), created: false };
     }
     // After the status entity: an index row never points at a job that does not exist.

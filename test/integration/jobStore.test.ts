@@ -64,6 +64,23 @@ describe('job status store (Table Storage)', () => {
     assert.equal((await store.get(id))?.data['counter'], 20);
   });
 
+  it('loses no update when concurrent writers of the same millisecond would write the same entity', async (t) => {
+    const id = JobStore.newJobId();
+    await store.create({ id, type: 'demo', data: { counter: 0 } });
+    const basis = await store.get(id);
+    assert.ok(basis);
+    // Every write stamped with one time: two increments from one version give identical entities, and the loser of
+    // the race must still see its refusal as another writer's, not as its own write landed.
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    await Promise.all(
+      Array.from({ length: 5 }, () =>
+        store.update(id, (job) => ({ data: { counter: Number(job.data['counter']) + 1 } }), { basis, maxAttempts: 50 }),
+      ),
+    );
+    t.mock.timers.reset();
+    assert.equal((await store.get(id))?.data['counter'], 5);
+  });
+
   it('never moves progress backwards, and a terminal status sticks unless reopened', async () => {
     const id = JobStore.newJobId();
     await store.create({ id, type: 'demo' });
