@@ -13,12 +13,11 @@ import { SandboxPaymentGateway, TEST_CARDS, tokenizeCard } from '../../shared/or
 import { SandboxShippingService } from '../../shared/orders/shippingService';
 import { notifyCompletion, type ReplyMessage } from '../../shared/workflow/completionNotifier';
 import { orderJob } from '../../shared/workflow/orderJob';
-import type { OrderData } from '../../shared/workflow/orderModel';
 import type { OrderServices } from '../../shared/workflow/orderPorts';
 import { runOrderStep } from '../../shared/workflow/orderStepRunner';
 import { superviseOrders } from '../../shared/workflow/orderSupervisor';
 import { DelegatingJobStatuses } from '../support/delegatingJobStatuses';
-import { deliverOrderMessages, ORDER_TEST_QUEUES, recordingSender } from '../support/orderFixtures';
+import { deliverOrderMessages, newOrderData, ORDER_TEST_QUEUES, recordingSender } from '../support/orderFixtures';
 import { storageClients, uniqueName } from '../support/storage';
 import { latch } from '../support/wait';
 
@@ -125,19 +124,12 @@ describe('a step the supervisor gave up on, finishing late (Table Storage)', () 
     const sku = uniqueName('SKU-').toUpperCase();
     await inventory.setItem({ sku, name: 'Mug', priceCents: 500, stock: 5 });
     const id = JobStore.newJobId('ord');
-    const data: OrderData = {
-      customer: { name: 'Ada', email: 'ada@example.com' },
+    const data = newOrderData({
       lines: [{ sku, name: 'Mug', quantity: 2, priceCents: 500 }],
       totalCents: 1000,
       card: tokenizeCard(TEST_CARDS.succeeds),
       address: { line1: '12 Analytical Row', city: 'London', postalCode: 'N1 9GU', country: 'GB' },
-      priority: 'normal',
-      done: [],
-      undone: [],
-      redrives: 0,
-      generation: 0,
-      reopens: 0,
-    };
+    });
     await services.runtime.create(orderJob, { id, data, correlation: { replyTo: REPLIES } });
     assert.equal(await runOrderStep(services, { jobId: id, step: 'reserve' }), 'done');
     sent.length = 0;

@@ -127,13 +127,16 @@ export async function ledgerRowsOf(table: TableClient, orderId: string): Promise
   return rows;
 }
 
-/** An order of one mug (500 cents) as its job stores it, started and untouched; `card` is the payment token. */
-export function oneMugOrder(card = 'tok'): OrderData {
+/**
+ * An order as its job stores it, started and untouched: one mug (500 cents) unless `overrides` says otherwise (each
+ * field given replaces the default whole).
+ */
+export function newOrderData(overrides: Partial<OrderData> = {}): OrderData {
   return {
     customer: { name: 'Ada', email: 'ada@example.com' },
     lines: [{ sku: 'MUG-1', name: 'Mug', quantity: 1, priceCents: 500 }],
     totalCents: 500,
-    card: { token: card, last4: '4242' },
+    card: { token: 'tok', last4: '4242' },
     address: { postalCode: 'N1 9GU' },
     priority: 'normal',
     done: [],
@@ -141,7 +144,13 @@ export function oneMugOrder(card = 'tok'): OrderData {
     redrives: 0,
     generation: 0,
     reopens: 0,
+    ...overrides,
   };
+}
+
+/** An order of one mug (500 cents); `card` is the payment token. */
+export function oneMugOrder(card = 'tok'): OrderData {
+  return newOrderData({ card: { token: card, last4: '4242' } });
 }
 
 /** A shipping service that ships everything at once (tracking number `T-{key}`) and voids without a trace. */

@@ -24,7 +24,7 @@ import type { OrderServices } from '../../shared/workflow/orderPorts';
 import { compensateOrder, runOrderStep } from '../../shared/workflow/orderStepRunner';
 import { superviseOrders } from '../../shared/workflow/orderSupervisor';
 import { MemoryDeadLetters, MemoryJobStatuses, MemoryRedelivery } from '../support/memoryJobPorts';
-import { deliverOrderMessages, ORDER_TEST_QUEUES, recordingSender } from '../support/orderFixtures';
+import { deliverOrderMessages, newOrderData, ORDER_TEST_QUEUES, recordingSender } from '../support/orderFixtures';
 import { latch } from '../support/wait';
 
 const QUEUES = ORDER_TEST_QUEUES;
@@ -158,20 +158,12 @@ function fakes() {
 }
 
 function orderData(overrides: Partial<OrderData> = {}): OrderData {
-  return {
-    customer: { name: 'Ada', email: 'ada@example.com' },
+  return newOrderData({
     lines: [{ sku: 'MUG-1', name: 'Mug', quantity: 2, priceCents: 500 }],
     totalCents: 1000,
-    card: { token: 'tok', last4: '4242' },
     address: { postalCode: '12345' },
-    priority: 'normal',
-    done: [],
-    undone: [],
-    redrives: 0,
-    generation: 0,
-    reopens: 0,
     ...overrides,
-  };
+  });
 }
 
 describe('order step runner (in-memory ports)', () => {
