@@ -137,14 +137,35 @@ export class JobIndex {
   }
 
   /**
-   * Writes the job's index row unless it has one: an insert, so a row already there (written by a listing-status
-   * change, which is newer than what this caller knows) stays as it is.
+   * Makes the job's row say what the job says: the repair for a process that died between a job's write and its
+   * row's (the job never listed, or listed as active after it ended), run by whoever meets that job again (a
+   * redelivery that finds it ended, a create that finds it made). One read when the row is right. The job as the
+   * caller read it may be older than the row (the writer of a change writes the job, then the row), so a row that
+   * disagrees is checked against the job read again (`current`), and written only while unchanged since read (an
+   * ETag, or an insert): a row written in between is the job's own writer's, and stands. Returns whether it wrote.
    */
-  async writeIfAbsent(job: Job): Promise<void> {
+  async ensure(
+    job: Pick<Job, 'id' | 'createdAt' | 'status'>,
+    current: () => Promise<Job | undefined>,
+  ): Promise<boolean> {
+    const key = indexKeyOf(job);
+    let row: { status: unknown; etag: string } | undefined;
     try {
-      await this.table.createEntity(indexRowOf(job));
+      const entity = await this.table.getEntity<Record<string, unknown>>(key.partitionKey, key.rowKey);
+      row = { status: entity['status'], etag: entity.etag };
     } catch (error) {
-      if (statusOf(error) !== 409) throw error;
+      if (statusOf(error) !== 404) throw error;
+    }
+    if (row?.status === listingStatusOf(job.status)) return false;
+    const latest = await current();
+    if (!latest || latest.createdAt !== job.createdAt || row?.status === listingStatusOf(latest.status)) return false;
+    try {
+      if (row) await this.table.updateEntity(indexRowOf(latest), 'Replace', { etag: row.etag });
+      else await this.table.createEntity(indexRowOf(latest));
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 409 || statusOf(error) === 412) return false;
+      throw error;
     }
   }
 

@@ -1,6 +1,9 @@
 import type { DeadLetter } from '../deadletters/deadLetterTypes';
 import type { CreateJobInput, Job, JobUpdate, JobUpdateOptions } from './jobTypes';
 
+/** What the listing keeps of a job: enough to find its row and say what it should hold. */
+export type ListedJob = Pick<Job, 'id' | 'createdAt' | 'status'>;
+
 /**
  * The runtime's I/O, as small interfaces (graphile-worker hands its worker `getJob`/`completeJob`/`failJob`): the
  * Table Storage stores implement them in production, in-memory fakes in the unit tests.
@@ -24,6 +27,13 @@ export interface JobStatusPort {
    * identity (it is handed the draft object itself, or the stored record).
    */
   draft(input: CreateJobInput): Job;
+  /**
+   * Makes the listing say what the job says: writes its row when it is missing, or lists the job under another
+   * listing status (a process died between the job's write and its row's). Called by whoever meets a job again and
+   * leaves it as it is (a redelivery finding it ended, a create finding it made); one read when the row is right.
+   * Returns whether it wrote.
+   */
+  ensureListed(job: ListedJob): Promise<boolean>;
 }
 
 /** A dead letter as it is first recorded. */

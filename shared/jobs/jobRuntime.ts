@@ -10,7 +10,7 @@ import {
   MALFORMED_MESSAGE_CODE,
   PermanentJobError,
 } from './jobErrors';
-import type { DeadLetterPort, JobStatusPort, RedeliveryPort } from './jobPorts';
+import type { DeadLetterPort, JobStatusPort, ListedJob, RedeliveryPort } from './jobPorts';
 import { INITIAL_PROGRESS } from './jobRules';
 import {
   isTerminal,
@@ -361,7 +361,7 @@ export class JobRuntime {
       return { outcome: 'failed', job: failed as unknown as Job<Data, Result>, error: failure.error };
     }
     if (!unwritten) {
-      if (isTerminal(job.status) && options.reopen !== true) return { outcome: 'already-finished', job };
+      if (isTerminal(job.status) && options.reopen !== true) return this.#alreadyFinished(job);
       job = await this.update(
         definition,
         id,
@@ -406,8 +406,8 @@ export class JobRuntime {
       },
     };
     // The job this attempt's first write found ended by another delivery: that end stands.
-    const endedElsewhere = (): ExecuteOutcome<Data, Result> | undefined =>
-      writes.endedElsewhere ? { outcome: 'already-finished', job: writes.latest } : undefined;
+    const endedElsewhere = async (): Promise<ExecuteOutcome<Data, Result> | undefined> =>
+      writes.endedElsewhere ? this.#alreadyFinished(writes.latest) : undefined;
     let result: Result;
     try {
       result = await run(job, context);
@@ -425,7 +425,7 @@ export class JobRuntime {
       if (!failure.permanent) {
         // Best effort: the retry matters more than the note, and the poison handler records the final failure.
         await writes.save(attemptFailure(failure)).catch(() => undefined);
-        const ended = endedElsewhere();
+        const ended = await endedElsewhere();
         if (ended) return ended;
         throw failure.cause;
       }
@@ -435,16 +435,31 @@ export class JobRuntime {
           error: failure.error,
           event: { kind: 'cancelled', message: failure.error.message },
         }));
-        return endedElsewhere() ?? { outcome: 'cancelled', job: cancelled, error: failure.error };
+        return (await endedElsewhere()) ?? { outcome: 'cancelled', job: cancelled, error: failure.error };
       }
       const failed = await writes.save(attemptFailure(failure));
-      const ended = endedElsewhere();
+      const ended = await endedElsewhere();
       if (ended) return ended;
       await definition.onPermanentFailure?.(failed, failure.error);
       return { outcome: 'failed', job: failed, error: failure.error };
     }
     const done = await writes.save(completion(result, describe ? { message: describe(result) } : {}));
-    return endedElsewhere() ?? { outcome: 'succeeded', job: done };
+    return (await endedElsewhere()) ?? { outcome: 'succeeded', job: done };
+  }
+
+  /**
+   * A delivery that found its job ended by another (a redelivery, a duplicate event): it leaves the job as it is, and
+   * makes sure it is listed as it is, in case the process that ended it died before its listing row (no other write
+   * would ever list it, and retention, which finds jobs by their rows, would never delete it).
+   */
+  async #alreadyFinished<Data, Result>(job: Job<Data, Result>): Promise<ExecuteOutcome<Data, Result>> {
+    await this.ensureListed(job);
+    return { outcome: 'already-finished', job };
+  }
+
+  /** Makes the listing say what `job` says (see `JobStatusPort.ensureListed`): for a caller that meets a job again. */
+  async ensureListed(job: ListedJob): Promise<void> {
+    await this.#statuses.ensureListed(job);
   }
 
   /**

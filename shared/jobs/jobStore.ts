@@ -4,6 +4,7 @@ import { odata, type TableClient, type TableEntityResult, type TransactionAction
 
 import { ensureTable, statusOf } from '../storage/tableErrors';
 import { JobIndex, type ListingStatus, listingStatusOf } from './jobIndex';
+import type { ListedJob } from './jobPorts';
 import { applyJobUpdate, newJob } from './jobRules';
 import { appendToTimeline, parseTimeline, SPILL_END, SPILL_PREFIX, spillRowKey, timelineEntry } from './jobTimeline';
 import {
@@ -154,7 +155,12 @@ export class JobStore {
       if (!found) throw error;
       // This very insert, whose response was lost (the SDK's retry met it): created here, and still to be listed.
       if (holdsThisWrite(found, entity)) etag = found.etag;
-      else return { job: this.#fromEntity(found), created: false };
+      else {
+        // Made before: by a caller asking again, maybe because the process that made it died before its row.
+        const existing = this.#fromEntity(found);
+        await this.ensureListed(existing);
+        return { job: existing, created: false };
+      }
     }
     // After the status entity: an index row never points at a job that does not exist.
     await this.#listInserted(job, etag);
@@ -167,7 +173,8 @@ export class JobStore {
    * when its listing status changes, and a retry that meets the record takes it for another delivery's (its insert
    * is refused, so it counts a second attempt, or leaves an ended job as it is). Taken back, the job is simply not
    * written yet: the caller's next write, or the retry, inserts and lists it. Best effort: a failed take-back (the
-   * same outage) leaves the job unlisted, as a host that dies between the two writes does.
+   * same outage) leaves the job unlisted, as a host that dies between the two writes does, until the retry meets
+   * the job and `ensureListed` writes its row.
    */
   async #listInserted(job: Job, etag: string | undefined): Promise<void> {
     try {
@@ -194,6 +201,14 @@ export class JobStore {
       if (etag) await this.table.updateEntity(previous, 'Replace', { etag }).catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * Writes the job's listing row when it is missing or lists the job under another listing status (see
+   * `JobIndex.ensure`): one read when it is right. Returns whether it wrote.
+   */
+  ensureListed(job: ListedJob): Promise<boolean> {
+    return this.#index.ensure(job, () => this.get(job.id));
   }
 
   /** A job as `create` would write it, not written (see `JobStatusPort.draft`): no I/O. */

@@ -130,6 +130,8 @@ function haltReason(job: OrderJob): string | undefined {
  */
 async function completeAgain(services: OrderServices, job: OrderJob, outcome: string): Promise<string> {
   if (!isTerminal(job.status)) return outcome; // compensating: its compensation ends it and runs the port
+  // The listing row, too, follows the ending write: one read here, and a write only when that process died first.
+  await services.runtime.ensureListed(job);
   const owed = notificationOwed(job);
   await services.notifyCompletion(job);
   return owed ? `${outcome}, owed notification sent` : outcome;

@@ -398,4 +398,82 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
     assert.equal(await listedAs(job), 'active');
     assert.deepEqual(log, ['job createEntity', 'index upsertEntity']);
   });
+
+  describe("when the process dies between a job's write and its listing row's", () => {
+    /** What a host killed right after the job's write leaves: the job, and its row missing or as it was. */
+    async function loseRow(job: Pick<Job, 'id' | 'createdAt'>, leftAs?: 'active'): Promise<void> {
+      const key = indexKeyOf(job);
+      if (leftAs) await table.upsertEntity({ ...key, jobId: job.id, type, status: leftAs, createdAt: job.createdAt });
+      else await table.deleteEntity(key.partitionKey, key.rowKey);
+      log.length = 0;
+    }
+
+    for (const [what, options] of [
+      ['read first', { create: { data: { n: 1 } } }],
+      ['rerunnable', made],
+    ] as const) {
+      it(`lists the ended job when its work is delivered again, so listings and retention find it (${what})`, async () => {
+        const runtime = new JobRuntime({ statuses: store, deadLetters, unwrittenGraceMs: 60_000 });
+        const id = JobStore.newJobId();
+        assert.equal((await runtime.execute(jobOf(), id, options)).outcome, 'succeeded');
+        const job = await jobOfId(id);
+        await loseRow(job);
+        assert.deepEqual((await store.list({ type })).jobs, [], 'unlisted, as the dead host left it');
+        // The host never finished the function, so the blob or message comes again.
+        assert.equal((await runtime.execute(jobOf(), id, options)).outcome, 'already-finished');
+        assert.equal(await listedAs(job), 'succeeded');
+        assert.deepEqual(
+          (await store.list({ type, status: 'succeeded' })).jobs.map((listed) => listed.id),
+          [id],
+        );
+        const later = new Date(Date.parse(job.createdAt) + 1000);
+        assert.ok((await store.idsCreatedBefore(later, 1000)).includes(id), 'retention would never delete it');
+      });
+    }
+
+    it('lists an ended job still listed as active under its end, when its message comes again', async () => {
+      const runtime = new JobRuntime({ statuses: store, deadLetters });
+      const id = JobStore.newJobId();
+      await runtime.create(jobOf(), { id, data: { n: 1 } });
+      assert.equal((await runtime.execute(jobOf(), id)).outcome, 'succeeded');
+      const job = await jobOfId(id);
+      await loseRow(job, 'active');
+      assert.deepEqual((await store.list({ type, status: 'succeeded' })).jobs, []);
+      assert.equal((await runtime.execute(jobOf(), id)).outcome, 'already-finished');
+      assert.equal(await listedAs(job), 'succeeded');
+      assert.deepEqual(log, ['index updateEntity'], 'one write: the row');
+    });
+
+    it('lists a job created before, when its creator asks again (an HTTP retry)', async () => {
+      const runtime = new JobRuntime({ statuses: store, deadLetters });
+      const id = JobStore.newJobId();
+      const { job } = await runtime.create(jobOf(), { id, data: { n: 1 } });
+      await loseRow(job);
+      const again = await runtime.create(jobOf(), { id, data: { n: 1 } });
+      assert.equal(again.created, false);
+      assert.equal(await listedAs(job), 'active');
+      assert.deepEqual(log, ['job createEntity', 'index createEntity']);
+    });
+
+    it('writes nothing when the row is right: a redelivery of an ended job costs one read more', async () => {
+      const runtime = new JobRuntime({ statuses: store, deadLetters });
+      const id = JobStore.newJobId();
+      assert.equal((await runtime.execute(jobOf(), id, { create: { data: { n: 1 } } })).outcome, 'succeeded');
+      log.length = 0;
+      assert.equal((await runtime.execute(jobOf(), id, { create: { data: { n: 1 } } })).outcome, 'already-finished');
+      assert.deepEqual(log, []);
+    });
+
+    it('does not list a job under what a stale read of it says: the job read again after the row decides', async () => {
+      const runtime = new JobRuntime({ statuses: store, deadLetters });
+      const id = JobStore.newJobId();
+      const { job } = await runtime.create(jobOf(), { id, data: { n: 1 } });
+      // A caller that read the job as failed, since reopened by a replay (queued, its row written back to active).
+      const stale = { ...job, status: 'failed' as const };
+      log.length = 0;
+      assert.equal(await store.ensureListed(stale), false);
+      assert.equal(await listedAs(job), 'active');
+      assert.deepEqual(log, []);
+    });
+  });
 });

@@ -1,4 +1,4 @@
-import type { JobStatusPort } from '../../shared/jobs/jobPorts';
+import type { JobStatusPort, ListedJob } from '../../shared/jobs/jobPorts';
 import type { JobStore } from '../../shared/jobs/jobStore';
 import type { CreateJobInput, Job, JobUpdate, JobUpdateOptions } from '../../shared/jobs/jobTypes';
 
@@ -19,6 +19,10 @@ export class DelegatingJobStatuses implements JobStatusPort {
 
   draft(input: CreateJobInput): Job {
     return this.store.draft(input);
+  }
+
+  ensureListed(job: ListedJob): Promise<boolean> {
+    return this.store.ensureListed(job);
   }
 
   update(id: string, change: (job: Job) => JobUpdate | undefined, options?: JobUpdateOptions): Promise<Job> {

@@ -1,6 +1,12 @@
 import { type DeadLetter, DeadLetterConflictError } from '../../shared/deadletters/deadLetterTypes';
 import { type ListingStatus, listingStatusOf } from '../../shared/jobs/jobIndex';
-import type { DeadLetterPort, JobStatusPort, NewDeadLetter, RedeliveryPort } from '../../shared/jobs/jobPorts';
+import type {
+  DeadLetterPort,
+  JobStatusPort,
+  ListedJob,
+  NewDeadLetter,
+  RedeliveryPort,
+} from '../../shared/jobs/jobPorts';
 import { applyJobUpdate, newJob } from '../../shared/jobs/jobRules';
 import type { CreateJobInput, Job, JobEvent, JobUpdate, JobUpdateOptions } from '../../shared/jobs/jobTypes';
 import { JobNotFoundError } from '../../shared/jobs/jobTypes';
@@ -17,7 +23,9 @@ export class MemoryJobStatuses implements JobStatusPort {
   /** The listing index as the store keeps it: one row per job, with its listing status. */
   readonly listing = new Map<string, ListingStatus>();
   /** Every index write as it landed, in order (`insert`: a draft's first write). */
-  readonly indexWrites: { id: string; status: ListingStatus; by: 'create' | 'update' | 'insert' }[] = [];
+  readonly indexWrites: { id: string; status: ListingStatus; by: 'create' | 'update' | 'insert' | 'repair' }[] = [];
+  /** Listing rows read by `ensureListed`. */
+  indexReads = 0;
   /** Runs before a draft's insert lands: a slow first write. */
   beforeInsert: ((job: Job) => Promise<void>) | undefined;
   readonly #drafts = new WeakMap<Job, readonly (Omit<JobEvent, 'at'> & { at?: string })[]>();
@@ -36,7 +44,10 @@ export class MemoryJobStatuses implements JobStatusPort {
 
   create(input: CreateJobInput): Promise<{ job: Job; created: boolean }> {
     const existing = this.jobs.get(input.id);
-    if (existing) return Promise.resolve({ job: structuredClone(existing), created: false });
+    if (existing) {
+      this.#ensureListed(existing);
+      return Promise.resolve({ job: structuredClone(existing), created: false });
+    }
     const job = newJob(input, input.createdAt ?? new Date().toISOString());
     this.jobs.set(job.id, job);
     for (const event of this.#createdEvents(input, job)) this.#event(job.id, event);
@@ -55,7 +66,19 @@ export class MemoryJobStatuses implements JobStatusPort {
     return [{ kind: 'created', message: input.event ?? `${job.type} job created` }, ...(input.events ?? [])];
   }
 
-  #list(job: Job, by: 'create' | 'update' | 'insert'): void {
+  ensureListed(job: ListedJob): Promise<boolean> {
+    const current = this.jobs.get(job.id);
+    return Promise.resolve(current ? this.#ensureListed(current) : false);
+  }
+
+  #ensureListed(job: Job): boolean {
+    this.indexReads++;
+    if (this.listing.get(job.id) === listingStatusOf(job.status)) return false;
+    this.#list(job, 'repair');
+    return true;
+  }
+
+  #list(job: Job, by: 'create' | 'update' | 'insert' | 'repair'): void {
     const status = listingStatusOf(job.status);
     this.listing.set(job.id, status);
     this.indexWrites.push({ id: job.id, status, by });
@@ -93,7 +116,9 @@ export class MemoryJobStatuses implements JobStatusPort {
   ): Promise<Job | undefined> {
     await this.beforeInsert?.(draft);
     if (this.jobs.has(id)) return undefined;
-    const update = change(draft) ?? {};
+    const update = change(draft);
+    // Nothing to write: the draft stays a draft, as in the Table store.
+    if (!update) return draft;
     if (this.failNextWrites > 0) {
       this.failNextWrites--;
       throw Object.assign(new Error('storage unavailable'), { statusCode: 503 });

@@ -636,6 +636,29 @@ describe('a job made by the attempt that runs it: written by its first write (in
     assert.equal(statuses.writes, writesBefore);
   });
 
+  it('lists a job ended by a host that died before its listing row, when its work comes again', async () => {
+    for (const [id, options] of [
+      ['h16', { create: { data: { n: 1 } } }],
+      ['h17', made],
+    ] as const) {
+      assert.equal((await runtime.execute(heldJob, id, options)).outcome, 'succeeded');
+      statuses.listing.delete(id); // the row the dead host never wrote
+      assert.equal((await runtime.execute(heldJob, id, options)).outcome, 'already-finished');
+      assert.equal(statuses.listing.get(id), 'succeeded');
+    }
+    assert.deepEqual(writes(), [
+      ['h16', 'insert', 'succeeded'],
+      ['h16', 'repair', 'succeeded'],
+      ['h17', 'insert', 'succeeded'],
+      ['h17', 'repair', 'succeeded'],
+    ]);
+    // A row that is right is read, not written.
+    const reads = statuses.indexReads;
+    assert.equal((await runtime.execute(heldJob, 'h16', { create: { data: { n: 1 } } })).outcome, 'already-finished');
+    assert.equal(statuses.indexReads, reads + 1);
+    assert.equal(statuses.indexWrites.length, 4);
+  });
+
   it('still writes and lists a job created to wait in a queue at once', async () => {
     await runtime.create(heldJob, { id: 'h12', data: { n: 1 } });
     assert.deepEqual(writes(), [['h12', 'create', 'active']]);

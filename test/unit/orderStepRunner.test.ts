@@ -607,6 +607,18 @@ describe('order step runner (in-memory ports)', () => {
       assert.deepEqual(f.effects, ['reserve n1', 'charge n1 1000', 'ship n1', 'email n1 T-n1']);
     });
 
+    it('lists a succeeded order whose listing row the dead host never wrote, when a step message comes again', async () => {
+      await f.runtime.create(orderJob, { id: 'n9', data: orderData() });
+      f.sent.push({ queue: QUEUES.step.reserve, body: { jobId: 'n9', step: 'reserve', cause: 'start' } });
+      await drain();
+      assert.equal(f.statuses.listing.get('n9'), 'succeeded');
+      f.statuses.listing.set('n9', 'active'); // its end written, its row not
+      const email: StepMessage = { jobId: 'n9', step: 'email', cause: 'next' };
+      assert.equal(await runOrderStep(f.services, email), 'skipped (succeeded)');
+      assert.equal(f.statuses.listing.get('n9'), 'succeeded');
+      assert.deepEqual(f.statuses.indexWrites.at(-1), { id: 'n9', status: 'succeeded', by: 'repair' });
+    });
+
     it('tells the caller of a compensated order once, when the compensation message is delivered again', async () => {
       await f.runtime.create(orderJob, {
         id: 'n2',
