@@ -42,8 +42,8 @@ export class ThumbnailWriteContentionError extends Error {
  * Writes one upload version's thumbnails so that an older version never replaces a newer one's, however slowly it
  * ran. ETags are not ordered, so "newer" is "the upload's current version". Each write is conditional: first
  * create-if-absent (a name's first upload, the common case, costs no request more than a plain write); a thumbnail
- * that is there is read: one of this version is left as it is when it holds these very bytes (a run again) and
- * rewritten otherwise; one of another version is replaced — with `If-Match` on the ETag just read — only when this
+ * that is there is read: one of this version is left as it is when it is what this write would store (these very
+ * bytes, headers and metadata: a run again) and rewritten otherwise; one of another version is replaced — with `If-Match` on the ETag just read — only when this
  * version is still the current upload, asked after that read. So a newer version's thumbnail written before the
  * read makes this version see it is no longer current, and one written after the read makes the conditional write
  * fail and the round start again. A superseded version deletes the thumbnails it already wrote (only while they are
@@ -83,9 +83,10 @@ export async function writeVersionThumbnails(
     }
     pending = conflicts.flatMap(({ item }, index) => {
       const existing = found[index];
-      // This version's thumbnail is there already, these very bytes (a run again: the renderer gives the same bytes
-      // for the same input): it stays as it is, ETag and all. Storage keeps the MD5 of a blob put in one request.
-      if (existing?.sourceEtag === mine && sameBytes(existing.md5, item.data)) return [];
+      // This version's thumbnail is there already, exactly as this run would write it (a run again: the renderer
+      // gives the same bytes for the same input): it stays as it is, ETag and all. Storage keeps the MD5 of a blob
+      // put in one request. One written otherwise (another job's id, a Cache-Control since changed) is rewritten.
+      if (existing?.sourceEtag === mine && sameBlob(existing, item, options)) return [];
       return [{ item, conditions: existing ? { ifMatch: existing.etag } : { ifNoneMatch: '*' } }];
     });
     if (pending.length === 0) return { kind: 'written' };
@@ -118,16 +119,16 @@ async function writeIf(
 }
 
 /** The thumbnail at `path` now: its ETag and the upload version it was made from; undefined when absent. */
-async function readSource(
-  thumbnails: ContainerClient,
-  path: string,
-): Promise<{ etag: string; sourceEtag: string | undefined; md5: Uint8Array | undefined } | undefined> {
+async function readSource(thumbnails: ContainerClient, path: string): Promise<StoredThumbnail | undefined> {
   try {
     const properties = await thumbnails.getBlobClient(path).getProperties();
     return {
       etag: properties.etag ?? '*',
       sourceEtag: properties.metadata?.[SOURCE_ETAG_METADATA],
       md5: properties.contentMD5,
+      contentType: properties.contentType,
+      cacheControl: properties.cacheControl,
+      metadata: properties.metadata ?? {},
     };
   } catch (error) {
     if (statusOf(error) === 404) return undefined;
@@ -135,8 +136,27 @@ async function readSource(
   }
 }
 
-function sameBytes(md5: Uint8Array | undefined, data: Buffer): boolean {
-  return md5 !== undefined && Buffer.from(md5).equals(createHash('md5').update(data).digest());
+/** A thumbnail as stored: what decides whether a run again leaves it as it is. */
+interface StoredThumbnail {
+  etag: string;
+  sourceEtag: string | undefined;
+  md5: Uint8Array | undefined;
+  contentType: string | undefined;
+  cacheControl: string | undefined;
+  metadata: Record<string, string>;
+}
+
+/** Whether the stored thumbnail is what writing `item` with `options` would store: bytes, headers and metadata. */
+function sameBlob(stored: StoredThumbnail, item: ThumbnailToWrite, options: ThumbnailWriteOptions): boolean {
+  if (stored.contentType !== item.contentType || stored.cacheControl !== options.cacheControl) return false;
+  // Metadata names are case-insensitive in storage.
+  const lower = (metadata: Record<string, string>) =>
+    Object.entries(metadata)
+      .map(([name, value]) => `${name.toLowerCase()}=${value}`)
+      .sort()
+      .join('\n');
+  if (lower(stored.metadata) !== lower(options.metadata)) return false;
+  return stored.md5 !== undefined && Buffer.from(stored.md5).equals(createHash('md5').update(item.data).digest());
 }
 
 /** Deletes what this version wrote, each only while unchanged: a successor's thumbnail is never removed. */

@@ -190,6 +190,29 @@ describe('thumbnail job: a version that goes away (Azurite)', () => {
     assert.deepEqual(await etags(), before);
   });
 
+  it('rewrites a thumbnail of the same version and bytes that a run again would store otherwise', async () => {
+    const blob = await uploaded('restamped.png', 300, 150);
+    assert.equal((await runThumbnailJob(services, blob)).outcome, 'succeeded');
+    const small = thumbnails.getBlobClient('128/restamped.png.webp');
+    const large = thumbnails.getBlobClient('256/restamped.png.webp');
+    const { metadata, cacheControl, contentType, contentMD5 } = await small.getProperties();
+    // As an earlier deployment left it: another Cache-Control, and a job id of its own (bytes and MD5 unchanged).
+    await small.setHTTPHeaders({
+      blobCacheControl: 'public, max-age=31536000',
+      blobContentType: contentType,
+      blobContentMD5: contentMD5,
+    });
+    await small.setMetadata({ ...metadata, jobid: 'job_from_before' });
+    const smallBefore = (await small.getProperties()).etag;
+    const largeBefore = (await large.getProperties()).etag;
+    assert.equal((await runThumbnailJob(services, blob)).outcome, 'already-done');
+    const rewritten = await small.getProperties();
+    assert.notEqual(rewritten.etag, smallBefore);
+    assert.equal(rewritten.cacheControl, cacheControl);
+    assert.deepEqual(rewritten.metadata, metadata);
+    assert.equal((await large.getProperties()).etag, largeBefore, 'the size that is as it would be written stays');
+  });
+
   it('fails the upload job of a version poisoned before an attempt bound it, and makes no job of its own', async () => {
     // POST /api/uploads made the job, waiting for the upload; every attempt failed before its first write.
     const id = JobStore.newJobId(UPLOAD_JOB_ID_PREFIX);
