@@ -1,5 +1,5 @@
 import type { RuntimeJobUpdate } from './jobRuntime';
-import { isTerminal, type Job } from './jobTypes';
+import { isTerminal, type Job, type JobStatus } from './jobTypes';
 
 /**
  * How long a job made by the attempt that runs it (`JobRuntime.execute` with `create`) may run unwritten, in
@@ -37,14 +37,21 @@ export class AttemptWrites<Data, Result> {
   #chain: Promise<unknown> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   #endedElsewhere = false;
+  readonly #start: RuntimeJobUpdate<Data, Result> | undefined;
 
   constructor(
     job: Job<Data, Result>,
     write: AttemptWrite<Data, Result>,
-    options: { unwritten: boolean; graceMs: number },
+    options: {
+      unwritten: boolean;
+      graceMs: number;
+      /** What the attempt's start wrote on the draft (data, progress): written too when it takes over a record. */
+      start?: RuntimeJobUpdate<Data, Result>;
+    },
   ) {
     this.#latest = job;
     this.#write = write;
+    this.#start = options.start;
     if (!options.unwritten) return;
     this.#draft = job;
     this.#timer = setTimeout(() => {
@@ -62,7 +69,10 @@ export class AttemptWrites<Data, Result> {
     return this.#latest;
   }
 
-  /** Whether the first write found the job ended by another delivery (and so wrote nothing). */
+  /**
+   * Whether a write found the job ended by someone else (another delivery's end, a cancellation), and so wrote
+   * nothing: that end stands, and nothing of this attempt is written on top of it.
+   */
   get endedElsewhere(): boolean {
     return this.#endedElsewhere;
   }
@@ -73,14 +83,29 @@ export class AttemptWrites<Data, Result> {
   }
 
   /**
+   * Writes the attempt's own cancellation (`JobCancelledError`: its input went away, or it saw a cancellation) even
+   * onto a job someone else cancelled meanwhile: how the run stopped ("cancelled after 120 orders, no file
+   * committed") belongs to that cancellation. On any other end it writes nothing, as `save` does.
+   */
+  saveCancellation(change: AttemptChange<Data, Result>): Promise<Job<Data, Result>> {
+    return this.#enqueue(change, { onlyUnwritten: false, alsoOnto: 'cancelled' });
+  }
+
+  /**
    * `onlyUnwritten` (the grace's write) writes nothing when an earlier write, under way when the grace was up (the
    * job's end, a progress report), has written the job by its turn: that write is all the grace wanted.
    */
-  #enqueue(change: AttemptChange<Data, Result>, options: { onlyUnwritten: boolean }): Promise<Job<Data, Result>> {
+  #enqueue(
+    change: AttemptChange<Data, Result>,
+    options: { onlyUnwritten: boolean; alsoOnto?: JobStatus },
+  ): Promise<Job<Data, Result>> {
     const written = this.#chain.then(async () => {
       const draft = this.#draft;
       if (!draft && options.onlyUnwritten) return this.#latest;
-      this.#latest = await this.#write(draft ? this.#firstWrite(draft, change) : change, this.#latest);
+      this.#latest = await this.#write(
+        draft ? this.#firstWrite(draft, change) : this.#unlessEnded(change, options.alsoOnto),
+        this.#latest,
+      );
       this.#draft = undefined;
       return this.#latest;
     });
@@ -95,6 +120,19 @@ export class AttemptWrites<Data, Result> {
     await this.#chain;
   }
 
+  /**
+   * A write after the first, on the job as this attempt left it, or as a conflict's read found it: a job ended
+   * meanwhile by someone else (this attempt writes no end before its last write) is left as it is. Without this, a
+   * cancelled export's end would still write its download link, and a duplicate delivery's end a second end.
+   */
+  #unlessEnded(change: AttemptChange<Data, Result>, alsoOnto: JobStatus | undefined): AttemptChange<Data, Result> {
+    return (current) => {
+      if (!isTerminal(current.status) || current.status === alsoOnto) return change(current);
+      this.#endedElsewhere = true;
+      return undefined;
+    };
+  }
+
   #firstWrite(draft: Job<Data, Result>, change: AttemptChange<Data, Result>): AttemptChange<Data, Result> {
     return (current) => {
       if (current === draft) return change(current);
@@ -102,10 +140,15 @@ export class AttemptWrites<Data, Result> {
         this.#endedElsewhere = true;
         return undefined;
       }
+      // Another delivery's record, still active: this attempt becomes its next one, starting as it started the draft.
+      const start = this.#start ?? {};
       const update = change(current) ?? {};
+      const data = start.data || update.data ? { data: { ...start.data, ...update.data } } : {};
       return {
+        ...(start.progress ? { progress: start.progress } : {}),
         status: 'running',
         ...update,
+        ...data,
         attemptsIncrement: (update.attemptsIncrement ?? 0) + 1,
         events: [{ kind: 'started', message: `attempt ${current.attempts + 1} started` }, ...(update.events ?? [])],
       };

@@ -19,7 +19,11 @@ export interface TypedJobUpdate<Data, Result> {
 
 /** What a job's `run` can do besides returning its result. Every call is one status write. */
 export interface JobContext<Data, Result> {
-  /** The delivery this is (1 on the first), from the job's attempt counter. */
+  /**
+   * The delivery this is (1 on the first), from the job's attempt counter. For a job its trigger makes
+   * (`execute` with `create`, not read first), it is 1 until the attempt's first write, which may find another
+   * delivery's record and count this attempt as that record's next.
+   */
   readonly attempt: number;
   /** Reports progress; monotonic: a report behind the current one changes nothing. */
   progress(progress: Partial<JobProgress>): Promise<void>;

@@ -378,6 +378,7 @@ export class JobRuntime {
     const writes = new AttemptWrites(job, (change, basis) => this.update(definition, id, change, basis), {
       unwritten,
       graceMs: this.#unwrittenGraceMs,
+      ...(options.start ? { start: options.start } : {}),
     });
     try {
       return await this.#runAttempt(definition, job, run, options.describe, writes);
@@ -396,7 +397,11 @@ export class JobRuntime {
   ): Promise<ExecuteOutcome<Data, Result>> {
     const write = (update: RuntimeJobUpdate<Data, Result>) => writes.save(() => update);
     const context: JobContext<Data, Result> = {
-      attempt: job.attempts,
+      // As the attempt's writes leave the job: a draft that turns out to take over another delivery's record counts
+      // as that record's next attempt from its first write on.
+      get attempt() {
+        return writes.latest.attempts;
+      },
       progress: async (progress) => {
         await write({ progress });
       },
@@ -430,7 +435,7 @@ export class JobRuntime {
         throw failure.cause;
       }
       if (failure.cause instanceof JobCancelledError) {
-        const cancelled = await writes.save(() => ({
+        const cancelled = await writes.saveCancellation(() => ({
           status: 'cancelled',
           error: failure.error,
           event: { kind: 'cancelled', message: failure.error.message },

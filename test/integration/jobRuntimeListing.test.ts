@@ -399,6 +399,30 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
     assert.deepEqual(log, ['job createEntity', 'index upsertEntity']);
   });
 
+  it('writes nothing of an attempt on top of a cancellation that landed while it ran (its ETag went stale)', async () => {
+    const runtime = new JobRuntime({ statuses: store, deadLetters });
+    const id = JobStore.newJobId();
+    await runtime.create(jobOf(), { id, data: { n: 1 } });
+    const gate = latch();
+    attempt = async () => {
+      await gate.opened;
+      return { n: 2 };
+    };
+    const running = runtime.execute(jobOf(), id);
+    await waitFor('the attempt running', async () => (await store.get(id))?.status === 'running', 10_000);
+    await store.update(id, () => ({
+      status: 'cancelled',
+      error: { code: 'CANCELLED', message: 'cancelled by its owner' },
+    }));
+    gate.open();
+    assert.equal((await running).outcome, 'already-finished');
+    const job = await jobOfId(id);
+    assert.equal(job.status, 'cancelled');
+    assert.equal(job.result, undefined, 'no result written on top');
+    assert.ok(!(await store.events(id)).some((event) => event.kind === 'succeeded'));
+    assert.equal(await listedAs(job), 'cancelled');
+  });
+
   describe("when the process dies between a job's write and its listing row's", () => {
     /** What a host killed right after the job's write leaves: the job, and its row missing or as it was. */
     async function loseRow(job: Pick<Job, 'id' | 'createdAt'>, leftAs?: 'active'): Promise<void> {

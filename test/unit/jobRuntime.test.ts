@@ -636,6 +636,69 @@ describe('a job made by the attempt that runs it: written by its first write (in
     assert.equal(statuses.writes, writesBefore);
   });
 
+  it('takes over a record another delivery is running as it would have started its draft: its next attempt', async () => {
+    await statuses.create({ id: 'h18', type: 'held', status: 'running', attempts: 1, data: { n: 1 } });
+    const seen: number[] = [];
+    const job = defineJob<{ n: number }, { n: number }>({
+      type: 'held',
+      data: z.object({ n: z.number() }),
+      run: async (_job, context) => {
+        seen.push(context.attempt);
+        await context.progress({ step: 'render', index: 1, total: 3 });
+        seen.push(context.attempt);
+        return { n: 2 };
+      },
+    });
+    const start = { data: { n: 7 }, progress: { step: 'decode', index: 0, total: 3 } };
+    assert.equal((await runtime.execute(job, 'h18', { ...made, start })).outcome, 'succeeded');
+    assert.deepEqual(seen, [1, 2], 'a draft until its first write found the record: then attempt 2');
+    const stored = statuses.jobs.get('h18');
+    assert.equal(stored?.attempts, 2);
+    assert.equal(stored?.data['n'], 7, "the start's data, as the draft had it");
+  });
+
+  it('writes nothing of an attempt on top of an end someone else wrote meanwhile (a cancel, a duplicate)', async () => {
+    for (const [id, end] of [
+      ['h19', { status: 'cancelled' as const, error: { code: 'CANCELLED', message: 'cancelled by its owner' } }],
+      ['h20', { status: 'succeeded' as const, result: { n: 1 }, event: { kind: 'succeeded', message: 'done' } }],
+    ] as const) {
+      await runtime.create(heldJob, { id, data: { n: 1 } });
+      const gate = latch();
+      attempt = async () => {
+        await gate.opened;
+        return { n: 2 };
+      };
+      const running = runtime.execute(heldJob, id);
+      await waitFor('the attempt running', () => statuses.jobs.get(id)?.status === 'running', 5_000, 5);
+      await statuses.update(id, () => end);
+      const ended = structuredClone(statuses.jobs.get(id));
+      gate.open();
+      assert.equal((await running).outcome, 'already-finished');
+      assert.deepEqual(statuses.jobs.get(id), ended, `${end.status}: as it was ended, no result or end on top`);
+      assert.equal(statuses.events(id).filter((event) => event.kind === 'succeeded').length, id === 'h20' ? 1 : 0);
+    }
+  });
+
+  it('records how an attempt stopped for a cancellation that landed while it ran, on that cancellation', async () => {
+    await runtime.create(heldJob, { id: 'h21', data: { n: 1 } });
+    const gate = latch();
+    attempt = async () => {
+      await gate.opened;
+      throw new JobCancelledError('HELD_CANCELLED', 'cancelled after 3 pages; nothing committed');
+    };
+    const running = runtime.execute(heldJob, 'h21');
+    await waitFor('the attempt running', () => statuses.jobs.get('h21')?.status === 'running', 5_000, 5);
+    await statuses.update('h21', () => ({
+      status: 'cancelled',
+      error: { code: 'CANCELLED', message: 'by its owner' },
+    }));
+    gate.open();
+    const stopped = await running;
+    assert.equal(stopped.outcome, 'cancelled');
+    assert.equal(statuses.jobs.get('h21')?.status, 'cancelled');
+    assert.equal(statuses.jobs.get('h21')?.error?.code, 'HELD_CANCELLED');
+  });
+
   it('lists a job ended by a host that died before its listing row, when its work comes again', async () => {
     for (const [id, options] of [
       ['h16', { create: { data: { n: 1 } } }],
