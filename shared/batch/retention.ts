@@ -12,9 +12,9 @@ export const RETENTION_PAGE = 100;
  * needs no continuation token: a resumed run simply asks again.
  */
 export async function purgeJobsPage(jobs: JobStore, cutoff: Date, protectedIds: ReadonlySet<string>): Promise<number> {
-  const ids = (await jobs.idsCreatedBefore(cutoff, RETENTION_PAGE)).filter((id) => !protectedIds.has(id));
-  for (const id of ids) await jobs.delete(id);
-  return ids.length;
+  const entries = (await jobs.listedBefore(cutoff, RETENTION_PAGE)).filter((entry) => !protectedIds.has(entry.jobId));
+  for (const entry of entries) await jobs.deleteListed(entry);
+  return entries.length;
 }
 
 export async function purgeDeadLetters(deadLetters: DeadLetterStore, cutoff: Date): Promise<number> {

@@ -73,6 +73,13 @@ export function indexRowOf(job: Job): Record<string, unknown> & { partitionKey: 
   };
 }
 
+/** One listing row as retention reads it: the job it names, and the row's own key. */
+export interface IndexEntry {
+  jobId: string;
+  partitionKey: string;
+  rowKey: string;
+}
+
 /** A listing position: the day being read and, per shard, the last row key handed out. */
 interface Cursor {
   day: string;
@@ -170,14 +177,7 @@ export class JobIndex {
   }
 
   async remove(job: Pick<Job, 'id' | 'createdAt'>): Promise<boolean> {
-    const key = indexKeyOf(job);
-    try {
-      await this.table.deleteEntity(key.partitionKey, key.rowKey);
-      return true;
-    } catch (error) {
-      if (statusOf(error) === 404) return false;
-      throw error;
-    }
+    return this.removeEntry(indexKeyOf(job));
   }
 
   /**
@@ -264,21 +264,39 @@ export class JobIndex {
     return undefined;
   }
 
-  /** Ids of jobs created before `cutoff`, at most `limit` (retention deletes them page by page). */
-  async idsCreatedBefore(cutoff: Date, limit: number): Promise<string[]> {
+  /**
+   * Rows of jobs created before `cutoff`, at most `limit`, each with its own key (retention deletes them page by
+   * page, each row by that key: see `JobStore.deleteListed`).
+   */
+  async entriesCreatedBefore(cutoff: Date, limit: number): Promise<IndexEntry[]> {
     const from = `${PREFIX}${invertedDay(cutoff.toISOString())}`;
     const filter = odata`PartitionKey ge ${from} and PartitionKey lt ${PREFIX_END} and createdAt lt ${cutoff.toISOString()}`;
-    const ids: string[] = [];
+    const entries: IndexEntry[] = [];
     try {
       for await (const row of this.table.listEntities<Record<string, unknown>>({
-        queryOptions: { filter, select: ['jobId'] },
+        queryOptions: { filter, select: ['PartitionKey', 'RowKey', 'jobId'] },
       })) {
-        ids.push(String(row['jobId']));
-        if (ids.length >= limit) break;
+        entries.push({
+          jobId: String(row['jobId']),
+          partitionKey: String(row.partitionKey),
+          rowKey: String(row.rowKey),
+        });
+        if (entries.length >= limit) break;
       }
     } catch (error) {
       if (statusOf(error) !== 404) throw error;
     }
-    return ids;
+    return entries;
+  }
+
+  /** Deletes one row by its key; false when it was gone already. */
+  async removeEntry(entry: Pick<IndexEntry, 'partitionKey' | 'rowKey'>): Promise<boolean> {
+    try {
+      await this.table.deleteEntity(entry.partitionKey, entry.rowKey);
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw error;
+    }
   }
 }

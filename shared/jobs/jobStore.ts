@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 
 import { ensureTable, statusOf } from '../storage/tableErrors';
-import { JobIndex, type ListingStatus, listingStatusOf } from './jobIndex';
+import { type IndexEntry, indexKeyOf, JobIndex, type ListingStatus, listingStatusOf } from './jobIndex';
 import type { ListedJob } from './jobPorts';
 import { applyJobUpdate, newJob } from './jobRules';
 import { appendToTimeline, parseTimeline, SPILL_END, SPILL_PREFIX, spillRowKey, timelineEntry } from './jobTimeline';
@@ -399,14 +399,39 @@ export class JobStore {
     return { jobs, ...(token ? { continuationToken: token } : {}) };
   }
 
-  /** Ids of jobs created before `cutoff`, at most `limit` (retention deletes them page by page). */
-  async idsCreatedBefore(cutoff: Date, limit: number): Promise<string[]> {
-    return this.#index.idsCreatedBefore(cutoff, limit);
+  /** Listing rows of jobs created before `cutoff`, at most `limit` (retention deletes them page by page). */
+  async listedBefore(cutoff: Date, limit: number): Promise<IndexEntry[]> {
+    return this.#index.entriesCreatedBefore(cutoff, limit);
   }
 
   /** Deletes a job, its spilled timeline and its index row; returns how many entities went. */
   async delete(id: string): Promise<number> {
     const job = await this.get(id);
+    const deleted = await this.#deletePartition(id);
+    return deleted + (job && (await this.#index.remove(job)) ? 1 : 0);
+  }
+
+  /**
+   * Deletes the job a listing row names, then that row by its own key, last: a purge that dies in between leaves
+   * the row for the next to find, and a row whose job is gone already (that purge, or a row written for a job
+   * deleted since) goes too. Deleting by the job's own key alone would leave such a row to every later purge,
+   * which would find it, delete nothing, and find it again.
+   */
+  async deleteListed(entry: IndexEntry): Promise<number> {
+    const job = await this.get(entry.jobId);
+    let deleted = await this.#deletePartition(entry.jobId);
+    if (job) {
+      const own = indexKeyOf(job);
+      if (own.partitionKey !== entry.partitionKey || own.rowKey !== entry.rowKey) {
+        if (await this.#index.remove(job)) deleted++;
+      }
+    }
+    if (await this.#index.removeEntry(entry)) deleted++;
+    return deleted;
+  }
+
+  /** Deletes every entity of a job's partition (its status entity and spilled timeline), in batches. */
+  async #deletePartition(id: string): Promise<number> {
     let deleted = 0;
     let batch: Entity[] = [];
     const flush = async () => {
@@ -422,7 +447,6 @@ export class JobStore {
       if (batch.length === MAX_BATCH) await flush();
     }
     await flush();
-    if (job && (await this.#index.remove(job))) deleted++;
     return deleted;
   }
 }
