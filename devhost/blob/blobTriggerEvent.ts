@@ -76,6 +76,8 @@ export async function blobTriggerEvent(options: {
   deferredConnection?: string;
   /** The blob's properties when the caller just fetched them (the host fetches them once per invocation). */
   properties?: BlobTriggerProperties;
+  /** Reads the content of the version `etag` names (the trigger's lean client); the SDK's `blob` otherwise. */
+  download?: (etag: string | undefined) => Promise<Buffer>;
 }): Promise<{ event: TriggerEvent; properties: BlobTriggerProperties }> {
   const properties = options.properties ?? (await options.blob.getProperties());
   const etag = options.etag ?? properties.etag;
@@ -83,12 +85,14 @@ export async function blobTriggerEvent(options: {
   if (options.deferredConnection !== undefined) {
     triggerData = blobModelBindingData(options.deferredConnection, options.containerName, options.blobName);
   } else {
-    // The length is known: without it the SDK asks for the properties again before downloading.
-    const content = await options.blob.downloadToBuffer(
-      0,
-      properties.contentLength || undefined,
-      etag ? { conditions: { ifMatch: etag } } : {},
-    );
+    const content = options.download
+      ? await options.download(etag)
+      : // The length is known: without it the SDK asks for the properties again before downloading.
+        await options.blob.downloadToBuffer(
+          0,
+          properties.contentLength || undefined,
+          etag ? { conditions: { ifMatch: etag } } : {},
+        );
     triggerData = options.dataType === 'string' ? { string: content.toString('utf8') } : { bytes: content };
   }
   const blobPath = `${options.containerName}/${options.blobName}`;

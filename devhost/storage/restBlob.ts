@@ -79,3 +79,18 @@ export async function readBlobProperties(
   const response = await client.send({ method: 'HEAD', path: blobPath(container, blobName) });
   return blobPropertiesFromHeaders(response.headers);
 }
+
+/** Get Blob (`GET`): the whole content, of the version `ifMatch` names when given (a 412 when it changed). */
+export async function readBlobContent(
+  client: StorageRestClient,
+  container: string,
+  blobName: string,
+  ifMatch?: string,
+): Promise<Buffer> {
+  const response = await client.sendForBytes({
+    method: 'GET',
+    path: blobPath(container, blobName),
+    ...(ifMatch ? { ifMatch } : {}),
+  });
+  return response.bytes;
+}

@@ -42,6 +42,8 @@ export interface RestRequest {
   query?: Record<string, string>;
   body?: string;
   contentType?: string;
+  /** `If-Match`: the request applies only to this version (an ETag, quoted as storage returns it). */
+  ifMatch?: string;
   abortSignal?: AbortSignal;
 }
 
@@ -49,6 +51,13 @@ export interface RestResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: string;
+}
+
+/** A response whose body is bytes (a blob's content), not text. */
+export interface RestBytesResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  bytes: Buffer;
 }
 
 function isRetriable(error: unknown): boolean {
@@ -102,6 +111,12 @@ export class StorageRestClient {
 
   /** Sends the request; a status of 400 or more throws {@link StorageRestError}. */
   async send(request: RestRequest): Promise<RestResponse> {
+    const { status, headers, bytes } = await this.sendForBytes(request);
+    return { status, headers, body: bytes.toString('utf8') };
+  }
+
+  /** As {@link send}, with the body as it came: a blob's content. */
+  async sendForBytes(request: RestRequest): Promise<RestBytesResponse> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.#sendOnce(request);
@@ -113,7 +128,7 @@ export class StorageRestClient {
     }
   }
 
-  async #sendOnce(request: RestRequest): Promise<RestResponse> {
+  async #sendOnce(request: RestRequest): Promise<RestBytesResponse> {
     const basePath = this.#endpoint.pathname === '/' ? '' : this.#endpoint.pathname;
     const query = { ...request.query };
     const encodedQuery = Object.entries(query)
@@ -130,12 +145,13 @@ export class StorageRestClient {
     };
     if (request.method === 'PUT' || request.method === 'POST') headers['content-length'] = String(body?.length ?? 0);
     if (request.contentType) headers['content-type'] = request.contentType;
+    if (request.ifMatch) headers['if-match'] = request.ifMatch;
     if (auth.kind === 'sharedKey') {
       headers['authorization'] = this.#sharedKey(auth, request.method, `${basePath}${request.path}`, query, headers);
     } else if (auth.kind === 'bearer') {
       headers['authorization'] = `Bearer ${await this.#bearerToken(auth.credential)}`;
     }
-    return new Promise<RestResponse>((resolve, reject) => {
+    return new Promise<RestBytesResponse>((resolve, reject) => {
       const outgoing = this.#transport.request(
         {
           protocol: this.#endpoint.protocol,
@@ -153,8 +169,9 @@ export class StorageRestClient {
           response.on('error', (error) => reject(new StorageRestError(error.message, undefined, 'ECONNRESET')));
           response.on('end', () => {
             const status = response.statusCode ?? 0;
-            const text = Buffer.concat(chunks).toString('utf8');
+            const bytes = Buffer.concat(chunks);
             if (status >= 400) {
+              const text = bytes.toString('utf8');
               const code = response.headers['x-ms-error-code'];
               const detail = /<Message>([^<]*)</.exec(text)?.[1]?.split('\n')[0];
               reject(
@@ -166,7 +183,7 @@ export class StorageRestClient {
               );
               return;
             }
-            resolve({ status, headers: response.headers, body: text });
+            resolve({ status, headers: response.headers, bytes });
           });
         },
       );
@@ -204,7 +221,7 @@ export class StorageRestClient {
       headers['content-type'] ?? '',
       '', // Date (x-ms-date is signed instead)
       '', // If-Modified-Since
-      '', // If-Match
+      headers['if-match'] ?? '',
       '', // If-None-Match
       '', // If-Unmodified-Since
       '', // Range

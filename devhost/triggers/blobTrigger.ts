@@ -218,6 +218,7 @@ export const createBlobListeners: ListenerFactory = (functions, services) => {
         : {}),
       etag,
       properties,
+      download: (version) => entry.account.internalBlobContent(parsed.ContainerName, parsed.BlobName, version),
       reason: `New blob detected(${blobTypeOf(properties.blobType)}): ${parsed.ContainerName}/${parsed.BlobName}`,
       details: (p) =>
         `MessageId: ${message.id}, DequeueCount: ${message.dequeueCount}, InsertedOn: ${insertedOn}, BlobCreated: ${p.createdOn?.toISOString() ?? ''}, BlobLastModified: ${p.lastModified?.toISOString() ?? ''}`,

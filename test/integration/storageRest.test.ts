@@ -116,6 +116,23 @@ describe("devhost's storage REST client on Azurite (Shared Key, as the SDK signs
       return true;
     });
   });
+
+  it('reads the content of the version it names, byte for byte, signed with If-Match; another version is a 412', async () => {
+    const blobs = BlobServiceClient.fromConnectionString(connectionString);
+    const container = blobs.getContainerClient(uniqueName('rest'));
+    await container.create();
+    const name = 'photos/ümlaut #1+2.jpg';
+    const bytes = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7919) % 256)); // not valid UTF-8
+    const blob = container.getBlockBlobClient(name);
+    const { etag } = await blob.uploadData(bytes);
+    assert.deepEqual(await account.internalBlobContent(container.containerName, name, etag), bytes);
+    assert.deepEqual(await account.internalBlobContent(container.containerName, name), bytes);
+    await blob.uploadData(Buffer.from('version 2'));
+    await assert.rejects(account.internalBlobContent(container.containerName, name, etag), (error: unknown) => {
+      assert.equal((error as StorageRestError).statusCode, 412);
+      return true;
+    });
+  });
 });
 
 describe("devhost's storage REST client: retries, SAS and tokens (against a local server)", () => {
