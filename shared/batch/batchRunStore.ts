@@ -14,6 +14,11 @@ export interface BatchCheckpoint {
   aggregate: ReportAggregate;
   itemsDone: number;
   findings: Record<string, number>;
+  /**
+   * How long the run took, in milliseconds: written with the `succeeded` state, so the job's result can be written
+   * from the record alone when the host that ran it died before ending the job (see `runNightly`).
+   */
+  durationMs?: number;
 }
 
 export interface BatchRun {

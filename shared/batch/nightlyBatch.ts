@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { DeadLetterStore } from '../deadletters/deadLetterStore';
 import { defineJob } from '../jobs/jobDefinition';
 import { classifyFailure } from '../jobs/jobErrors';
-import type { JobRuntime } from '../jobs/jobRuntime';
+import type { JobRuntime, RuntimeJobUpdate } from '../jobs/jobRuntime';
 import type { JobStore } from '../jobs/jobStore';
 import type { InventoryStore } from '../orders/inventoryStore';
 import { type BatchCheckpoint, type BatchRun, type BatchRunStore } from './batchRunStore';
@@ -76,6 +76,30 @@ function initialCheckpoint(): BatchCheckpoint {
   return { phase: 'report', aggregate: emptyAggregate(), itemsDone: 0, findings: {} };
 }
 
+/** The write that ends a date's job: its result is the succeeded run record's, so any host can write it. */
+function succeeded(
+  services: Pick<NightlyServices, 'reports'>,
+  run: BatchRun,
+): RuntimeJobUpdate<NightlyData, NightlyResult> {
+  const { date, checkpoint } = run;
+  return {
+    status: 'succeeded',
+    progress: { step: 'done', index: 4, total: 4, percent: 100, message: 'done' },
+    result: {
+      date,
+      report: {
+        json: `${services.reports.containerName}/daily/${date}.json`,
+        csv: `${services.reports.containerName}/daily/${date}.csv`,
+      },
+      summary: { orders: checkpoint.aggregate.orders, revenueCents: checkpoint.aggregate.revenueCents },
+      findings: checkpoint.findings,
+      durationMs: checkpoint.durationMs ?? 0,
+      attempt: run.attempt,
+    },
+    event: { kind: 'succeeded', message: `nightly batch for ${date} done` },
+  };
+}
+
 export type NightlyOutcome = 'succeeded' | 'already-done' | 'in-flight' | 'lost';
 
 /**
@@ -98,7 +122,16 @@ export async function runNightly(
   });
   let job = created.job;
   const claim = await services.runs.claim(date, jobId, initialCheckpoint(), options.force === true);
-  if (claim.kind === 'completed') return 'already-done';
+  if (claim.kind === 'completed') {
+    // The run record is marked succeeded before the job is ended: a host killed in between left the job running,
+    // and no run will ever end it (every later delivery finds the record succeeded too). End it from the record, or
+    // it says running for good while health counts the date done. A job failed meanwhile (its message poisoned) is
+    // reopened likewise: the report was written and the record says so.
+    if (job.status !== 'succeeded') {
+      await runtime.update(nightlyJob, job.id, () => ({ ...succeeded(services, claim.run), reopen: true }), job);
+    }
+    return 'already-done';
+  }
   if (claim.kind === 'in-flight') return 'in-flight';
   let run: BatchRun = claim.run;
   job = await runtime.update(
@@ -215,28 +248,8 @@ export async function runNightly(
       }
       await save({ ...checkpoint, phase: 'done', findings }, 'consistency checked', 3);
     }
-    run = await services.runs.checkpoint(run, checkpoint, 'succeeded');
-    await runtime.update(
-      nightlyJob,
-      job.id,
-      () => ({
-        status: 'succeeded',
-        progress: { step: 'done', index: 4, total: 4, percent: 100, message: 'done' },
-        result: {
-          date,
-          report: {
-            json: `${services.reports.containerName}/daily/${date}.json`,
-            csv: `${services.reports.containerName}/daily/${date}.csv`,
-          },
-          summary: { orders: checkpoint.aggregate.orders, revenueCents: checkpoint.aggregate.revenueCents },
-          findings: checkpoint.findings,
-          durationMs: Date.now() - startedAt,
-          attempt: run.attempt,
-        },
-        event: { kind: 'succeeded', message: `nightly batch for ${date} done` },
-      }),
-      job,
-    );
+    run = await services.runs.checkpoint(run, { ...checkpoint, durationMs: Date.now() - startedAt }, 'succeeded');
+    await runtime.update(nightlyJob, job.id, () => succeeded(services, run), job);
     return 'succeeded';
   } catch (error) {
     if ((error as { code?: string }).code === 'BATCH_RUN_LOST') return 'lost';

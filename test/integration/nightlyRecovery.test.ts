@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+
+import type { TableClient } from '@azure/data-tables';
+
+import { type BatchCheckpoint, type BatchRun, BatchRunStore } from '../../shared/batch/batchRunStore';
+import { nightlyJob, nightlyJobId, type NightlyServices, runNightly } from '../../shared/batch/nightlyBatch';
+import { SalesFacts } from '../../shared/batch/salesFacts';
+import { DeadLetterStore } from '../../shared/deadletters/deadLetterStore';
+import { JobRuntime } from '../../shared/jobs/jobRuntime';
+import { JobStore } from '../../shared/jobs/jobStore';
+import type { Job, JobUpdate, JobUpdateOptions } from '../../shared/jobs/jobTypes';
+import { InventoryStore } from '../../shared/orders/inventoryStore';
+import { DelegatingJobStatuses } from '../support/delegatingJobStatuses';
+import { storageClients, uniqueName } from '../support/storage';
+
+const DAY_MS = 86_400_000;
+
+/** One host process: once `dead`, every write it tries fails, as nothing of a killed process reaches storage. */
+interface Process {
+  dead: boolean;
+}
+
+class ProcessJobStatuses extends DelegatingJobStatuses {
+  constructor(
+    store: JobStore,
+    private readonly process: Process,
+  ) {
+    super(store);
+  }
+
+  override update(id: string, change: (job: Job) => JobUpdate | undefined, options?: JobUpdateOptions): Promise<Job> {
+    if (this.process.dead) return Promise.reject(new Error('host killed'));
+    return super.update(id, change, options);
+  }
+}
+
+/** The run records on Azurite, in a process killed right after the write that marks a run succeeded lands. */
+class DyingBatchRunStore extends BatchRunStore {
+  dieAfterSucceeded = false;
+
+  constructor(
+    table: TableClient,
+    leaseMs: number,
+    private readonly process: Process,
+  ) {
+    super(table, leaseMs);
+  }
+
+  override async checkpoint(run: BatchRun, checkpoint: BatchCheckpoint, state?: BatchRun['state']): Promise<BatchRun> {
+    if (this.process.dead) throw new Error('host killed');
+    const written = await super.checkpoint(run, checkpoint, state);
+    if (this.dieAfterSucceeded && state === 'succeeded') {
+      this.process.dead = true;
+      throw new Error('host killed');
+    }
+    return written;
+  }
+}
+
+describe('a nightly run whose host died at the end (Table Storage, blobs)', () => {
+  const clients = storageClients();
+  const names = {
+    jobs: uniqueName('jobs'),
+    runs: uniqueName('runs'),
+    sales: uniqueName('sales'),
+    deadLetters: uniqueName('dl'),
+    inventory: uniqueName('inventory'),
+    reports: uniqueName('reports-'),
+    uploads: uniqueName('uploads-'),
+    thumbnails: uniqueName('thumbnails-'),
+  };
+
+  before(async () => {
+    await Promise.all([
+      new JobStore(clients.table(names.jobs)).ensureTable(),
+      new BatchRunStore(clients.table(names.runs), 60_000).ensureTable(),
+      new SalesFacts(clients.table(names.sales)).ensureTable(),
+      new DeadLetterStore(clients.table(names.deadLetters)).ensureTable(),
+      new InventoryStore(clients.table(names.inventory)).ensureTable(),
+    ]);
+  });
+
+  /** One host: its own stores over the test's tables and containers (nothing remembered from another host). */
+  function host() {
+    const process: Process = { dead: false };
+    const jobs = new JobStore(clients.table(names.jobs));
+    const deadLetters = new DeadLetterStore(clients.table(names.deadLetters));
+    const runs = new DyingBatchRunStore(clients.table(names.runs), 60_000, process);
+    const services: NightlyServices = {
+      runtime: new JobRuntime({
+        statuses: new ProcessJobStatuses(jobs, process),
+        deadLetters,
+        definitions: [nightlyJob],
+      }),
+      jobs,
+      runs,
+      sales: new SalesFacts(clients.table(names.sales)),
+      deadLetters,
+      inventory: new InventoryStore(clients.table(names.inventory)),
+      inventoryTable: clients.table(names.inventory),
+      reports: clients.blobs.getContainerClient(names.reports),
+      uploads: clients.blobs.getContainerClient(names.uploads),
+      thumbnails: clients.blobs.getContainerClient(names.thumbnails),
+      retention: { jobMs: 30 * DAY_MS, deadLetterMs: 30 * DAY_MS },
+      superviseStuckOrders: () => Promise.resolve(0),
+      log: () => undefined,
+    };
+    return { services, runs, jobs };
+  }
+
+  it('a host killed between marking the run succeeded and ending its job: the redelivery ends the job', async () => {
+    const date = '2026-11-20';
+    const sales = new SalesFacts(clients.table(names.sales));
+    await sales.recordMany(date, [
+      {
+        orderId: 'ord_a',
+        status: 'succeeded',
+        totalCents: 1500,
+        lines: [{ sku: 'MUG-1', quantity: 1, priceCents: 1500 }],
+      },
+      { orderId: 'ord_b', status: 'failed', totalCents: 700, lines: [], errorCode: 'OUT_OF_STOCK' },
+    ]);
+
+    const first = host();
+    first.runs.dieAfterSucceeded = true;
+    await assert.rejects(runNightly(first.services, date), /host killed/);
+    const left = await first.jobs.get(nightlyJobId(date));
+    assert.equal(left?.status, 'running', 'what the killed host left: the run record succeeded, its job running');
+    assert.equal((await first.runs.get(date))?.state, 'succeeded');
+
+    // The message was never completed: it comes again, to another host.
+    const second = host();
+    assert.equal(await runNightly(second.services, date), 'already-done');
+    const job = await second.jobs.get(nightlyJobId(date));
+    assert.equal(job?.status, 'succeeded', 'the job stays running for good');
+    assert.equal(job.progress.percent, 100);
+    assert.deepEqual(job.result?.['summary'], { orders: 2, revenueCents: 1500 });
+    assert.equal(job.result?.['attempt'], 1);
+    assert.deepEqual(job.result?.['report'], {
+      json: `${names.reports}/daily/${date}.json`,
+      csv: `${names.reports}/daily/${date}.csv`,
+    });
+
+    // A third delivery finds both ended and writes nothing.
+    const written = job.updatedAt;
+    assert.equal(await runNightly(host().services, date), 'already-done');
+    assert.equal((await second.jobs.get(nightlyJobId(date)))?.updatedAt, written);
+  });
+});
