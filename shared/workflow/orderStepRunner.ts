@@ -130,6 +130,18 @@ function haltReason(job: OrderJob): string | undefined {
  */
 async function completeAgain(services: OrderServices, job: OrderJob, outcome: string): Promise<string> {
   if (!isTerminal(job.status)) return outcome; // compensating: its compensation ends it and runs the port
+  if (job.status !== 'succeeded' && stepsToUndo(job.data).length > 0) {
+    // A step that finished after the order ended is written done, then its undo is asked for: a process that died
+    // in between left an ended order holding an effect (a charge) that nothing else would ever undo (the supervisor
+    // watches only orders in flight). Ask again; compensation reopens the order, undoes it and keeps its outcome.
+    await requestCompensation(
+      services,
+      job.id,
+      job.error ?? { code: 'STEP_AFTER_COMPENSATION', message: 'a step finished after the order ended' },
+      job.data.cancelRequested === true,
+    );
+    return `${outcome}, compensation asked again`;
+  }
   // The listing row, too, follows the ending write: one read here, and a write only when that process died first.
   await services.runtime.ensureListed(job);
   const owed = notificationOwed(job);

@@ -201,4 +201,27 @@ describe('a step the supervisor gave up on, finishing late (Table Storage)', () 
     assert.deepEqual(await drain(), ['compensated']);
     await assertUndoneAndToldOnce(id, sku);
   });
+
+  it('refunds a charge recorded after compensation ended by a host that died before asking for its undo', async () => {
+    const { id, sku, release, step } = await orderInPayment();
+    assert.deepEqual(await drain(), ['compensated']);
+    // The process dies sending the compensation message that would undo the late charge: its 'done' mark is
+    // written on the ended order, and nothing was asked.
+    const sender = services.sender;
+    services.sender = {
+      send: (queue, body, options) =>
+        queue === QUEUES.compensate ? Promise.reject(new Error('host killed')) : sender.send(queue, body, options),
+    };
+    try {
+      release();
+      await assert.rejects(step, /host killed/);
+    } finally {
+      services.sender = sender;
+    }
+    assert.deepEqual((await services.runtime.read(orderJob, id))?.data.done, ['reserve', 'payment']);
+    // The payment message was never completed: it comes again, to a live host.
+    assert.match(await runOrderStep(services, { jobId: id, step: 'payment' }), /^skipped \(compensated\)/);
+    assert.deepEqual(await drain(), ['compensated'], 'nothing asks for the undo: the charge is never refunded');
+    await assertUndoneAndToldOnce(id, sku);
+  });
 });
