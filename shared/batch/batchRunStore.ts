@@ -101,7 +101,12 @@ export class BatchRunStore {
   }
 
   isStale(run: BatchRun, now = Date.now()): boolean {
-    return run.state === 'running' && now - Date.parse(run.heartbeatAt) > this.leaseMs;
+    return run.state === 'running' && now > this.leaseLapsesAt(run);
+  }
+
+  /** When a running record's lease lapses unless its owner saves again (epoch milliseconds). */
+  leaseLapsesAt(run: BatchRun): number {
+    return Date.parse(run.heartbeatAt) + this.leaseMs;
   }
 
   async claim(date: string, jobId: string, initial: BatchCheckpoint, force: boolean): Promise<ClaimOutcome> {

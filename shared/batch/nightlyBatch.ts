@@ -16,6 +16,8 @@ import type { SalesFacts } from './salesFacts';
 
 export const NIGHTLY_JOB_TYPE = 'nightly';
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** How long after a run's lease lapses a delivery that found it in flight asks for it again, in milliseconds. */
+const LEASE_MARGIN_MS = 1000;
 
 /** The nightly job's data: the UTC date it reports on. */
 export const nightlyDataSchema = z.object({ date: z.string() });
@@ -56,6 +58,8 @@ export interface NightlyServices {
   retention: { jobMs: number; deadLetterMs: number };
   /** Hands orders stuck in flight to the supervisor; returns how many it re-drove or gave up on. */
   superviseStuckOrders(): Promise<number>;
+  /** Queues the date's run again (a nightly-run message, not forced), visible after `delayMs` milliseconds. */
+  runAgainLater(date: string, delayMs: number): Promise<void>;
   log(message: string): void;
 }
 
@@ -132,7 +136,16 @@ export async function runNightly(
     }
     return 'already-done';
   }
-  if (claim.kind === 'in-flight') return 'in-flight';
+  if (claim.kind === 'in-flight') {
+    // Its owner may be dead: a run whose failure could not be recorded (the storage outage that failed it) is retried
+    // within its lease, as is one whose host was killed when the message comes back sooner than the lease lapses.
+    // Completing this delivery would then leave the date running for good (the timer asks only for the next date),
+    // so the run is asked for again just after the lease lapses: a live owner has saved (or finished) by then, and
+    // that delivery finds the run in flight (and asks again) or done; a dead one's run is taken over.
+    const lapsesInMs = Math.max(services.runs.leaseLapsesAt(claim.run) - Date.now(), 0);
+    await services.runAgainLater(date, lapsesInMs + LEASE_MARGIN_MS);
+    return 'in-flight';
+  }
   let run: BatchRun = claim.run;
   job = await runtime.update(
     nightlyJob,

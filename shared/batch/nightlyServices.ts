@@ -2,7 +2,7 @@ import type { OrderAppServices } from '../orderServices';
 import { superviseOrdersNow } from '../workflow/orderQueueServices';
 import { BatchRunStore } from './batchRunStore';
 import type { NightlyServices } from './nightlyBatch';
-import type { NightlyRequestServices } from './nightlyRequests';
+import type { NightlyRequestServices, NightlyRunMessage } from './nightlyRequests';
 
 /** The nightly batch's services on the app's storage and settings. */
 export interface NightlyAppServices {
@@ -43,6 +43,10 @@ export function nightlyAppServices(services: OrderAppServices): NightlyAppServic
         const report = await superviseOrdersNow(services);
         return report.redriven.length + report.gaveUp.length;
       },
+      runAgainLater: (date, delayMs) =>
+        services.sender.send(names.queues.nightlyRun, { date } satisfies NightlyRunMessage, {
+          delaySeconds: delayMs / 1000,
+        }),
       log,
     }),
   };

@@ -13,6 +13,7 @@ import type { Job, JobUpdate, JobUpdateOptions } from '../../shared/jobs/jobType
 import { InventoryStore } from '../../shared/orders/inventoryStore';
 import { DelegatingJobStatuses } from '../support/delegatingJobStatuses';
 import { storageClients, uniqueName } from '../support/storage';
+import { waitFor } from '../support/wait';
 
 const DAY_MS = 86_400_000;
 
@@ -58,6 +59,27 @@ class DyingBatchRunStore extends BatchRunStore {
   }
 }
 
+/** The sales ledger on Azurite; `outage` makes its next read the first failure of a storage outage. */
+class OutageSalesFacts extends SalesFacts {
+  outage = false;
+
+  constructor(
+    table: TableClient,
+    private readonly process: Process,
+  ) {
+    super(table);
+  }
+
+  override async page(date: string, continuationToken?: string) {
+    if (this.outage) {
+      // From here on nothing this process writes reaches storage: the run's failure cannot be recorded either.
+      this.process.dead = true;
+      throw Object.assign(new Error('storage unavailable'), { statusCode: 503 });
+    }
+    return super.page(date, continuationToken);
+  }
+}
+
 describe('a nightly run whose host died at the end (Table Storage, blobs)', () => {
   const clients = storageClients();
   const names = {
@@ -82,11 +104,14 @@ describe('a nightly run whose host died at the end (Table Storage, blobs)', () =
   });
 
   /** One host: its own stores over the test's tables and containers (nothing remembered from another host). */
-  function host() {
+  function host(leaseMs = 60_000) {
     const process: Process = { dead: false };
     const jobs = new JobStore(clients.table(names.jobs));
     const deadLetters = new DeadLetterStore(clients.table(names.deadLetters));
-    const runs = new DyingBatchRunStore(clients.table(names.runs), 60_000, process);
+    const runs = new DyingBatchRunStore(clients.table(names.runs), leaseMs, process);
+    const sales = new OutageSalesFacts(clients.table(names.sales), process);
+    /** The runs this host asked for again: the message it would queue, and when it becomes visible. */
+    const later: { date: string; visibleAt: number }[] = [];
     const services: NightlyServices = {
       runtime: new JobRuntime({
         statuses: new ProcessJobStatuses(jobs, process),
@@ -95,7 +120,7 @@ describe('a nightly run whose host died at the end (Table Storage, blobs)', () =
       }),
       jobs,
       runs,
-      sales: new SalesFacts(clients.table(names.sales)),
+      sales,
       deadLetters,
       inventory: new InventoryStore(clients.table(names.inventory)),
       inventoryTable: clients.table(names.inventory),
@@ -105,8 +130,12 @@ describe('a nightly run whose host died at the end (Table Storage, blobs)', () =
       retention: { jobMs: 30 * DAY_MS, deadLetterMs: 30 * DAY_MS },
       superviseStuckOrders: () => Promise.resolve(0),
       log: () => undefined,
+      runAgainLater: (date, delayMs) => {
+        later.push({ date, visibleAt: Date.now() + delayMs });
+        return Promise.resolve();
+      },
     };
-    return { services, runs, jobs };
+    return { services, runs, jobs, sales, later };
   }
 
   it('a host killed between marking the run succeeded and ending its job: the redelivery ends the job', async () => {
@@ -146,5 +175,29 @@ describe('a nightly run whose host died at the end (Table Storage, blobs)', () =
     const written = job.updatedAt;
     assert.equal(await runNightly(host().services, date), 'already-done');
     assert.equal((await second.jobs.get(nightlyJobId(date)))?.updatedAt, written);
+  });
+
+  it('a run whose failure could not be recorded, retried within its lease: the date is run again once the lease lapses', async () => {
+    const date = '2026-11-21';
+    const leaseMs = 1500;
+    const first = host(leaseMs);
+    first.sales.outage = true;
+    await assert.rejects(runNightly(first.services, date)); // the read's error, or the failed write recording it
+    assert.equal((await first.runs.get(date))?.state, 'running', 'the run could not be marked failed');
+
+    // Storage is back; the failed message's retry comes within the lease, and finds the run in flight.
+    const second = host(leaseMs);
+    assert.equal(await runNightly(second.services, date), 'in-flight');
+    assert.equal(second.later.length, 1, 'nothing runs the date again: it stays running for good');
+    const [again] = second.later;
+    assert.equal(again?.date, date);
+    assert.ok((again?.visibleAt ?? 0) > Date.parse((await second.runs.get(date))?.heartbeatAt ?? '') + leaseMs);
+
+    // That message comes when the lease has lapsed, and its delivery takes the run over.
+    const third = host(leaseMs);
+    await waitFor('the run message to become visible', () => Date.now() >= (again?.visibleAt ?? 0), 10_000);
+    assert.equal(await runNightly(third.services, date), 'succeeded');
+    assert.equal((await third.jobs.get(nightlyJobId(date)))?.status, 'succeeded');
+    assert.equal(third.later.length, 0);
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { emptyAggregate } from '../../shared/batch/dailyReport';
 import type { NightlyServices } from '../../shared/batch/nightlyBatch';
 import { handleNightlyRunMessage, recordPoisonedNightlyRun } from '../../shared/batch/nightlyMessages';
 import { JobRuntime } from '../../shared/jobs/jobRuntime';
@@ -16,11 +17,25 @@ function nightlyServices(claim: 'completed' | 'in-flight', calls: string[]): Nig
     },
     claim: (date: string, jobId: string, _checkpoint: unknown, force: boolean) => {
       calls.push(`claim ${date} ${jobId} force=${force}`);
-      return Promise.resolve({ kind: claim });
+      const run = {
+        date,
+        jobId,
+        attempt: 1,
+        state: claim === 'completed' ? 'succeeded' : 'running',
+        heartbeatAt: new Date().toISOString(),
+        checkpoint: { phase: 'done', aggregate: emptyAggregate(), itemsDone: 0, findings: {} },
+      };
+      return Promise.resolve({ kind: claim, run });
     },
+    leaseLapsesAt: () => Date.now() + 60_000,
   };
-  // The batch itself is tested end to end (test/e2e/nightly.test.ts); these cases stop at the claim.
-  return { runtime, runs } as unknown as NightlyServices;
+  const runAgainLater = (date: string, delayMs: number) => {
+    calls.push(`run ${date} again in ${Math.round(delayMs / 1000)} s`);
+    return Promise.resolve();
+  };
+  // The batch itself is tested end to end (test/e2e/nightly.test.ts) and on Azurite (nightlyRecovery); these cases
+  // stop at the claim.
+  return { runtime, runs, runAgainLater, reports: { containerName: 'reports' } } as unknown as NightlyServices;
 }
 
 describe('nightly run messages', () => {
@@ -49,6 +64,8 @@ describe('nightly run messages', () => {
       'claim 2026-11-24 nightly_20261124 force=false',
       'ensureTable',
       'claim 2026-11-23 nightly_20261123 force=true',
+      // Its owner may be dead: asked for again (not forced) just after the lease lapses.
+      'run 2026-11-23 again in 61 s',
     ]);
   });
 
