@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 import { JobCancelledError, PermanentJobError } from '../jobs/jobErrors';
-import type { ExportFile } from './exportBlob';
+import { ExportBlocksGoneError, type ExportFile } from './exportBlob';
 import { blockCount, blockId, blockIds, type ExportCheckpoint, MAX_EXPORT_BLOCKS, withBlock } from './exportCheckpoint';
 import { contentTypeOf, renderFooter, renderHeader, renderOrders } from './exportFormats';
 import { daysOf, type ExportFormat } from './exportRequest';
@@ -135,58 +135,69 @@ export async function runExport(
   };
 
   const reader = pageReader(ports.orders, days);
-  for (;;) {
-    if (!checkpoint) {
-      await ports.file.stageBlock(blockId(writer, 0), renderHeader(spec.format, spec));
-      await save({ dayIndex: 0, orders: 0, pages: 0, segments: withBlock([], writer) });
-      continue;
-    }
-    if (checkpoint.dayIndex >= days.length) break;
-    const current: ExportCheckpoint = checkpoint;
-    const page = await reader.read(current.dayIndex, current.continuationToken);
-    // The next page is read while this one is staged and checkpointed: the two round trips overlap.
-    const nextDay = page.continuationToken ? current.dayIndex : current.dayIndex + 1;
-    if (nextDay < days.length) reader.prefetch(nextDay, page.continuationToken);
-    let segments = current.segments;
-    if (page.orders.length > 0) {
-      const index = blockCount(current);
-      // One block stays free for the footer.
-      if (index >= MAX_EXPORT_BLOCKS - 1) {
-        throw new PermanentJobError(
-          EXPORT_TOO_LARGE,
-          `more than ${MAX_EXPORT_BLOCKS - 2} pages of orders: export a shorter period`,
-        );
+  for (let restarted = false; ; restarted = true) {
+    for (;;) {
+      if (!checkpoint) {
+        await ports.file.stageBlock(blockId(writer, 0), renderHeader(spec.format, spec));
+        await save({ dayIndex: 0, orders: 0, pages: 0, segments: withBlock([], writer) });
+        continue;
       }
-      await ports.file.stageBlock(blockId(writer, index), renderOrders(spec.format, page.orders, current.orders));
-      segments = withBlock(segments, writer);
+      if (checkpoint.dayIndex >= days.length) break;
+      const current: ExportCheckpoint = checkpoint;
+      const page = await reader.read(current.dayIndex, current.continuationToken);
+      // The next page is read while this one is staged and checkpointed: the two round trips overlap.
+      const nextDay = page.continuationToken ? current.dayIndex : current.dayIndex + 1;
+      if (nextDay < days.length) reader.prefetch(nextDay, page.continuationToken);
+      let segments = current.segments;
+      if (page.orders.length > 0) {
+        const index = blockCount(current);
+        // One block stays free for the footer.
+        if (index >= MAX_EXPORT_BLOCKS - 1) {
+          throw new PermanentJobError(
+            EXPORT_TOO_LARGE,
+            `more than ${MAX_EXPORT_BLOCKS - 2} pages of orders: export a shorter period`,
+          );
+        }
+        await ports.file.stageBlock(blockId(writer, index), renderOrders(spec.format, page.orders, current.orders));
+        segments = withBlock(segments, writer);
+      }
+      await save({
+        dayIndex: page.continuationToken ? current.dayIndex : current.dayIndex + 1,
+        ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}),
+        orders: current.orders + page.orders.length,
+        pages: current.pages + (page.orders.length > 0 ? 1 : 0),
+        segments,
+      });
     }
-    await save({
-      dayIndex: page.continuationToken ? current.dayIndex : current.dayIndex + 1,
-      ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}),
-      orders: current.orders + page.orders.length,
-      pages: current.pages + (page.orders.length > 0 ? 1 : 0),
-      segments,
-    });
-  }
 
-  const done: ExportCheckpoint = checkpoint;
-  const ids = blockIds(done);
-  const footer = renderFooter(spec.format, done.orders);
-  if (footer) {
-    const footerId = blockId(FOOTER_WRITER, blockCount(done));
-    await ports.file.stageBlock(footerId, footer);
-    ids.push(footerId);
+    const done: ExportCheckpoint = checkpoint;
+    const ids = blockIds(done);
+    const footer = renderFooter(spec.format, done.orders);
+    if (footer) {
+      const footerId = blockId(FOOTER_WRITER, blockCount(done));
+      await ports.file.stageBlock(footerId, footer);
+      ids.push(footerId);
+    }
+    const contentType = contentTypeOf(spec.format);
+    try {
+      const { bytes } = await ports.file.commit(ids, contentType);
+      return {
+        format: spec.format,
+        from: spec.from,
+        to: spec.to,
+        orders: done.orders,
+        pages: done.pages,
+        bytes,
+        file: ports.file.path,
+        contentType,
+      };
+    } catch (error) {
+      // The checkpoint names staged blocks the service has discarded (a week after the last was staged: a dead
+      // letter replayed later than that). Resuming from it can never commit, on any delivery or replay, so the file
+      // is written again from its first page, once; the checkpoint is replaced as any is (compare and swap).
+      if (!(error instanceof ExportBlocksGoneError) || restarted) throw error;
+    }
+    await ports.file.stageBlock(blockId(writer, 0), renderHeader(spec.format, spec));
+    await save({ dayIndex: 0, orders: 0, pages: 0, segments: withBlock([], writer) });
   }
-  const contentType = contentTypeOf(spec.format);
-  const { bytes } = await ports.file.commit(ids, contentType);
-  return {
-    format: spec.format,
-    from: spec.from,
-    to: spec.to,
-    orders: done.orders,
-    pages: done.pages,
-    bytes,
-    file: ports.file.path,
-    contentType,
-  };
 }
