@@ -32,12 +32,16 @@ export interface NightlyRequestServices {
   leaseMs: number;
 }
 
-/** The timer's part: queue every date due (yesterday, or the nights missed after an outage, up to a bound). */
+/**
+ * The timer's part: queue every date due (yesterday, the nights missed after an outage, and those after the last
+ * date that succeeded: a night whose queueing failed; up to a bound).
+ */
 export async function scheduleNightlyRuns(
-  services: Pick<NightlyRequestServices, 'sender' | 'runQueue'>,
+  services: Pick<NightlyRequestServices, 'sender' | 'runQueue' | 'runs'>,
   schedule: { now: Date; isPastDue: boolean; last: Date | undefined; maxCatchUpDays: number },
 ): Promise<string[]> {
-  const dates = datesToRun(schedule.now, schedule.isPastDue, schedule.last, schedule.maxCatchUpDays);
+  const lastSucceeded = await services.runs.lastSucceededDate();
+  const dates = datesToRun(schedule.now, schedule.isPastDue, schedule.last, schedule.maxCatchUpDays, lastSucceeded);
   for (const date of dates) await services.sender.send(services.runQueue, { date } satisfies NightlyRunMessage);
   return dates;
 }

@@ -4,7 +4,9 @@ import { before, describe, it } from 'node:test';
 import type { TableClient } from '@azure/data-tables';
 
 import { type BatchCheckpoint, type BatchRun, BatchRunStore } from '../../shared/batch/batchRunStore';
+import { emptyAggregate } from '../../shared/batch/dailyReport';
 import { nightlyJob, nightlyJobId, type NightlyServices, runNightly } from '../../shared/batch/nightlyBatch';
+import { scheduleNightlyRuns } from '../../shared/batch/nightlyRequests';
 import { SalesFacts } from '../../shared/batch/salesFacts';
 import { DeadLetterStore } from '../../shared/deadletters/deadLetterStore';
 import { JobRuntime } from '../../shared/jobs/jobRuntime';
@@ -16,6 +18,10 @@ import { storageClients, uniqueName } from '../support/storage';
 import { waitFor } from '../support/wait';
 
 const DAY_MS = 86_400_000;
+
+function initialCheckpoint(): BatchCheckpoint {
+  return { phase: 'report', aggregate: emptyAggregate(), itemsDone: 0, findings: {} };
+}
 
 /** One host process: once `dead`, every write it tries fails, as nothing of a killed process reaches storage. */
 interface Process {
@@ -199,5 +205,41 @@ describe('a nightly run whose host died at the end (Table Storage, blobs)', () =
     assert.equal(await runNightly(third.services, date), 'succeeded');
     assert.equal((await third.jobs.get(nightlyJobId(date)))?.status, 'succeeded');
     assert.equal(third.later.length, 0);
+  });
+
+  it("a night whose timer could not queue its date: the next night's timer queues it too", async () => {
+    const runs = new BatchRunStore(clients.table(uniqueName('runs')), 60_000);
+    await runs.ensureTable();
+    const claim = await runs.claim('2026-10-01', nightlyJobId('2026-10-01'), initialCheckpoint(), false);
+    assert.equal(claim.kind, 'claimed');
+    if (claim.kind === 'claimed') await runs.checkpoint(claim.run, claim.run.checkpoint, 'succeeded');
+    const schedule = { isPastDue: false, maxCatchUpDays: 3 };
+
+    // 02:00 on the 3rd: storage refuses the message. The host records the occurrence as run all the same (a failed
+    // invocation does not stop the schedule), so the next occurrence is not past due.
+    const refusing = {
+      send: () => Promise.reject(Object.assign(new Error('storage unavailable'), { statusCode: 503 })),
+    };
+    await assert.rejects(
+      scheduleNightlyRuns(
+        { runs, runQueue: 'nightly-run', sender: refusing },
+        { ...schedule, now: new Date('2026-10-03T02:00:00Z'), last: new Date('2026-10-02T02:00:00Z') },
+      ),
+      /storage unavailable/,
+    );
+
+    const sent: unknown[] = [];
+    const sender = {
+      send: (_queue: string, body: unknown) => {
+        sent.push(body);
+        return Promise.resolve();
+      },
+    };
+    const dates = await scheduleNightlyRuns(
+      { runs, runQueue: 'nightly-run', sender },
+      { ...schedule, now: new Date('2026-10-04T02:00:00Z'), last: new Date('2026-10-03T02:00:00Z') },
+    );
+    assert.deepEqual(dates, ['2026-10-02', '2026-10-03'], 'the 2nd is never reported');
+    assert.deepEqual(sent, [{ date: '2026-10-02' }, { date: '2026-10-03' }]);
   });
 });
