@@ -37,6 +37,7 @@ export class AttemptWrites<Data, Result> {
   #chain: Promise<unknown> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   #endedElsewhere = false;
+  #wroteOntoEnd = false;
   readonly #start: RuntimeJobUpdate<Data, Result> | undefined;
 
   constructor(
@@ -75,6 +76,14 @@ export class AttemptWrites<Data, Result> {
    */
   get endedElsewhere(): boolean {
     return this.#endedElsewhere;
+  }
+
+  /**
+   * Whether the attempt's cancellation (`saveCancellation`) was written onto a cancellation someone else wrote: its
+   * listing status changed nothing, so that write wrote no listing row, and the cancel's own may never have landed.
+   */
+  get wroteOntoEnd(): boolean {
+    return this.#wroteOntoEnd;
   }
 
   /** Writes `change` after every write asked for before it. */
@@ -127,7 +136,14 @@ export class AttemptWrites<Data, Result> {
    */
   #unlessEnded(change: AttemptChange<Data, Result>, alsoOnto: JobStatus | undefined): AttemptChange<Data, Result> {
     return (current) => {
-      if (!isTerminal(current.status) || current.status === alsoOnto) return change(current);
+      if (!isTerminal(current.status)) return change(current);
+      if (current.status === alsoOnto) {
+        // The attempt's own account of that very end (an earlier write of it may have met the end and written
+        // nothing, as a checkpoint that returns the job cancelled does): its outcome is that end, not another's.
+        this.#endedElsewhere = false;
+        this.#wroteOntoEnd = true;
+        return change(current);
+      }
       this.#endedElsewhere = true;
       return undefined;
     };

@@ -440,7 +440,12 @@ export class JobRuntime {
           error: failure.error,
           event: { kind: 'cancelled', message: failure.error.message },
         }));
-        return (await endedElsewhere()) ?? { outcome: 'cancelled', job: cancelled, error: failure.error };
+        const ended = await endedElsewhere();
+        if (ended) return ended;
+        // Written onto a cancellation someone else wrote (a cancel while this ran): that write changed no listing
+        // status, so it wrote no row, and the canceller may have died before writing its own.
+        if (writes.wroteOntoEnd) await this.ensureListed(cancelled);
+        return { outcome: 'cancelled', job: cancelled, error: failure.error };
       }
       const failed = await writes.save(attemptFailure(failure));
       const ended = await endedElsewhere();

@@ -699,6 +699,52 @@ describe('a job made by the attempt that runs it: written by its first write (in
     assert.equal(statuses.jobs.get('h21')?.error?.code, 'HELD_CANCELLED');
   });
 
+  it('reports an attempt that saw the cancellation in its own checkpoint as cancelled, as one that did not write', async () => {
+    // The way a job finds itself cancelled: its checkpoint (written nothing, on an ended job) returns the job.
+    const checkpointed = defineJob<{ n: number }, { n: number }>({
+      type: 'held',
+      data: z.object({ n: z.number() }),
+      async run(job, context) {
+        await gate.opened;
+        const seen = await context.checkpoint({ data: { n: 2 }, progress: { step: 'page', index: 1, total: 2 } });
+        if (seen.status === 'cancelled') throw new JobCancelledError('HELD_CANCELLED', 'cancelled after 1 page');
+        return { n: job.data.n };
+      },
+    });
+    const gate = latch();
+    await runtime.create(checkpointed, { id: 'h22', data: { n: 1 } });
+    const running = runtime.execute(checkpointed, 'h22');
+    await waitFor('the attempt running', () => statuses.jobs.get('h22')?.status === 'running', 5_000, 5);
+    await statuses.update('h22', () => ({
+      status: 'cancelled',
+      error: { code: 'CANCELLED', message: 'by its owner' },
+    }));
+    gate.open();
+    const stopped = await running;
+    assert.equal(stopped.outcome, 'cancelled');
+    assert.equal(statuses.jobs.get('h22')?.error?.code, 'HELD_CANCELLED');
+    assert.equal(statuses.jobs.get('h22')?.data['n'], 1, 'no checkpoint written on top of the cancellation');
+  });
+
+  it("lists a job cancelled while it ran whose cancel's host died before its listing row, when the attempt stops", async () => {
+    await runtime.create(heldJob, { id: 'h23', data: { n: 1 } });
+    const gate = latch();
+    attempt = async () => {
+      await gate.opened;
+      throw new JobCancelledError('HELD_CANCELLED', 'cancelled after 3 pages; nothing committed');
+    };
+    const running = runtime.execute(heldJob, 'h23', {});
+    await waitFor('the attempt running', () => statuses.jobs.get('h23')?.status === 'running', 5_000, 5);
+    await statuses.update('h23', () => ({
+      status: 'cancelled',
+      error: { code: 'CANCELLED', message: 'by its owner' },
+    }));
+    statuses.listing.set('h23', 'active'); // the cancel's host died after the job's write, before its row's
+    gate.open();
+    assert.equal((await running).outcome, 'cancelled');
+    assert.equal(statuses.listing.get('h23'), 'cancelled');
+  });
+
   it('lists a job ended by a host that died before its listing row, when its work comes again', async () => {
     for (const [id, options] of [
       ['h16', { create: { data: { n: 1 } } }],
