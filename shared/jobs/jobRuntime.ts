@@ -362,18 +362,26 @@ export class JobRuntime {
     }
     if (!unwritten) {
       if (isTerminal(job.status) && options.reopen !== true) return this.#alreadyFinished(job);
+      // Ended since it was read (by another delivery, a cancel; the caller's read, `options.job`, may be older still):
+      // that end stands, as it does for a job read ended, and nothing of this attempt is written on it or run.
+      let endedMeanwhile = false;
       job = await this.update(
         definition,
         id,
-        (current) => ({
-          ...options.start,
-          status: 'running',
-          reopen: options.reopen === true && isTerminal(current.status),
-          attemptsIncrement: 1,
-          event: options.start?.event ?? { kind: 'started', message: `attempt ${current.attempts + 1} started` },
-        }),
+        (current) => {
+          endedMeanwhile = isTerminal(current.status) && options.reopen !== true;
+          if (endedMeanwhile) return undefined;
+          return {
+            ...options.start,
+            status: 'running',
+            reopen: options.reopen === true && isTerminal(current.status),
+            attemptsIncrement: 1,
+            event: options.start?.event ?? { kind: 'started', message: `attempt ${current.attempts + 1} started` },
+          };
+        },
         job,
       );
+      if (endedMeanwhile) return this.#alreadyFinished(job);
     }
     const writes = new AttemptWrites(job, (change, basis) => this.update(definition, id, change, basis), {
       unwritten,

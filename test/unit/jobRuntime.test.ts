@@ -699,6 +699,23 @@ describe('a job made by the attempt that runs it: written by its first write (in
     assert.equal(statuses.jobs.get('h21')?.error?.code, 'HELD_CANCELLED');
   });
 
+  it('neither starts nor runs an attempt on a job ended since its caller read it (a duplicate delivery ended it)', async () => {
+    // The thumbnail trigger reads the upload's job, then executes it with that read: another delivery may end it between.
+    const { job: read } = await runtime.create(heldJob, { id: 'h24', data: { n: 1 } });
+    await statuses.update('h24', () => ({ status: 'succeeded', result: { n: 1 }, attemptsIncrement: 1 }));
+    const ended = structuredClone(statuses.jobs.get('h24'));
+    const eventsBefore = statuses.events('h24').length;
+    let ran = 0;
+    attempt = () => {
+      ran++;
+      return Promise.resolve({ n: 2 });
+    };
+    assert.equal((await runtime.execute(heldJob, 'h24', { job: read })).outcome, 'already-finished');
+    assert.equal(ran, 0, 'not run again');
+    assert.deepEqual(statuses.jobs.get('h24'), ended, 'no attempt counted, nothing written on its end');
+    assert.equal(statuses.events('h24').length, eventsBefore);
+  });
+
   it('reports an attempt that saw the cancellation in its own checkpoint as cancelled, as one that did not write', async () => {
     // The way a job finds itself cancelled: its checkpoint (written nothing, on an ended job) returns the job.
     const checkpointed = defineJob<{ n: number }, { n: number }>({
