@@ -182,7 +182,16 @@ export class JobStore {
     } catch (error) {
       // Only the version inserted: one another writer has changed since (another delivery taking it over) is theirs,
       // and their end lists it.
-      if (etag) await this.table.deleteEntity(job.id, STATUS_ROW, { etag }).catch(() => undefined);
+      if (etag) {
+        const takenBack = await this.table.deleteEntity(job.id, STATUS_ROW, { etag }).then(
+          () => true,
+          () => false,
+        );
+        // A caller that met the job meanwhile (a create asked again, a delivery finding it ended) may have written its
+        // row (`ensureListed`): a row of a job that no longer exists would list nothing and wait for retention. Its
+        // key is this insert's own (id and creation time).
+        if (takenBack) await this.#index.remove(job).catch(() => undefined);
+      }
       throw error;
     }
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, beforeEach, describe, it } from 'node:test';
 
-import type { TableClient } from '@azure/data-tables';
+import { odata, type TableClient } from '@azure/data-tables';
 import { z } from 'zod';
 
 import { DeadLetterStore } from '../../shared/deadletters/deadLetterStore';
@@ -46,6 +46,8 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
   let log: string[];
   /** How many of the next listing-row writes fail as a storage outage would (after the job's own write landed). */
   let failIndexWrites = 0;
+  /** Runs before a listing-row write fails that way (another caller meeting the job meanwhile). */
+  let beforeIndexFailure: (() => Promise<void>) | undefined;
   /**
    * How many of the next job inserts land but answer 409, as a retry of an insert whose response was lost does (the
    * SDK retries a timed-out or reset request, and the retry meets the entity the first one wrote).
@@ -87,7 +89,11 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
       value: (...args: Parameters<TableClient['upsertEntity']>) => {
         if (failIndexWrites > 0 && args[0].partitionKey?.startsWith('idx-')) {
           failIndexWrites--;
-          return Promise.reject(Object.assign(new Error('index unavailable'), { statusCode: 503 }));
+          const meanwhile = beforeIndexFailure;
+          beforeIndexFailure = undefined;
+          return (meanwhile ?? (() => Promise.resolve()))().then(() =>
+            Promise.reject(Object.assign(new Error('index unavailable'), { statusCode: 503 })),
+          );
         }
         return upsert(...args);
       },
@@ -128,6 +134,7 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
     attempt = () => Promise.resolve({ n: 1 });
     log.length = 0;
     failIndexWrites = 0;
+    beforeIndexFailure = undefined;
     lostInsertResponses = 0;
     lostUpdateResponses = 0;
   });
@@ -421,6 +428,21 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
     assert.equal(job.result, undefined, 'no result written on top');
     assert.ok(!(await store.events(id)).some((event) => event.kind === 'succeeded'));
     assert.equal(await listedAs(job), 'cancelled');
+  });
+
+  it('leaves no listing row behind a job taken back while another caller that met it listed it', async () => {
+    const runtime = new JobRuntime({ statuses: store, deadLetters });
+    const id = JobStore.newJobId();
+    failIndexWrites = 1;
+    // An HTTP retry meets the job between its insert and its row's failed write: it finds no row, and writes one.
+    beforeIndexFailure = async () => {
+      assert.equal((await store.create({ id, type, data: { n: 1 } })).created, false);
+    };
+    await assert.rejects(runtime.create(jobOf(), { id, data: { n: 1 } }), /index unavailable/);
+    assert.equal(await store.get(id), undefined, 'taken back');
+    const rows = [];
+    for await (const row of table.listEntities({ queryOptions: { filter: odata`jobId eq ${id}` } })) rows.push(row);
+    assert.deepEqual(rows, [], 'no row points at a job that does not exist (retention would never remove it)');
   });
 
   describe("when the process dies between a job's write and its listing row's", () => {
