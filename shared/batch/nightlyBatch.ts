@@ -118,12 +118,19 @@ export async function runNightly(
 ): Promise<NightlyOutcome> {
   const jobId = nightlyJobId(date);
   const { runtime } = services;
-  const created = await runtime.create(nightlyJob, {
-    id: jobId,
-    data: { date },
-    progress: { step: 'report', index: 0, total: 4, percent: 0, message: `nightly batch for ${date}` },
-    event: `nightly batch for ${date}`,
-  });
+  // Made by the request already when run on demand (its normal path meets it): no listing read for it here. A run
+  // that goes on writes the job's row when its listing status changes (a reopen, its end, a poisoning); only a date
+  // found done leaves the job as it is, and lists it (its run's host may have died between its end and its row).
+  const created = await runtime.create(
+    nightlyJob,
+    {
+      id: jobId,
+      data: { date },
+      progress: { step: 'report', index: 0, total: 4, percent: 0, message: `nightly batch for ${date}` },
+      event: `nightly batch for ${date}`,
+    },
+    { ensureListed: false },
+  );
   let job = created.job;
   const claim = await services.runs.claim(date, jobId, initialCheckpoint(), options.force === true);
   if (claim.kind === 'completed') {
@@ -133,6 +140,9 @@ export async function runNightly(
     // reopened likewise: the report was written and the record says so.
     if (job.status !== 'succeeded') {
       await runtime.update(nightlyJob, job.id, () => ({ ...succeeded(services, claim.run), reopen: true }), job);
+    } else {
+      // Left as it is: listed as it is (the run that ended it may have died between its end and its row).
+      await runtime.ensureListed(job);
     }
     return 'already-done';
   }

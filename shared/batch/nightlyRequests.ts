@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 import type { JobRuntime } from '../jobs/jobRuntime';
+import { isTerminal } from '../jobs/jobTypes';
 import type { MessageSender } from '../workflow/orderPorts';
 import type { BatchRunStore } from './batchRunStore';
 import { datesToRun } from './catchUp';
@@ -80,11 +81,13 @@ export async function requestNightlyRun(
       message: `the nightly batch for ${date} has completed; send {"force": true} to run it again`,
     };
   }
-  await services.runtime.create(nightlyJob, {
-    id: jobId,
-    data: { date },
-    event: `nightly batch for ${date} requested`,
-  });
+  // A job read ended just above (a forced run again) is listed again by the run this request starts, whose reopen
+  // writes its row (see runNightly): meeting it here costs no listing read. Any other found is listed as it is.
+  await services.runtime.create(
+    nightlyJob,
+    { id: jobId, data: { date }, event: `nightly batch for ${date} requested` },
+    { ensureListed: !requested || !isTerminal(requested.status) },
+  );
   await services.sender.send(services.runQueue, {
     date,
     ...(request.force ? { force: true } : {}),

@@ -1,6 +1,12 @@
 import type { DeadLetter } from '../deadletters/deadLetterTypes';
 import type { CreateJobInput, Job, JobUpdate, JobUpdateOptions } from './jobTypes';
 
+/** Options of `JobStatusPort.create`. */
+export interface CreateJobOptions {
+  /** Whether a create that finds the job made calls `ensureListed` on it (default true). */
+  ensureListed?: boolean;
+}
+
 /** What the listing keeps of a job: enough to find its row and say what it should hold. */
 export type ListedJob = Pick<Job, 'id' | 'createdAt' | 'status'>;
 
@@ -11,8 +17,12 @@ export type ListedJob = Pick<Job, 'id' | 'createdAt' | 'status'>;
 
 /** Job status records. Implemented by `JobStore`. */
 export interface JobStatusPort {
-  /** Creates the record once per id; a second call returns the first record with `created: false`. */
-  create(input: CreateJobInput): Promise<{ job: Job; created: boolean }>;
+  /**
+   * Creates the record once per id; a second call returns the first record with `created: false`, after
+   * `ensureListed` on it unless `options.ensureListed` is false (a caller whose later write lists the job, or that
+   * calls `ensureListed` itself where it leaves the job as it is, so a create that meets the job costs no read more).
+   */
+  create(input: CreateJobInput, options?: CreateJobOptions): Promise<{ job: Job; created: boolean }>;
   get(id: string): Promise<Job | undefined>;
   /**
    * Read, change, write with the read's ETag, re-applying `change` on a conflict; `change` returning undefined

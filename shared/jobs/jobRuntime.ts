@@ -10,7 +10,7 @@ import {
   MALFORMED_MESSAGE_CODE,
   PermanentJobError,
 } from './jobErrors';
-import type { DeadLetterPort, JobStatusPort, ListedJob, RedeliveryPort } from './jobPorts';
+import type { CreateJobOptions, DeadLetterPort, JobStatusPort, ListedJob, RedeliveryPort } from './jobPorts';
 import { INITIAL_PROGRESS } from './jobRules';
 import {
   isTerminal,
@@ -168,16 +168,21 @@ export class JobRuntime {
       /** The message of the `created` timeline entry. */
       event?: string;
     },
+    /** See `JobStatusPort.create`. */
+    options: CreateJobOptions = {},
   ): Promise<{ job: Job<Data, Result>; created: boolean }> {
     const data = definition.data.parse(input.data);
-    const { job, created } = await this.#statuses.create({
-      id: input.id,
-      type: definition.type,
-      data: data as Record<string, unknown>,
-      ...(input.correlation ? { correlation: input.correlation } : {}),
-      ...(input.progress ? { progress: input.progress } : {}),
-      ...(input.event ? { event: input.event } : {}),
-    });
+    const { job, created } = await this.#statuses.create(
+      {
+        id: input.id,
+        type: definition.type,
+        data: data as Record<string, unknown>,
+        ...(input.correlation ? { correlation: input.correlation } : {}),
+        ...(input.progress ? { progress: input.progress } : {}),
+        ...(input.event ? { event: input.event } : {}),
+      },
+      options,
+    );
     return { job: this.typed(definition, job), created };
   }
 

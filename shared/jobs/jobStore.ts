@@ -4,7 +4,7 @@ import { odata, type TableClient, type TableEntityResult, type TransactionAction
 
 import { ensureTable, statusOf } from '../storage/tableErrors';
 import { type IndexEntry, indexKeyOf, JobIndex, type ListingStatus, listingStatusOf } from './jobIndex';
-import type { ListedJob } from './jobPorts';
+import type { CreateJobOptions, ListedJob } from './jobPorts';
 import { applyJobUpdate, newJob } from './jobRules';
 import { appendToTimeline, parseTimeline, SPILL_END, SPILL_PREFIX, spillRowKey, timelineEntry } from './jobTimeline';
 import {
@@ -143,7 +143,7 @@ export class JobStore {
     await ensureTable(this.table);
   }
 
-  async create(input: CreateJobInput): Promise<{ job: Job; created: boolean }> {
+  async create(input: CreateJobInput, options: CreateJobOptions = {}): Promise<{ job: Job; created: boolean }> {
     const { job, timeline } = this.#newJob(input);
     const entity = toEntity(job, timeline, 0);
     let etag: string | undefined;
@@ -158,7 +158,7 @@ export class JobStore {
       else {
         // Made before: by a caller asking again, maybe because the process that made it died before its row.
         const existing = this.#fromEntity(found);
-        await this.ensureListed(existing);
+        if (options.ensureListed !== false) await this.ensureListed(existing);
         return { job: existing, created: false };
       }
     }

@@ -1,4 +1,4 @@
-import type { JobStatusPort, ListedJob } from '../../shared/jobs/jobPorts';
+import type { CreateJobOptions, JobStatusPort, ListedJob } from '../../shared/jobs/jobPorts';
 import type { JobStore } from '../../shared/jobs/jobStore';
 import type { CreateJobInput, Job, JobUpdate, JobUpdateOptions } from '../../shared/jobs/jobTypes';
 
@@ -9,8 +9,8 @@ import type { CreateJobInput, Job, JobUpdate, JobUpdateOptions } from '../../sha
 export class DelegatingJobStatuses implements JobStatusPort {
   constructor(protected readonly store: JobStore) {}
 
-  create(input: CreateJobInput): Promise<{ job: Job; created: boolean }> {
-    return this.store.create(input);
+  create(input: CreateJobInput, options?: CreateJobOptions): Promise<{ job: Job; created: boolean }> {
+    return this.store.create(input, options);
   }
 
   get(id: string): Promise<Job | undefined> {

@@ -1,6 +1,7 @@
 import { type DeadLetter, DeadLetterConflictError } from '../../shared/deadletters/deadLetterTypes';
 import { type ListingStatus, listingStatusOf } from '../../shared/jobs/jobIndex';
 import type {
+  CreateJobOptions,
   DeadLetterPort,
   JobStatusPort,
   ListedJob,
@@ -42,10 +43,10 @@ export class MemoryJobStatuses implements JobStatusPort {
     this.#beforeWrites.push({ matches, run });
   }
 
-  create(input: CreateJobInput): Promise<{ job: Job; created: boolean }> {
+  create(input: CreateJobInput, options: CreateJobOptions = {}): Promise<{ job: Job; created: boolean }> {
     const existing = this.jobs.get(input.id);
     if (existing) {
-      this.#ensureListed(existing);
+      if (options.ensureListed !== false) this.#ensureListed(existing);
       return Promise.resolve({ job: structuredClone(existing), created: false });
     }
     const job = newJob(input, input.createdAt ?? new Date().toISOString());

@@ -4,12 +4,17 @@ import { describe, it } from 'node:test';
 import { emptyAggregate } from '../../shared/batch/dailyReport';
 import type { NightlyServices } from '../../shared/batch/nightlyBatch';
 import { handleNightlyRunMessage, recordPoisonedNightlyRun } from '../../shared/batch/nightlyMessages';
+import { type NightlyRequestServices, requestNightlyRun } from '../../shared/batch/nightlyRequests';
 import { JobRuntime } from '../../shared/jobs/jobRuntime';
 import { MemoryDeadLetters, MemoryJobStatuses } from '../support/memoryJobPorts';
 
 /** Only what these cases reach: the runtime and the run claims. */
-function nightlyServices(claim: 'completed' | 'in-flight', calls: string[]): NightlyServices {
-  const runtime = new JobRuntime({ statuses: new MemoryJobStatuses(), deadLetters: new MemoryDeadLetters() });
+function nightlyServices(
+  claim: 'completed' | 'in-flight',
+  calls: string[],
+  statuses = new MemoryJobStatuses(),
+): NightlyServices {
+  const runtime = new JobRuntime({ statuses, deadLetters: new MemoryDeadLetters() });
   const runs = {
     ensureTable: () => {
       calls.push('ensureTable');
@@ -67,6 +72,55 @@ describe('nightly run messages', () => {
       // Its owner may be dead: asked for again (not forced) just after the lease lapses.
       'run 2026-11-23 again in 61 s',
     ]);
+  });
+
+  it('reads no listing row for a run whose job its request made; one that finds its date done lists it', async () => {
+    const statuses = new MemoryJobStatuses();
+    const id = 'nightly_20261124';
+    // POST /api/batch/nightly/run made the job (and listed it), then queued the message.
+    await statuses.create({ id, type: 'nightly', data: { date: '2026-11-24' } });
+    const reads = statuses.indexReads;
+    const running = await handleNightlyRunMessage(nightlyServices('in-flight', [], statuses), { date: '2026-11-24' });
+    assert.equal(running.outcome === 'ran' && running.result, 'in-flight');
+    assert.equal(statuses.indexReads, reads, 'the normal path pays no listing read');
+    // Ended by a run whose host died before its row: a message for that date, finding it done, lists it.
+    await statuses.update(id, () => ({ status: 'succeeded' }));
+    statuses.listing.set(id, 'active');
+    const done = await handleNightlyRunMessage(nightlyServices('completed', [], statuses), { date: '2026-11-24' });
+    assert.equal(done.outcome === 'ran' && done.result, 'already-done');
+    assert.equal(statuses.listing.get(id), 'succeeded');
+  });
+
+  it('reads no listing row when a done date is run again on demand: the run it starts lists the job', async () => {
+    const statuses = new MemoryJobStatuses();
+    const runtime = new JobRuntime({ statuses, deadLetters: new MemoryDeadLetters() });
+    await statuses.create({ id: 'nightly_20261124', type: 'nightly', data: { date: '2026-11-24' } });
+    await statuses.update('nightly_20261124', () => ({ status: 'succeeded' }));
+    const sent: unknown[] = [];
+    const services = {
+      runtime,
+      runs: {
+        get: () => Promise.resolve({ state: 'succeeded', jobId: 'nightly_20261124' }),
+        isStale: () => false,
+      },
+      sender: {
+        send: (_queue: string, body: unknown) => {
+          sent.push(body);
+          return Promise.resolve();
+        },
+      },
+      runQueue: 'nightly-run',
+      leaseMs: 60_000,
+    } as unknown as NightlyRequestServices;
+    const reads = statuses.indexReads;
+    const requested = await requestNightlyRun(
+      services,
+      { date: '2026-11-24', force: true },
+      new Date('2026-11-25T09:00:00Z'),
+    );
+    assert.equal(requested.outcome, 'accepted');
+    assert.deepEqual(sent, [{ date: '2026-11-24', force: true }]);
+    assert.equal(statuses.indexReads, reads);
   });
 
   it("records a poisoned run message against the run queue and its date's job", async () => {
