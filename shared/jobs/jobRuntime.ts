@@ -550,10 +550,12 @@ export class JobRuntime {
       deadLetteredAt: new Date().toISOString(),
     });
     if (job && options.failJob !== false) {
-      await this.#statuses.update(
+      let failedBefore = false;
+      const failed = await this.#statuses.update(
         job.id,
-        (current) =>
-          current.status === 'failed'
+        (current) => {
+          failedBefore = current.status === 'failed';
+          return failedBefore
             ? undefined
             : {
                 status: 'failed',
@@ -563,9 +565,12 @@ export class JobRuntime {
                   message: `${error.code}: ${error.message}`,
                   data: { deadLetterId: deadLetter.id },
                 },
-              },
+              };
+        },
         { basis: job },
       );
+      // Failed already: this poison message again (its host died before completing it, maybe before the row).
+      if (failedBefore) await this.ensureListed(failed);
     }
     return deadLetter;
   }

@@ -272,6 +272,17 @@ describe('job runtime rules (in-memory ports)', () => {
     assert.equal(statuses.events('c9').filter((e) => e.kind === 'dead-lettered').length, 1);
   });
 
+  it('lists a poisoned job failed when the poison message comes again after its host died before the row', async () => {
+    await runtime.create(counterJob, { id: 'c20', data: { target: 1, done: 0, restarts: 0 } });
+    const delivery = { poisonQueue: 'work-poison', messageId: 'm20', insertedAt: new Date(), text: '{"jobId":"c20"}' };
+    await runtime.recordPoison(delivery, { kind: 'queue', queue: 'work' }, 'c20', 5);
+    assert.equal(statuses.listing.get('c20'), 'failed');
+    statuses.listing.set('c20', 'active'); // the host died after the job's write, before its row's
+    // It never completed the poison message, so it comes again: the job is failed already, and left as it is.
+    await runtime.recordPoison(delivery, { kind: 'queue', queue: 'work' }, 'c20', 5);
+    assert.equal(statuses.listing.get('c20'), 'failed');
+  });
+
   it('replays a dead letter: reopens the job queued with its type’s data change and redelivers, once', async () => {
     await runtime.create(counterJob, { id: 'c10', data: { target: 2, done: 0, restarts: 0 } });
     behaviour = 'permanent';
