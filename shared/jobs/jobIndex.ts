@@ -171,7 +171,9 @@ export class JobIndex {
       else await this.table.createEntity(indexRowOf(latest));
       return true;
     } catch (error) {
-      if (statusOf(error) === 409 || statusOf(error) === 412) return false;
+      // 404: the row went since read, deleted with its job (retention, a take-back); it stays gone.
+      const status = statusOf(error);
+      if (status === 409 || status === 412 || status === 404) return false;
       throw error;
     }
   }

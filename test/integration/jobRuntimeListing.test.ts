@@ -55,6 +55,8 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
   let lostInsertResponses = 0;
   /** Likewise for the next replaces of a job: they land but answer 412, as a retry meeting its own write does. */
   let lostUpdateResponses = 0;
+  /** Runs after the next read of a job's status entity, before it returns (a writer in between). */
+  let afterJobRead: (() => Promise<void>) | undefined;
   let type: string;
   /** What the next attempt does. */
   let attempt: () => Promise<{ n: number }>;
@@ -111,6 +113,19 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
       },
       configurable: true,
     });
+    const read = table.getEntity.bind(table);
+    Object.defineProperty(table, 'getEntity', {
+      value: async (...args: Parameters<TableClient['getEntity']>) => {
+        const found = await read(...args);
+        const meanwhile = args[1] === 'status' ? afterJobRead : undefined;
+        if (meanwhile) {
+          afterJobRead = undefined;
+          await meanwhile();
+        }
+        return found;
+      },
+      configurable: true,
+    });
     const replace = table.updateEntity.bind(table);
     Object.defineProperty(table, 'updateEntity', {
       value: async (...args: Parameters<TableClient['updateEntity']>) => {
@@ -137,6 +152,7 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
     beforeIndexFailure = undefined;
     lostInsertResponses = 0;
     lostUpdateResponses = 0;
+    afterJobRead = undefined;
   });
 
   it('writes a job that ends within the grace once, with its end and its listing row: two table writes', async () => {
@@ -523,6 +539,21 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
       assert.equal(await store.ensureListed(stale), false);
       assert.equal(await listedAs(job), 'active');
       assert.deepEqual(log, []);
+    });
+
+    it('writes no row for a job retention deletes while the row is being checked, and does not fail for it', async () => {
+      const runtime = new JobRuntime({ statuses: store, deadLetters });
+      const id = JobStore.newJobId();
+      await runtime.create(jobOf(), { id, data: { n: 1 } });
+      assert.equal((await runtime.execute(jobOf(), id)).outcome, 'succeeded');
+      const job = await jobOfId(id);
+      await loseRow(job, 'active');
+      // Retention deletes the job and its row after ensure read them both.
+      afterJobRead = async () => {
+        await store.delete(id);
+      };
+      assert.equal(await store.ensureListed(job), false);
+      assert.equal(await listedAs(job), undefined);
     });
   });
 });
