@@ -196,6 +196,18 @@ export class DeadLetterStore {
     await this.table.updateEntity(toEntity(next), 'Replace', { etag: entity.etag });
   }
 
+  /** Notes in a replayed dead letter's history that its work was sent (see `JobRuntime.replay`). */
+  async replaySent(id: string): Promise<void> {
+    const entity = await this.#read(id);
+    if (!entity) return;
+    const letter = fromEntity(entity);
+    const next: DeadLetter = {
+      ...letter,
+      history: [...letter.history, { at: new Date().toISOString(), action: 'replay-sent' }],
+    };
+    await this.table.updateEntity(toEntity(next), 'Replace', { etag: entity.etag });
+  }
+
   /** Deletes dead letters recorded before `before` (retention); returns how many. */
   async purgeOlderThan(before: Date): Promise<number> {
     // Ids sort newest first, so everything older sorts after the id of `before`.

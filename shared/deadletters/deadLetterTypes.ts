@@ -9,7 +9,7 @@ export type DeadLetterState = 'open' | 'replayed' | 'discarded';
 
 export interface DeadLetterHistoryEntry {
   at: string;
-  action: 'recorded' | 'replayed' | 'discarded' | 'replay-failed';
+  action: 'recorded' | 'replayed' | 'replay-sent' | 'discarded' | 'replay-failed';
   note?: string;
 }
 

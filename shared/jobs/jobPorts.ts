@@ -58,6 +58,8 @@ export interface DeadLetterPort {
   transition(id: string, to: 'replayed' | 'discarded', note?: string): Promise<DeadLetter | undefined>;
   /** Reopens a dead letter whose replay could not be sent. */
   replayFailed(id: string, reason: string): Promise<void>;
+  /** Notes in its history that a replayed dead letter's work was sent (a replay marked and never sent was lost). */
+  replaySent(id: string): Promise<void>;
 }
 
 /** Puts a dead letter's work back where it came from: re-sends a queue body, or retriggers a blob. */

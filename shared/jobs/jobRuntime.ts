@@ -127,6 +127,23 @@ function attemptFailure<Data, Result>(
 }
 
 /**
+ * How long a replay may stay marked but not sent before a replay of the same dead letter takes it as lost with its
+ * process: far longer than a replay request takes (a reopen and a send), so one still under way is not sent twice.
+ */
+export const LOST_REPLAY_AFTER_MS = 60_000;
+
+/**
+ * When the dead letter's latest replay was marked, if it was never noted sent (nor failed) and was marked more than
+ * {@link LOST_REPLAY_AFTER_MS} before `now`; undefined otherwise.
+ */
+export function lostReplayClaim(letter: DeadLetter, now: number): number | undefined {
+  const last = letter.history.at(-1);
+  if (letter.state !== 'replayed' || last?.action !== 'replayed') return undefined;
+  const claimedAt = Date.parse(last.at);
+  return Number.isFinite(claimedAt) && now - claimedAt > LOST_REPLAY_AFTER_MS ? claimedAt : undefined;
+}
+
+/**
  * The job runtime: every job's status record, timeline, failure handling, dead letters, replay and cancel, done
  * one way. A job type is a {@link JobDefinition}; the runtime validates its stored data once per read and hands
  * `run` a `Job<Data, Result>`. Rules (unit-tested with in-memory ports): a terminal status sticks unless a replay
@@ -614,14 +631,17 @@ export class JobRuntime {
 
   /**
    * Replays a dead letter: marks it replayed (once, even with two admins clicking), reopens its job as `queued`
-   * (with its type's `onReplay` data change) and puts the work back on its source. When the source cannot take it,
-   * the dead letter is reopened, the job is put back as it was (see {@link JobRuntime.#undoReopen}) and the reason
-   * returned.
+   * (with its type's `onReplay` data change), puts the work back on its source, and notes in the dead letter's
+   * history that it was sent. When the source cannot take it, the dead letter is reopened, the job is put back as it
+   * was (see {@link JobRuntime.#undoReopen}) and the reason returned. A replay whose process died after marking it
+   * and before sending it (see {@link lostReplayClaim}) is finished by the next replay of the same dead letter.
    */
   async replay(id: string, note = 'replayed'): Promise<ReplayOutcome> {
-    const redelivery = this.#redelivery;
-    if (!redelivery) throw new TypeError('this runtime was built without a redelivery port');
-    if (!(await this.#deadLetters.get(id))) return { outcome: 'not-found' };
+    if (!this.#redelivery) throw new TypeError('this runtime was built without a redelivery port');
+    const found = await this.#deadLetters.get(id);
+    if (!found) return { outcome: 'not-found' };
+    const lostAt = found.state === 'replayed' ? lostReplayClaim(found, Date.now()) : undefined;
+    if (lostAt !== undefined) return this.#finishLostReplay(found, lostAt);
     let letter: DeadLetter | undefined;
     try {
       letter = await this.#deadLetters.transition(id, 'replayed', note);
@@ -630,9 +650,32 @@ export class JobRuntime {
       throw error;
     }
     if (!letter) return { outcome: 'not-found' };
+    return this.#sendReplay(letter, { reopen: letter.jobId !== undefined });
+  }
+
+  /**
+   * A replay marked but never sent, its process dead: what it did not do is done now. Its job tells how far it got:
+   * not written since the mark (the reopen never landed) is reopened and sent; still as the reopen left it (queued,
+   * nothing run) is sent; anything else means its work arrived after all (only the note was lost), and is a conflict,
+   * as a second replay of a sent one is.
+   */
+  async #finishLostReplay(letter: DeadLetter, claimedAt: number): Promise<ReplayOutcome> {
+    const conflict = { outcome: 'conflict', message: `dead letter ${letter.id} is already replayed` } as const;
+    if (!letter.jobId) return this.#sendReplay(letter, { reopen: false });
+    const job = await this.#statuses.get(letter.jobId);
+    if (!job) return conflict;
+    if (Date.parse(job.updatedAt) < claimedAt) return this.#sendReplay(letter, { reopen: true });
+    if (job.status === 'queued' && job.progress.message === 'replayed')
+      return this.#sendReplay(letter, { reopen: false });
+    return conflict;
+  }
+
+  /** Reopens the dead letter's job (when asked), sends its work, and notes it sent; undoes both when it cannot. */
+  async #sendReplay(letter: DeadLetter, options: { reopen: boolean }): Promise<ReplayOutcome> {
+    const id = letter.id;
     let reopened: { before: Job; after: Job; dataKeys: string[] } | undefined;
     try {
-      if (letter.jobId) {
+      if (letter.jobId && options.reopen) {
         // What the reopen's last (written) application of `change` saw, copied before `typed` validates it in place.
         const seen: { before?: Job; dataKeys: string[] } = { dataKeys: [] };
         const after = await this.#statuses.update(letter.jobId, (job) => {
@@ -651,13 +694,17 @@ export class JobRuntime {
         });
         if (seen.before) reopened = { before: seen.before, after, dataKeys: seen.dataKeys };
       }
-      await redelivery.redeliver(letter);
+      await this.#redelivery?.redeliver(letter);
     } catch (error) {
       const reason = classifyFailure(error).error.message;
       await this.#deadLetters.replayFailed(id, reason);
       if (reopened) await this.#undoReopen(id, reopened, reason);
       return { outcome: 'failed', sourceGone: statusOf(error) === 404, reason };
     }
+    // Best effort: sent is what matters; without the note a later replay finds the job past its reopen (a conflict).
+    await this.#deadLetters.replaySent(id).catch((error: unknown) => {
+      this.#log?.warn(`dead letter ${id}: replay sent, but not noted as sent: ${classifyFailure(error).error.message}`);
+    });
     return { outcome: 'replayed', deadLetter: letter };
   }
 

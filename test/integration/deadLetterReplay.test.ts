@@ -4,7 +4,7 @@ import { before, describe, it } from 'node:test';
 import { storageRedelivery } from '../../shared/deadletters/deadLetterRedelivery';
 import { DeadLetterStore } from '../../shared/deadletters/deadLetterStore';
 import type { RedeliveryPort } from '../../shared/jobs/jobPorts';
-import { JobRuntime } from '../../shared/jobs/jobRuntime';
+import { JobRuntime, LOST_REPLAY_AFTER_MS } from '../../shared/jobs/jobRuntime';
 import { JobStore } from '../../shared/jobs/jobStore';
 import { storageClients, uniqueName } from '../support/storage';
 
@@ -36,11 +36,12 @@ describe('dead-letter replay that cannot be sent (Azurite)', () => {
   let deadLetters: DeadLetterStore;
   let container: string;
   const jobsTable = uniqueName('jobs').replace(/-/g, '');
+  const deadLettersTable = uniqueName('dl').replace(/-/g, '');
 
   before(async () => {
     const clients = storageClients();
     jobs = new JobStore(clients.table(jobsTable));
-    deadLetters = new DeadLetterStore(clients.table(uniqueName('dl').replace(/-/g, '')));
+    deadLetters = new DeadLetterStore(clients.table(deadLettersTable));
     await Promise.all([jobs.ensureTable(), deadLetters.ensureTable()]);
     container = uniqueName('up-');
     await clients.blobs.getContainerClient(container).create();
@@ -70,6 +71,41 @@ describe('dead-letter replay that cannot be sent (Azurite)', () => {
       listed.jobs.some((listedJob) => listedJob.id === id),
       'listed as failed again',
     );
+  });
+
+  it('notes a replay sent, and finishes one whose process died between marking it and sending it', async () => {
+    const sent: string[] = [];
+    const runtime = new JobRuntime({
+      statuses: jobs,
+      deadLetters,
+      redelivery: { redeliver: (letter) => Promise.resolve(void sent.push(letter.id)) },
+    });
+    const { id, letter } = await deadLetteredBlobJob(runtime, jobs, container);
+    // The dead process marked it replayed well over a minute ago, after the job's last write, and sent nothing.
+    await deadLetters.transition(letter.id, 'replayed');
+    const table = storageClients().table(deadLettersTable);
+    const entity = await table.getEntity<Record<string, unknown>>('deadletter', letter.id);
+    const history = JSON.parse(String(entity['history'])) as { at: string; action: string }[];
+    const last = history.at(-1);
+    if (last) last.at = new Date(Date.now() + 1_000 - 2 * LOST_REPLAY_AFTER_MS).toISOString();
+    await table.updateEntity(
+      { partitionKey: 'deadletter', rowKey: letter.id, history: JSON.stringify(history) },
+      'Merge',
+    );
+    const longAgo = new Date(Date.now() - 3 * LOST_REPLAY_AFTER_MS).toISOString();
+    await storageClients()
+      .table(jobsTable)
+      .updateEntity({ partitionKey: id, rowKey: 'status', updatedAt: longAgo }, 'Merge');
+
+    assert.equal((await runtime.replay(letter.id)).outcome, 'replayed');
+    assert.deepEqual(sent, [letter.id]);
+    assert.equal((await jobs.get(id))?.status, 'queued');
+    assert.deepEqual(
+      (await deadLetters.get(letter.id))?.history.map((entry) => entry.action),
+      ['recorded', 'replayed', 'replay-sent'],
+    );
+    assert.equal((await runtime.replay(letter.id)).outcome, 'conflict', 'sent and noted');
+    assert.deepEqual(sent, [letter.id]);
   });
 
   it('keeps a run another process started after the reopen (the ETag-conditional restore loses)', async () => {

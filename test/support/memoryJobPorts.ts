@@ -207,6 +207,17 @@ export class MemoryDeadLetters implements DeadLetterPort {
     return Promise.resolve(structuredClone(next));
   }
 
+  replaySent(id: string): Promise<void> {
+    const letter = this.letters.get(id);
+    if (letter) {
+      this.letters.set(id, {
+        ...letter,
+        history: [...letter.history, { at: new Date().toISOString(), action: 'replay-sent' }],
+      });
+    }
+    return Promise.resolve();
+  }
+
   replayFailed(id: string, reason: string): Promise<void> {
     const letter = this.letters.get(id);
     if (letter) {

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { defineJob } from '../../shared/jobs/jobDefinition';
 import { classifyFailure, JobCancelledError, normaliseError, PermanentJobError } from '../../shared/jobs/jobErrors';
 import { decodeMessage } from '../../shared/jobs/jobMessages';
-import { JobRuntime } from '../../shared/jobs/jobRuntime';
+import { JobRuntime, LOST_REPLAY_AFTER_MS } from '../../shared/jobs/jobRuntime';
 import { MemoryDeadLetters, MemoryJobStatuses, MemoryRedelivery } from '../support/memoryJobPorts';
 import { latch, waitFor } from '../support/wait';
 
@@ -308,6 +308,71 @@ describe('job runtime rules (in-memory ports)', () => {
     behaviour = 'succeed';
     assert.equal((await runtime.execute(counterJob, 'c10')).outcome, 'succeeded');
     assert.equal((await runtime.replay('dl_missing')).outcome, 'not-found');
+  });
+
+  describe('a replay whose process died after marking it replayed and before sending it', () => {
+    /** A permanently failed counter job `id` and its dead letter. */
+    async function deadLettered(id: string) {
+      await runtime.create(counterJob, { id, data: { target: 2, done: 0, restarts: 0 } });
+      behaviour = 'permanent';
+      await runtime.execute(counterJob, id);
+      behaviour = 'succeed';
+      const poison = { poisonQueue: 'work-poison', messageId: `m-${id}`, insertedAt: new Date(), text: 'body' };
+      const letter = await runtime.recordPoison(poison, { kind: 'queue', queue: 'work' }, id, 5);
+      // Failed well before the replay that is about to be marked (the marks below are dated in the past).
+      const job = statuses.jobs.get(id);
+      if (job) job.updatedAt = new Date(Date.now() - 10 * LOST_REPLAY_AFTER_MS).toISOString();
+      return letter;
+    }
+
+    /** What the dead process left: the dead letter marked replayed `agoMs` ago, and nothing noted after. */
+    async function markedAndDied(letterId: string, agoMs: number) {
+      await deadLetters.transition(letterId, 'replayed');
+      const letter = deadLetters.letters.get(letterId);
+      const last = letter?.history.at(-1);
+      if (last) last.at = new Date(Date.now() - agoMs).toISOString();
+    }
+
+    it('reopens and sends it, once, when the next replay comes after the mark has gone stale', async () => {
+      const letter = await deadLettered('c30');
+      await markedAndDied(letter.id, LOST_REPLAY_AFTER_MS + 1_000);
+      assert.equal((await runtime.replay(letter.id)).outcome, 'replayed');
+      const job = await runtime.read(counterJob, 'c30');
+      assert.equal(job?.status, 'queued');
+      assert.equal(job?.data.restarts, 1, "the type's replay change, applied once");
+      assert.equal(redelivery.redelivered.length, 1);
+      assert.equal(deadLetters.letters.get(letter.id)?.history.at(-1)?.action, 'replay-sent');
+      // Sent and noted: a replay again is a conflict, as for any replayed dead letter.
+      assert.equal((await runtime.replay(letter.id)).outcome, 'conflict');
+      assert.equal(redelivery.redelivered.length, 1);
+    });
+
+    it('only sends it when its reopen had landed, without applying the replay change again', async () => {
+      const letter = await deadLettered('c31');
+      await markedAndDied(letter.id, LOST_REPLAY_AFTER_MS + 1_000);
+      // The reopen landed (after the mark) before the process died.
+      await statuses.update('c31', () => ({
+        status: 'queued',
+        reopen: true,
+        error: null,
+        data: { restarts: 1 },
+        progress: { index: 0, percent: 0, step: 'queued', message: 'replayed' },
+      }));
+      assert.equal((await runtime.replay(letter.id)).outcome, 'replayed');
+      assert.equal((await runtime.read(counterJob, 'c31'))?.data.restarts, 1);
+      assert.equal(redelivery.redelivered.length, 1);
+    });
+
+    it('leaves a replay still under way alone, and one whose work arrived after all (only its note was lost)', async () => {
+      const fresh = await deadLettered('c32');
+      await markedAndDied(fresh.id, 1_000);
+      assert.equal((await runtime.replay(fresh.id)).outcome, 'conflict');
+      const ran = await deadLettered('c33');
+      await markedAndDied(ran.id, LOST_REPLAY_AFTER_MS + 1_000);
+      await statuses.update('c33', () => ({ status: 'running', reopen: true, error: null }));
+      assert.equal((await runtime.replay(ran.id)).outcome, 'conflict');
+      assert.equal(redelivery.redelivered.length, 0);
+    });
   });
 
   it('reopens the dead letter when its source cannot take the replay', async () => {
