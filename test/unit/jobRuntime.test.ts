@@ -7,6 +7,7 @@ import { defineJob } from '../../shared/jobs/jobDefinition';
 import { classifyFailure, JobCancelledError, normaliseError, PermanentJobError } from '../../shared/jobs/jobErrors';
 import { decodeMessage } from '../../shared/jobs/jobMessages';
 import { JobRuntime, LOST_REPLAY_AFTER_MS } from '../../shared/jobs/jobRuntime';
+import type { JobUpdate } from '../../shared/jobs/jobTypes';
 import { MemoryDeadLetters, MemoryJobStatuses, MemoryRedelivery } from '../support/memoryJobPorts';
 import { latch, waitFor } from '../support/wait';
 
@@ -549,6 +550,12 @@ describe('a job made by the attempt that runs it: written by its first write (in
   const made = { create: { data: { n: 1 }, rerunnable: true } };
   const transient = () => Promise.reject(Object.assign(new Error('storage busy'), { code: 'STORAGE_BUSY' }));
   const writes = () => statuses.indexWrites.map((write) => [write.id, write.by, write.status]);
+  /** Ends job `id` with `end` once its attempt has marked it running: someone else's end, landing while it runs. */
+  async function endWhileRunning(id: string, end: JobUpdate): Promise<void> {
+    await waitFor('the attempt running', () => statuses.jobs.get(id)?.status === 'running', 5_000, 5);
+    await statuses.update(id, () => end);
+  }
+  const cancelledByOwner: JobUpdate = { status: 'cancelled', error: { code: 'CANCELLED', message: 'by its owner' } };
 
   beforeEach(() => {
     statuses = new MemoryJobStatuses();
@@ -745,8 +752,7 @@ describe('a job made by the attempt that runs it: written by its first write (in
         return { n: 2 };
       };
       const running = runtime.execute(heldJob, id);
-      await waitFor('the attempt running', () => statuses.jobs.get(id)?.status === 'running', 5_000, 5);
-      await statuses.update(id, () => end);
+      await endWhileRunning(id, end);
       const ended = structuredClone(statuses.jobs.get(id));
       gate.open();
       assert.equal((await running).outcome, 'already-finished');
@@ -763,11 +769,7 @@ describe('a job made by the attempt that runs it: written by its first write (in
       throw new JobCancelledError('HELD_CANCELLED', 'cancelled after 3 pages; nothing committed');
     };
     const running = runtime.execute(heldJob, 'h21');
-    await waitFor('the attempt running', () => statuses.jobs.get('h21')?.status === 'running', 5_000, 5);
-    await statuses.update('h21', () => ({
-      status: 'cancelled',
-      error: { code: 'CANCELLED', message: 'by its owner' },
-    }));
+    await endWhileRunning('h21', cancelledByOwner);
     gate.open();
     const stopped = await running;
     assert.equal(stopped.outcome, 'cancelled');
@@ -807,11 +809,7 @@ describe('a job made by the attempt that runs it: written by its first write (in
     const gate = latch();
     await runtime.create(checkpointed, { id: 'h22', data: { n: 1 } });
     const running = runtime.execute(checkpointed, 'h22');
-    await waitFor('the attempt running', () => statuses.jobs.get('h22')?.status === 'running', 5_000, 5);
-    await statuses.update('h22', () => ({
-      status: 'cancelled',
-      error: { code: 'CANCELLED', message: 'by its owner' },
-    }));
+    await endWhileRunning('h22', cancelledByOwner);
     gate.open();
     const stopped = await running;
     assert.equal(stopped.outcome, 'cancelled');
@@ -827,11 +825,7 @@ describe('a job made by the attempt that runs it: written by its first write (in
       throw new JobCancelledError('HELD_CANCELLED', 'cancelled after 3 pages; nothing committed');
     };
     const running = runtime.execute(heldJob, 'h23', {});
-    await waitFor('the attempt running', () => statuses.jobs.get('h23')?.status === 'running', 5_000, 5);
-    await statuses.update('h23', () => ({
-      status: 'cancelled',
-      error: { code: 'CANCELLED', message: 'by its owner' },
-    }));
+    await endWhileRunning('h23', cancelledByOwner);
     statuses.listing.set('h23', 'active'); // the cancel's host died after the job's write, before its row's
     gate.open();
     assert.equal((await running).outcome, 'cancelled');
