@@ -49,12 +49,11 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
   /** Runs before a listing-row write fails that way (another caller meeting the job meanwhile). */
   let beforeIndexFailure: (() => Promise<void>) | undefined;
   /**
-   * How many of the next job inserts land but answer 409, as a retry of an insert whose response was lost does (the
-   * SDK retries a timed-out or reset request, and the retry meets the entity the first one wrote).
+   * How many of the next job inserts (`createEntity`) land but answer 409, as a retry of an insert whose response was
+   * lost does (the SDK retries a timed-out or reset request, and the retry meets the entity the first one wrote);
+   * likewise replaces (`updateEntity`), which answer 412.
    */
-  let lostInsertResponses = 0;
-  /** Likewise for the next replaces of a job: they land but answer 412, as a retry meeting its own write does. */
-  let lostUpdateResponses = 0;
+  const lostResponses = { createEntity: 0, updateEntity: 0 };
   /** Runs after the next read of a job's status entity, before it returns (a writer in between). */
   let afterJobRead: (() => Promise<void>) | undefined;
   let type: string;
@@ -101,18 +100,6 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
       },
       configurable: true,
     });
-    const insert = table.createEntity.bind(table);
-    Object.defineProperty(table, 'createEntity', {
-      value: async (...args: Parameters<TableClient['createEntity']>) => {
-        const written = await insert(...args);
-        if (lostInsertResponses > 0 && !args[0].partitionKey.startsWith('idx-')) {
-          lostInsertResponses--;
-          throw Object.assign(new Error('EntityAlreadyExists'), { statusCode: 409 });
-        }
-        return written;
-      },
-      configurable: true,
-    });
     const read = table.getEntity.bind(table);
     Object.defineProperty(table, 'getEntity', {
       value: async (...args: Parameters<TableClient['getEntity']>) => {
@@ -126,18 +113,25 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
       },
       configurable: true,
     });
-    const replace = table.updateEntity.bind(table);
-    Object.defineProperty(table, 'updateEntity', {
-      value: async (...args: Parameters<TableClient['updateEntity']>) => {
-        const written = await replace(...args);
-        if (lostUpdateResponses > 0 && !args[0].partitionKey.startsWith('idx-')) {
-          lostUpdateResponses--;
-          throw Object.assign(new Error('UpdateConditionNotSatisfied'), { statusCode: 412 });
-        }
-        return written;
-      },
-      configurable: true,
-    });
+    for (const [method, statusCode, code] of [
+      ['createEntity', 409, 'EntityAlreadyExists'],
+      ['updateEntity', 412, 'UpdateConditionNotSatisfied'],
+    ] as const) {
+      const write = (table[method] as (entity: { partitionKey: string }, ...rest: unknown[]) => Promise<unknown>).bind(
+        table,
+      );
+      Object.defineProperty(table, method, {
+        value: async (entity: { partitionKey: string }, ...rest: unknown[]) => {
+          const written = await write(entity, ...rest);
+          if (lostResponses[method] > 0 && !entity.partitionKey.startsWith('idx-')) {
+            lostResponses[method]--;
+            throw Object.assign(new Error(code), { statusCode });
+          }
+          return written;
+        },
+        configurable: true,
+      });
+    }
     log = recordWrites(table);
     store = new JobStore(table);
     deadLetters = new DeadLetterStore(clients.table(uniqueName('dl')));
@@ -150,8 +144,8 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
     log.length = 0;
     failIndexWrites = 0;
     beforeIndexFailure = undefined;
-    lostInsertResponses = 0;
-    lostUpdateResponses = 0;
+    lostResponses.createEntity = 0;
+    lostResponses.updateEntity = 0;
     afterJobRead = undefined;
   });
 
@@ -372,7 +366,7 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
   it('knows its own insert when the response was lost and the retry met it: written once, listed', async () => {
     const runtime = new JobRuntime({ statuses: store, deadLetters, unwrittenGraceMs: 60_000 });
     const id = JobStore.newJobId();
-    lostInsertResponses = 1;
+    lostResponses.createEntity = 1;
     assert.equal((await runtime.execute(jobOf(), id, made)).outcome, 'succeeded');
     const job = await jobOfId(id);
     assert.equal(job.attempts, 1);
@@ -387,7 +381,7 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
     const runtime = new JobRuntime({ statuses: store, deadLetters });
     const id = JobStore.newJobId();
     await runtime.create(jobOf(), { id, data: { n: 1 } });
-    lostUpdateResponses = 1;
+    lostResponses.updateEntity = 1;
     assert.equal((await runtime.execute(jobOf(), id)).outcome, 'succeeded');
     const job = await jobOfId(id);
     assert.equal(job.attempts, 1, 'the start was written twice');
@@ -399,7 +393,7 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
 
   it('knows its own created job when the response was lost and the retry met it: created, listed', async () => {
     const id = JobStore.newJobId();
-    lostInsertResponses = 1;
+    lostResponses.createEntity = 1;
     const { job, created } = await store.create({ id, type, data: { n: 1 } });
     assert.equal(created, true);
     assert.equal(await listedAs(job), 'active', 'the created job is in no listing');
