@@ -208,6 +208,29 @@ export class DeadLetterStore {
     await this.table.updateEntity(toEntity(next), 'Replace', { etag: entity.etag });
   }
 
+  /** See `DeadLetterPort.reclaimReplay`: ETag-conditional, so of two callers one takes it over. */
+  async reclaimReplay(id: string, markedAt: string): Promise<void> {
+    const entity = await this.#read(id);
+    const letter = entity ? fromEntity(entity) : undefined;
+    const last = letter?.history.at(-1);
+    if (!entity || !letter || letter.state !== 'replayed' || last?.action !== 'replayed' || last.at !== markedAt) {
+      throw new DeadLetterConflictError(`dead letter ${id} changed meanwhile`);
+    }
+    const entry = {
+      at: new Date().toISOString(),
+      action: 'replayed' as const,
+      note: 'taken over: its replay was never sent',
+    };
+    try {
+      await this.table.updateEntity(toEntity({ ...letter, history: [...letter.history, entry] }), 'Replace', {
+        etag: entity.etag,
+      });
+    } catch (error) {
+      if (statusOf(error) === 412) throw new DeadLetterConflictError(`dead letter ${id} changed meanwhile`);
+      throw error;
+    }
+  }
+
   /** Deletes dead letters recorded before `before` (retention); returns how many. */
   async purgeOlderThan(before: Date): Promise<number> {
     // Ids sort newest first, so everything older sorts after the id of `before`.

@@ -60,6 +60,11 @@ export interface DeadLetterPort {
   replayFailed(id: string, reason: string): Promise<void>;
   /** Notes in its history that a replayed dead letter's work was sent (a replay marked and never sent was lost). */
   replaySent(id: string): Promise<void>;
+  /**
+   * Takes over a replay marked at `markedAt` and never sent (its process died): marks it again, now, only while that
+   * mark is still the latest entry; throws `DeadLetterConflictError` when another caller got there first.
+   */
+  reclaimReplay(id: string, markedAt: string): Promise<void>;
 }
 
 /** Puts a dead letter's work back where it came from: re-sends a queue body, or retriggers a blob. */

@@ -136,11 +136,11 @@ export const LOST_REPLAY_AFTER_MS = 60_000;
  * When the dead letter's latest replay was marked, if it was never noted sent (nor failed) and was marked more than
  * {@link LOST_REPLAY_AFTER_MS} before `now`; undefined otherwise.
  */
-export function lostReplayClaim(letter: DeadLetter, now: number): number | undefined {
+export function lostReplayClaim(letter: DeadLetter, now: number): { at: string; time: number } | undefined {
   const last = letter.history.at(-1);
   if (letter.state !== 'replayed' || last?.action !== 'replayed') return undefined;
-  const claimedAt = Date.parse(last.at);
-  return Number.isFinite(claimedAt) && now - claimedAt > LOST_REPLAY_AFTER_MS ? claimedAt : undefined;
+  const time = Date.parse(last.at);
+  return Number.isFinite(time) && now - time > LOST_REPLAY_AFTER_MS ? { at: last.at, time } : undefined;
 }
 
 /**
@@ -640,8 +640,8 @@ export class JobRuntime {
     if (!this.#redelivery) throw new TypeError('this runtime was built without a redelivery port');
     const found = await this.#deadLetters.get(id);
     if (!found) return { outcome: 'not-found' };
-    const lostAt = found.state === 'replayed' ? lostReplayClaim(found, Date.now()) : undefined;
-    if (lostAt !== undefined) return this.#finishLostReplay(found, lostAt);
+    const lost = found.state === 'replayed' ? lostReplayClaim(found, Date.now()) : undefined;
+    if (lost) return this.#finishLostReplay(found, lost);
     let letter: DeadLetter | undefined;
     try {
       letter = await this.#deadLetters.transition(id, 'replayed', note);
@@ -659,15 +659,24 @@ export class JobRuntime {
    * nothing run) is sent; anything else means its work arrived after all (only the note was lost), and is a conflict,
    * as a second replay of a sent one is.
    */
-  async #finishLostReplay(letter: DeadLetter, claimedAt: number): Promise<ReplayOutcome> {
+  async #finishLostReplay(letter: DeadLetter, mark: { at: string; time: number }): Promise<ReplayOutcome> {
     const conflict = { outcome: 'conflict', message: `dead letter ${letter.id} is already replayed` } as const;
-    if (!letter.jobId) return this.#sendReplay(letter, { reopen: false });
-    const job = await this.#statuses.get(letter.jobId);
-    if (!job) return conflict;
-    if (Date.parse(job.updatedAt) < claimedAt) return this.#sendReplay(letter, { reopen: true });
-    if (job.status === 'queued' && job.progress.message === 'replayed')
-      return this.#sendReplay(letter, { reopen: false });
-    return conflict;
+    let reopen = false;
+    if (letter.jobId) {
+      const job = await this.#statuses.get(letter.jobId);
+      if (!job) return conflict;
+      reopen = Date.parse(job.updatedAt) < mark.time;
+      const asReopened = job.status === 'queued' && job.progress.message === 'replayed';
+      if (!reopen && !asReopened) return conflict;
+    }
+    try {
+      // Marked again, on that stale mark's version: of two callers finishing it, one does.
+      await this.#deadLetters.reclaimReplay(letter.id, mark.at);
+    } catch (error) {
+      if (error instanceof DeadLetterConflictError) return conflict;
+      throw error;
+    }
+    return this.#sendReplay(letter, { reopen });
   }
 
   /** Reopens the dead letter's job (when asked), sends its work, and notes it sent; undoes both when it cannot. */

@@ -218,6 +218,17 @@ export class MemoryDeadLetters implements DeadLetterPort {
     return Promise.resolve();
   }
 
+  reclaimReplay(id: string, markedAt: string): Promise<void> {
+    const letter = this.letters.get(id);
+    const last = letter?.history.at(-1);
+    if (!letter || letter.state !== 'replayed' || last?.action !== 'replayed' || last.at !== markedAt) {
+      return Promise.reject(new DeadLetterConflictError(`dead letter ${id} changed meanwhile`));
+    }
+    const entry = { at: new Date().toISOString(), action: 'replayed' as const, note: 'taken over' };
+    this.letters.set(id, { ...letter, history: [...letter.history, entry] });
+    return Promise.resolve();
+  }
+
   replayFailed(id: string, reason: string): Promise<void> {
     const letter = this.letters.get(id);
     if (letter) {
