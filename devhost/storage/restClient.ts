@@ -85,6 +85,38 @@ function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
 }
 
 /**
+ * A response body as it arrives: into one buffer of the announced length when there is one (a blob's content, read
+ * once more than it needs to be if collected in chunks and joined), in chunks otherwise.
+ */
+class ResponseBody {
+  #chunks: Buffer[] = [];
+  #buffer: Buffer | undefined;
+  #length = 0;
+
+  constructor(contentLength: string | undefined) {
+    const announced = Number(contentLength);
+    if (Number.isSafeInteger(announced) && announced > 0) this.#buffer = Buffer.allocUnsafe(announced);
+  }
+
+  add(chunk: Buffer): void {
+    if (this.#buffer && this.#length + chunk.length <= this.#buffer.length) {
+      chunk.copy(this.#buffer, this.#length);
+    } else {
+      // More than announced: what came so far becomes the first chunk.
+      if (this.#buffer) this.#chunks.push(this.#buffer.subarray(0, this.#length));
+      this.#buffer = undefined;
+      this.#chunks.push(chunk);
+    }
+    this.#length += chunk.length;
+  }
+
+  /** What arrived, and only that (a body cut short is not padded out). */
+  bytes(): Buffer {
+    return this.#buffer ? this.#buffer.subarray(0, this.#length) : Buffer.concat(this.#chunks);
+  }
+}
+
+/**
  * A small client for the storage REST API, for the requests devhost makes on every invocation of a queue or blob
  * trigger (receive, delete, send, a blob's properties). Through the SDK each costs about 0.5–0.8 ms of CPU in
  * request pipelines and XML mappers, three to four times the request itself; on a machine where the host, the app
@@ -164,12 +196,12 @@ export class StorageRestClient {
           ...(request.abortSignal ? { signal: request.abortSignal } : {}),
         },
         (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          const body = new ResponseBody(request.method === 'HEAD' ? undefined : response.headers['content-length']);
+          response.on('data', (chunk: Buffer) => body.add(chunk));
           response.on('error', (error) => reject(new StorageRestError(error.message, undefined, 'ECONNRESET')));
           response.on('end', () => {
             const status = response.statusCode ?? 0;
-            const bytes = Buffer.concat(chunks);
+            const bytes = body.bytes();
             if (status >= 400) {
               const text = bytes.toString('utf8');
               const code = response.headers['x-ms-error-code'];
