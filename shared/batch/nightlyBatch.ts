@@ -18,6 +18,26 @@ export const NIGHTLY_JOB_TYPE = 'nightly';
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** How long after a run's lease lapses a delivery that found it in flight asks for it again, in milliseconds. */
 const LEASE_MARGIN_MS = 1000;
+/**
+ * Takeovers of a run, each found in flight again with no end recorded, after which it is not asked for again: with the
+ * first run, as many hosts lost as deliveries before a message is poisoned (`maxDequeueCount` 5).
+ */
+const MAX_TAKEOVERS_IN_FLIGHT = 4;
+
+/**
+ * What a delivery that found a run in flight saw, carried by the message it queues for when the lease lapses: the
+ * run's attempt then, and how many times the run had been taken over and found in flight again before that.
+ */
+export interface InFlightSeen {
+  attempt: number;
+  takeovers: number;
+}
+
+/** A run taken over again and again, each time found in flight again with nothing recorded: it is not asked for again. */
+export class BatchRunGivenUpError extends Error {
+  override readonly name = 'BatchRunGivenUpError';
+  readonly code = 'BATCH_RUN_GIVEN_UP';
+}
 
 /** The nightly job's data: the UTC date it reports on. */
 export const nightlyDataSchema = z.object({ date: z.string() });
@@ -58,8 +78,11 @@ export interface NightlyServices {
   retention: { jobMs: number; deadLetterMs: number };
   /** Hands orders stuck in flight to the supervisor; returns how many it re-drove or gave up on. */
   superviseStuckOrders(): Promise<number>;
-  /** Queues the date's run again (a nightly-run message, not forced), visible after `delayMs` milliseconds. */
-  runAgainLater(date: string, delayMs: number): Promise<void>;
+  /**
+   * Queues the date's run again (a nightly-run message, not forced, carrying `seen`), visible after `delayMs`
+   * milliseconds.
+   */
+  runAgainLater(date: string, delayMs: number, seen: InFlightSeen): Promise<void>;
   log(message: string): void;
 }
 
@@ -114,7 +137,7 @@ export type NightlyOutcome = 'succeeded' | 'already-done' | 'in-flight' | 'lost'
 export async function runNightly(
   services: NightlyServices,
   date: string,
-  options: { force?: boolean } = {},
+  options: { force?: boolean; inFlight?: InFlightSeen } = {},
 ): Promise<NightlyOutcome> {
   const jobId = nightlyJobId(date);
   const { runtime } = services;
@@ -152,8 +175,21 @@ export async function runNightly(
     // Completing this delivery would then leave the date running for good (the timer asks only for the next date),
     // so the run is asked for again just after the lease lapses: a live owner has saved (or finished) by then, and
     // that delivery finds the run in flight (and asks again) or done; a dead one's run is taken over.
+    // A queued message starts a dequeue count of its own, so a run that takes down every host that runs it (and can
+    // record nothing) would go round for good, one host lost per lease. A run whose attempt moved since this message
+    // was queued was taken over and is in flight again with nothing recorded (most likely by this message's own
+    // earlier delivery, whose host died too): after a few, this delivery fails instead, and its retries end in the
+    // poison queue (a dead letter, the job failed) for a person to look. A live owner's attempt does not move.
+    const seen = options.inFlight;
+    const takeovers = (seen?.takeovers ?? 0) + (seen && seen.attempt !== claim.run.attempt ? 1 : 0);
+    if (takeovers >= MAX_TAKEOVERS_IN_FLIGHT) {
+      throw new BatchRunGivenUpError(
+        `the run for ${date} was taken over ${takeovers} times and found in flight again with nothing recorded: ` +
+          'not asked for again (its hosts may be dying); replay its dead letter once the cause is fixed',
+      );
+    }
     const lapsesInMs = Math.max(services.runs.leaseLapsesAt(claim.run) - Date.now(), 0);
-    await services.runAgainLater(date, lapsesInMs + LEASE_MARGIN_MS);
+    await services.runAgainLater(date, lapsesInMs + LEASE_MARGIN_MS, { attempt: claim.run.attempt, takeovers });
     return 'in-flight';
   }
   let run: BatchRun = claim.run;

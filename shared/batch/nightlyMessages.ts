@@ -24,8 +24,12 @@ export async function handleNightlyRunMessage(
   await services.runs.ensureTable();
   const parsed = nightlyRunMessageSchema.safeParse(message);
   if (!parsed.success) return { outcome: 'invalid', reason: parsed.error.issues[0]?.message ?? '' };
-  const { date, force } = parsed.data;
-  return { outcome: 'ran', date, result: await runNightly(services, date, force ? { force } : {}) };
+  const { date, force, inFlight } = parsed.data;
+  return {
+    outcome: 'ran',
+    date,
+    result: await runNightly(services, date, { ...(force ? { force } : {}), ...(inFlight ? { inFlight } : {}) }),
+  };
 }
 
 /** An on-demand run (`POST /api/batch/nightly/run`): see requestNightlyRun for the rules. */

@@ -13,6 +13,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export const nightlyRunMessageSchema = z.object({
   date: z.string().refine(isValidDate, 'must be a date YYYY-MM-DD'),
   force: z.boolean().optional(),
+  /** Set on a message queued by a delivery that found the run in flight (see `runNightly`). */
+  inFlight: z.object({ attempt: z.number().int().min(1), takeovers: z.number().int().min(0).max(1000) }).optional(),
 });
 export type NightlyRunMessage = z.infer<typeof nightlyRunMessageSchema>;
 

@@ -43,8 +43,8 @@ export function nightlyAppServices(services: OrderAppServices): NightlyAppServic
         const report = await superviseOrdersNow(services);
         return report.redriven.length + report.gaveUp.length;
       },
-      runAgainLater: (date, delayMs) =>
-        services.sender.send(names.queues.nightlyRun, { date } satisfies NightlyRunMessage, {
+      runAgainLater: (date, delayMs, inFlight) =>
+        services.sender.send(names.queues.nightlyRun, { date, inFlight } satisfies NightlyRunMessage, {
           delaySeconds: delayMs / 1000,
         }),
       log,

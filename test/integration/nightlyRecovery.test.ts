@@ -6,6 +6,7 @@ import type { TableClient } from '@azure/data-tables';
 import { type BatchCheckpoint, type BatchRun, BatchRunStore } from '../../shared/batch/batchRunStore';
 import { emptyAggregate } from '../../shared/batch/dailyReport';
 import { nightlyJob, nightlyJobId, type NightlyServices, runNightly } from '../../shared/batch/nightlyBatch';
+import { handleNightlyRunMessage } from '../../shared/batch/nightlyMessages';
 import { scheduleNightlyRuns } from '../../shared/batch/nightlyRequests';
 import { SalesFacts } from '../../shared/batch/salesFacts';
 import { DeadLetterStore } from '../../shared/deadletters/deadLetterStore';
@@ -13,6 +14,7 @@ import { JobRuntime } from '../../shared/jobs/jobRuntime';
 import { JobStore } from '../../shared/jobs/jobStore';
 import type { Job, JobUpdate, JobUpdateOptions } from '../../shared/jobs/jobTypes';
 import { InventoryStore } from '../../shared/orders/inventoryStore';
+import { MAX_DEQUEUE_COUNT } from '../../shared/workflow/orderMessages';
 import { DelegatingJobStatuses } from '../support/delegatingJobStatuses';
 import { storageClients, uniqueName } from '../support/storage';
 import { waitFor } from '../support/wait';
@@ -117,7 +119,7 @@ describe('a nightly run whose host died at the end (Table Storage, blobs)', () =
     const runs = new DyingBatchRunStore(clients.table(names.runs), leaseMs, process);
     const sales = new OutageSalesFacts(clients.table(names.sales), process);
     /** The runs this host asked for again: the message it would queue, and when it becomes visible. */
-    const later: { date: string; visibleAt: number }[] = [];
+    const later: { date: string; body: unknown; visibleAt: number }[] = [];
     const services: NightlyServices = {
       runtime: new JobRuntime({
         statuses: new ProcessJobStatuses(jobs, process),
@@ -136,8 +138,8 @@ describe('a nightly run whose host died at the end (Table Storage, blobs)', () =
       retention: { jobMs: 30 * DAY_MS, deadLetterMs: 30 * DAY_MS },
       superviseStuckOrders: () => Promise.resolve(0),
       log: () => undefined,
-      runAgainLater: (date, delayMs) => {
-        later.push({ date, visibleAt: Date.now() + delayMs });
+      runAgainLater: (date, delayMs, inFlight) => {
+        later.push({ date, body: { date, inFlight }, visibleAt: Date.now() + delayMs });
         return Promise.resolve();
       },
     };
@@ -241,5 +243,43 @@ describe('a nightly run whose host died at the end (Table Storage, blobs)', () =
     );
     assert.deepEqual(dates, ['2026-10-02', '2026-10-03'], 'the 2nd is never reported');
     assert.deepEqual(sent, [{ date: '2026-10-02' }, { date: '2026-10-03' }]);
+  });
+
+  it('a run that takes its host down every time, its message back within the lease: given up after a few hosts, not queued again for good', async () => {
+    const date = '2026-11-22';
+    const leaseMs = 1000;
+    // The queue, as the host uses it: a delivery that throws comes back at once (5 s against a 120 s lease) until
+    // its dequeue count reaches the limit, then goes to the poison queue; one that returns is completed.
+    const queue: { body: unknown; visibleAt: number; dequeueCount: number }[] = [
+      { body: { date }, visibleAt: Date.now(), dequeueCount: 0 },
+    ];
+    let hostsDown = 0;
+    let poisoned = 0;
+    let deliveries = 0;
+    while (queue.length > 0 && deliveries < 20) {
+      queue.sort((a, b) => a.visibleAt - b.visibleAt);
+      const message = queue.shift();
+      if (!message) break;
+      await waitFor('the message to become visible', () => Date.now() >= message.visibleAt, 10_000, 20);
+      deliveries++;
+      message.dequeueCount++;
+      const delivery = host(leaseMs);
+      delivery.sales.outage = true; // its run dies reading its first page, every time, and can record nothing
+      try {
+        await handleNightlyRunMessage(delivery.services, message.body);
+      } catch {
+        if (delivery.sales.outage && (await delivery.runs.get(date))?.state === 'running') hostsDown++;
+        if (message.dequeueCount >= MAX_DEQUEUE_COUNT) poisoned++;
+        else queue.push({ ...message, visibleAt: Date.now() });
+      }
+      for (const again of delivery.later) queue.push({ body: again.body, visibleAt: again.visibleAt, dequeueCount: 0 });
+    }
+    assert.deepEqual(
+      queue.map((message) => message.body),
+      [],
+      `still queued after ${deliveries} deliveries and ${hostsDown} hosts taken down: it goes round for good`,
+    );
+    assert.equal(poisoned, 1, 'its last message is poisoned: a dead letter a person sees and can replay');
+    assert.ok(hostsDown <= 2 * MAX_DEQUEUE_COUNT, `${hostsDown} hosts taken down`);
   });
 });

@@ -74,6 +74,30 @@ describe('nightly run messages', () => {
     ]);
   });
 
+  it('asks again for a live run as long as it lasts, and gives up on one taken over and found in flight again and again', async () => {
+    const relayed: unknown[] = [];
+    const services = nightlyServices('in-flight', []);
+    services.runAgainLater = (_date, _delayMs, seen) => {
+      relayed.push(seen);
+      return Promise.resolve();
+    };
+    // The run in flight is attempt 1 (see nightlyServices): its owner saved since the last look, and is alive.
+    const live = { date: '2026-11-23', inFlight: { attempt: 1, takeovers: 3 } };
+    assert.deepEqual(await handleNightlyRunMessage(services, live), {
+      outcome: 'ran',
+      date: '2026-11-23',
+      result: 'in-flight',
+    });
+    assert.deepEqual(relayed, [{ attempt: 1, takeovers: 3 }]);
+    // A message whose sender saw another attempt in flight: the run was taken over since, for the fourth time in a
+    // row found in flight again with nothing recorded. It is not asked for again, and the delivery fails (poison).
+    await assert.rejects(
+      handleNightlyRunMessage(services, { date: '2026-11-23', inFlight: { attempt: 2, takeovers: 3 } }),
+      { code: 'BATCH_RUN_GIVEN_UP' },
+    );
+    assert.equal(relayed.length, 1);
+  });
+
   it('reads no listing row for a run whose job its request made; one that finds its date done lists it', async () => {
     const statuses = new MemoryJobStatuses();
     const id = 'nightly_20261124';
