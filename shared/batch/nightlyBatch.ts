@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import type { TableClient } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
@@ -19,18 +21,25 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 /** How long after a run's lease lapses a delivery that found it in flight asks for it again, in milliseconds. */
 const LEASE_MARGIN_MS = 1000;
 /**
- * Takeovers of a run, each found in flight again with no end recorded, after which it is not asked for again: with the
- * first run, as many hosts lost as deliveries before a message is poisoned (`maxDequeueCount` 5).
+ * Takeovers of a run, each found in flight again with nothing recorded and no progress saved, after which it is not
+ * asked for again: with the first run, as many hosts lost as deliveries before a message is poisoned (5).
  */
 const MAX_TAKEOVERS_IN_FLIGHT = 4;
 
 /**
  * What a delivery that found a run in flight saw, carried by the message it queues for when the lease lapses: the
- * run's attempt then, and how many times the run had been taken over and found in flight again before that.
+ * run's attempt and a digest of its checkpoint then, and how many times before that the run had been taken over and
+ * found in flight again with no progress saved.
  */
 export interface InFlightSeen {
   attempt: number;
   takeovers: number;
+  progress?: string;
+}
+
+/** A short digest of a run's checkpoint: a run that saves progress between two looks is not the same place. */
+function progressOf(checkpoint: BatchCheckpoint): string {
+  return createHash('sha256').update(JSON.stringify(checkpoint)).digest('base64url').slice(0, 16);
 }
 
 /** A run taken over again and again, each time found in flight again with nothing recorded: it is not asked for again. */
@@ -177,19 +186,28 @@ export async function runNightly(
     // that delivery finds the run in flight (and asks again) or done; a dead one's run is taken over.
     // A queued message starts a dequeue count of its own, so a run that takes down every host that runs it (and can
     // record nothing) would go round for good, one host lost per lease. A run whose attempt moved since this message
-    // was queued was taken over and is in flight again with nothing recorded (most likely by this message's own
-    // earlier delivery, whose host died too): after a few, this delivery fails instead, and its retries end in the
-    // poison queue (a dead letter, the job failed) for a person to look. A live owner's attempt does not move.
+    // was queued, with its checkpoint where it was, was taken over and is in flight again having saved nothing (most
+    // likely by this message's own earlier delivery, whose host died too): after a few, this delivery fails instead,
+    // and its retries end in the poison queue (a dead letter, the job failed) for a person to look. A live owner's
+    // attempt does not move, and a run that saves progress between two looks (a long one cut by the host's function
+    // timeout, resumed piece by piece) starts the count again.
     const seen = options.inFlight;
-    const takeovers = (seen?.takeovers ?? 0) + (seen && seen.attempt !== claim.run.attempt ? 1 : 0);
+    const progress = progressOf(claim.run.checkpoint);
+    const moved = seen !== undefined && seen.attempt !== claim.run.attempt;
+    const stuck = seen?.progress === undefined || seen.progress === progress;
+    const takeovers = moved ? (stuck ? seen.takeovers + 1 : 0) : (seen?.takeovers ?? 0);
     if (takeovers >= MAX_TAKEOVERS_IN_FLIGHT) {
       throw new BatchRunGivenUpError(
-        `the run for ${date} was taken over ${takeovers} times and found in flight again with nothing recorded: ` +
+        `the run for ${date} was taken over ${takeovers} times and found in flight again with no progress saved: ` +
           'not asked for again (its hosts may be dying); replay its dead letter once the cause is fixed',
       );
     }
     const lapsesInMs = Math.max(services.runs.leaseLapsesAt(claim.run) - Date.now(), 0);
-    await services.runAgainLater(date, lapsesInMs + LEASE_MARGIN_MS, { attempt: claim.run.attempt, takeovers });
+    await services.runAgainLater(date, lapsesInMs + LEASE_MARGIN_MS, {
+      attempt: claim.run.attempt,
+      takeovers,
+      progress,
+    });
     return 'in-flight';
   }
   let run: BatchRun = claim.run;

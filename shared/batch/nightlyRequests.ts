@@ -14,7 +14,13 @@ export const nightlyRunMessageSchema = z.object({
   date: z.string().refine(isValidDate, 'must be a date YYYY-MM-DD'),
   force: z.boolean().optional(),
   /** Set on a message queued by a delivery that found the run in flight (see `runNightly`). */
-  inFlight: z.object({ attempt: z.number().int().min(1), takeovers: z.number().int().min(0).max(1000) }).optional(),
+  inFlight: z
+    .object({
+      attempt: z.number().int().min(1),
+      takeovers: z.number().int().min(0).max(1000),
+      progress: z.string().max(64).optional(),
+    })
+    .optional(),
 });
 export type NightlyRunMessage = z.infer<typeof nightlyRunMessageSchema>;
 

@@ -88,14 +88,25 @@ describe('nightly run messages', () => {
       date: '2026-11-23',
       result: 'in-flight',
     });
-    assert.deepEqual(relayed, [{ attempt: 1, takeovers: 3 }]);
-    // A message whose sender saw another attempt in flight: the run was taken over since, for the fourth time in a
-    // row found in flight again with nothing recorded. It is not asked for again, and the delivery fails (poison).
+    assert.deepEqual(
+      relayed.map((seen) => ({ ...(seen as object), progress: typeof (seen as { progress?: unknown }).progress })),
+      [{ attempt: 1, takeovers: 3, progress: 'string' }],
+    );
+    // Taken over since, but the run saved progress between the two looks (a long run resumed piece by piece): the
+    // count starts again.
+    await handleNightlyRunMessage(services, {
+      date: '2026-11-23',
+      inFlight: { attempt: 2, takeovers: 3, progress: 'elsewhere' },
+    });
+    assert.equal((relayed[1] as { takeovers?: number }).takeovers, 0);
+    // Taken over since with its checkpoint where it was, for the fourth time in a row found in flight again having
+    // saved nothing: it is not asked for again, and the delivery fails (its retries end in the poison queue).
+    const { progress } = relayed[0] as { progress: string };
     await assert.rejects(
-      handleNightlyRunMessage(services, { date: '2026-11-23', inFlight: { attempt: 2, takeovers: 3 } }),
+      handleNightlyRunMessage(services, { date: '2026-11-23', inFlight: { attempt: 2, takeovers: 3, progress } }),
       { code: 'BATCH_RUN_GIVEN_UP' },
     );
-    assert.equal(relayed.length, 1);
+    assert.equal(relayed.length, 2);
   });
 
   it('reads no listing row for a run whose job its request made; one that finds its date done lists it', async () => {
