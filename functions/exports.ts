@@ -5,7 +5,7 @@ import { handleExportMessage, recordPoisonedExport, requestExport } from '../sha
 import { exportRequestSchema } from '../shared/exports/exportRequest';
 import { exportServices } from '../shared/exports/exportServices';
 import { jobStatusUrl, RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
-import { json, notFound, problem } from '../shared/http/problem';
+import { idempotencyKeyReused, json, notFound, problem, validationProblem } from '../shared/http/problem';
 import { parseJsonBody } from '../shared/http/requestBody';
 import { isValidJobId } from '../shared/jobs/jobStore';
 import { queueDeliveryOf } from '../shared/jobs/queueDelivery';
@@ -14,7 +14,10 @@ const services = exportServices();
 const { queue } = services;
 const noExport = (id: string) => notFound(`no export ${JSON.stringify(id.slice(0, 100))}`);
 
-/** Admin only: an export holds every customer's orders of the period. */
+/**
+ * Admin only: an export holds every customer's orders of the period. An optional `Idempotency-Key` makes a retry
+ * return (and, while it has not started, queue again) the first request's export instead of making a second.
+ */
 app.http('createExport', {
   route: 'exports',
   methods: ['POST'],
@@ -23,9 +26,25 @@ app.http('createExport', {
     const parsed = await parseJsonBody(request, exportRequestSchema());
     if (!parsed.ok) return parsed.response;
     await services.ready();
-    const jobId = await requestExport(services, parsed.value);
-    const statusUrl = jobStatusUrl(jobId);
-    return json(202, { jobId, statusUrl }, { location: statusUrl, 'retry-after': String(RETRY_AFTER_SECONDS) });
+    const started = await requestExport(services, parsed.value, request.headers.get('idempotency-key') ?? undefined);
+    switch (started.outcome) {
+      case 'accepted': {
+        const statusUrl = jobStatusUrl(started.jobId);
+        return json(
+          202,
+          { jobId: started.jobId, statusUrl },
+          { location: statusUrl, 'retry-after': String(RETRY_AFTER_SECONDS) },
+        );
+      }
+      case 'invalid':
+        return validationProblem(started.errors);
+      case 'idempotency-key-reused':
+        return idempotencyKeyReused();
+      default: {
+        const never: never = started;
+        throw new Error(`unknown outcome ${JSON.stringify(never)}`);
+      }
+    }
   },
 });
 

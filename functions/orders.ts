@@ -2,7 +2,7 @@ import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 
 import { CANCEL_TOKEN_HEADER } from '../shared/access/cancelToken';
 import { jobStatusUrl, RETRY_AFTER_SECONDS } from '../shared/http/apiRoutes';
-import { json, notFound, problem, validationProblem } from '../shared/http/problem';
+import { idempotencyKeyReused, json, notFound, problem, validationProblem } from '../shared/http/problem';
 import { fieldProblems, parseJsonBody } from '../shared/http/requestBody';
 import { isValidJobId } from '../shared/jobs/jobStore';
 import {
@@ -51,12 +51,7 @@ app.http('createOrder', {
           errors: started.errors,
         });
       case 'idempotency-key-reused':
-        return problem(
-          409,
-          'idempotency-key-reused',
-          'Idempotency key reused',
-          'this Idempotency-Key was used with a different request body',
-        );
+        return idempotencyKeyReused();
       default: {
         const never: never = started;
         throw new Error(`unknown outcome ${JSON.stringify(never)}`);

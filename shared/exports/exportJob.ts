@@ -157,6 +157,14 @@ export async function startExport(
     progress: { step: 'queued', index: 0, total: daysOf(request.from, request.to).length, percent: 0 },
     event: `${request.format} export of the orders finished ${request.from} to ${request.to}`,
   });
-  if (created) await services.sender.send(services.queue, { jobId } satisfies ExportMessage);
+  if (created) await queueExport(services, jobId);
   return job;
+}
+
+/**
+ * Sends the message that runs export `jobId`. Sending it again for a job that already has one is harmless: a run
+ * goes on from the job's checkpoint, compare-and-swap, and a finished job is not run again.
+ */
+export async function queueExport(services: { sender: QueueSender; queue: string }, jobId: string): Promise<void> {
+  await services.sender.send(services.queue, { jobId } satisfies ExportMessage);
 }

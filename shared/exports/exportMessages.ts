@@ -1,9 +1,11 @@
 import type { DeadLetter } from '../deadletters/deadLetterTypes';
+import type { FieldProblem } from '../http/problem';
 import { MALFORMED_MESSAGE_CODE, PermanentJobError } from '../jobs/jobErrors';
 import { decodeMessage } from '../jobs/jobMessages';
 import type { ExecuteOutcome, JobRuntime } from '../jobs/jobRuntime';
 import { JobStore } from '../jobs/jobStore';
 import type { QueueDelivery } from '../jobs/queueDelivery';
+import { bodyFingerprint, idempotencyKeyProblem, type IdempotencyKeys } from '../orders/idempotencyKeys';
 import type { QueueSender } from '../workflow/queueSender';
 import {
   EXPORT_JOB_ID_PREFIX,
@@ -11,6 +13,7 @@ import {
   type ExportJobData,
   type ExportJobResult,
   exportMessageSchema,
+  queueExport,
   startExport,
 } from './exportJob';
 import type { ExportRequest } from './exportRequest';
@@ -25,14 +28,47 @@ export interface ExportQueueServices {
   queue: string;
 }
 
-/** Starts an export under a new job id (`exp_…`) and queues its first run; returns the id. */
+/** What starting an export needs: the queue services, a sender, and the `Idempotency-Key` store (claimed lazily). */
+export interface RequestExportServices extends ExportQueueServices {
+  sender: QueueSender;
+  /** The export scope of the keys; only a request that sends a key asks for it (no cost without one). */
+  idempotencyKeys: () => Promise<Pick<IdempotencyKeys, 'claim'>>;
+}
+
+export type RequestExportOutcome =
+  | { outcome: 'accepted'; jobId: string }
+  | { outcome: 'invalid'; errors: FieldProblem[] }
+  | { outcome: 'idempotency-key-reused' };
+
+/**
+ * Starts an export under a new job id (`exp_…`) and queues its first run. With an `Idempotency-Key`, a repeat with
+ * the same body gets the first request's job; while that job is still `queued` (no run has started: the first
+ * request's host may have died, or its send failed, after creating it) its message is sent again, so the repeat gets
+ * the export run. A repeat whose first request died before creating the job creates it. Another body is refused.
+ */
 export async function requestExport(
-  services: ExportQueueServices & { sender: QueueSender },
+  services: RequestExportServices,
   request: ExportRequest,
-): Promise<string> {
-  const jobId = JobStore.newJobId(EXPORT_JOB_ID_PREFIX);
+  idempotencyKey?: string,
+): Promise<RequestExportOutcome> {
+  let jobId = JobStore.newJobId(EXPORT_JOB_ID_PREFIX);
+  if (idempotencyKey !== undefined) {
+    const keyProblem = idempotencyKeyProblem(idempotencyKey);
+    if (keyProblem) return { outcome: 'invalid', errors: [keyProblem] };
+    const keys = await services.idempotencyKeys();
+    const claim = await keys.claim(idempotencyKey, bodyFingerprint(request), jobId);
+    if (claim.kind === 'mismatch') return { outcome: 'idempotency-key-reused' };
+    jobId = claim.jobId;
+    if (claim.kind === 'repeat') {
+      const existing = await services.runtime.read(services.job, jobId);
+      if (existing) {
+        if (existing.status === 'queued') await queueExport(services, jobId);
+        return { outcome: 'accepted', jobId };
+      }
+    }
+  }
   await startExport(services, request, jobId);
-  return jobId;
+  return { outcome: 'accepted', jobId };
 }
 
 export type ExportMessageOutcome =

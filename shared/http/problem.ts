@@ -43,6 +43,16 @@ export function notFound(what: string): HttpResponseInit {
   return problem(404, 'not-found', 'Not found', what);
 }
 
+/** A repeat of an `Idempotency-Key` with another body (orders and exports answer it alike). */
+export function idempotencyKeyReused(): HttpResponseInit {
+  return problem(
+    409,
+    'idempotency-key-reused',
+    'Idempotency key reused',
+    'this Idempotency-Key was used with a different request body',
+  );
+}
+
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
   return {
     status,

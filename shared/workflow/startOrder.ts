@@ -2,15 +2,13 @@ import { newCancelToken } from '../access/cancelToken';
 import type { WebhookSettings } from '../config/appConfig';
 import { JobStore } from '../jobs/jobStore';
 import { assertWebhookTargetAllowed, WEBHOOK_TARGET_REFUSED_MESSAGE } from '../notify/webhookTarget';
-import { bodyFingerprint, type IdempotencyKeys } from '../orders/idempotencyKeys';
+import { bodyFingerprint, idempotencyKeyProblem, type IdempotencyKeys } from '../orders/idempotencyKeys';
 import type { CatalogueItem } from '../orders/inventoryStore';
 import { MAX_NOT_BEFORE_MS, type OrderRequest } from '../orders/orderRequest';
 import { tokenizeCard } from '../orders/paymentGateway';
 import { orderJob } from './orderJob';
 import type { OrderData, StepMessage } from './orderModel';
 import type { OrderServices } from './orderPorts';
-
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 
 /** What starting an order needs besides the workflow's ports. */
 export interface StartOrderServices extends Pick<OrderServices, 'runtime' | 'sender' | 'queues'> {
@@ -42,12 +40,8 @@ export async function startOrder(
   order: OrderRequest,
   idempotencyKey: string | undefined,
 ): Promise<StartOrderOutcome> {
-  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-    return {
-      outcome: 'invalid',
-      errors: [{ field: 'Idempotency-Key', message: 'must be 1-200 visible ASCII characters' }],
-    };
-  }
+  const keyProblem = idempotencyKey === undefined ? undefined : idempotencyKeyProblem(idempotencyKey);
+  if (keyProblem) return { outcome: 'invalid', errors: [keyProblem] };
   let delayMs = 0;
   if (order.notBefore) {
     delayMs = Math.max(0, Date.parse(order.notBefore) - Date.now());

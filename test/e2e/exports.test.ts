@@ -33,6 +33,7 @@ interface ExportResult {
 }
 interface Problem {
   status: number;
+  type?: string;
   errors?: { field: string; message: string }[];
 }
 
@@ -50,8 +51,24 @@ function syntheticFacts(date: string, count: number): SalesFact[] {
   }));
 }
 
-async function requestExport(host: DevhostProcess, body: Record<string, unknown>) {
-  return postJson<Accepted & Problem>(host, '/api/exports', body, admin);
+async function requestExport(
+  host: DevhostProcess,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+) {
+  return postJson<Accepted & Problem>(host, '/api/exports', body, { ...admin, ...headers });
+}
+
+/** The exports' `Idempotency-Key` rows of the app with `prefix` (none, with no table, until a key is sent). */
+async function exportKeyRows(prefix: string): Promise<number> {
+  const table = storageClients().table(`${prefix}idempotency`);
+  let rows = 0;
+  try {
+    for await (const row of table.listEntities()) if (row.rowKey === 'export') rows += 1;
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+  }
+  return rows;
 }
 
 async function download(url: string, headers: Record<string, string> = admin) {
@@ -222,6 +239,62 @@ describe('order export', () => {
     assert.equal((await downloadFrom(host, job)).status, 404, 'a deleted file');
   });
 
+  it('refuses an Idempotency-Key reused with another body (409), and one that is not visible ASCII (400)', async () => {
+    const key = `export-${JobStore.newJobId('k')}`;
+    const body = { from: day(-2), to: day(-1), format: 'csv' };
+    const first = await requestExport(host, body, { 'idempotency-key': key });
+    assert.equal(first.status, 202, JSON.stringify(first.body));
+
+    const other = await requestExport(host, { ...body, format: 'json' }, { 'idempotency-key': key });
+    assert.equal(other.status, 409, JSON.stringify(other.body));
+    assert.equal(other.headers.get('content-type'), 'application/problem+json');
+    assert.match(other.body.type ?? '', /\/idempotency-key-reused$/, 'the problem type orders answer with');
+
+    const bad = await requestExport(host, body, { 'idempotency-key': 'x'.repeat(201) });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.headers.get('content-type'), 'application/problem+json');
+    assert.deepEqual(bad.body.errors, [
+      { field: 'Idempotency-Key', message: 'must be 1-200 visible ASCII characters' },
+    ]);
+    assert.equal((await waitForJob(host, first.body.jobId)).status, 'succeeded');
+  });
+
+  it('a key returns its own export only; without a key every request is a new export and claims nothing', async () => {
+    const key = `shared-${JobStore.newJobId('k')}`;
+    const body = { from: day(-3), to: day(-2), format: 'json' };
+    // The same key on an order first: keys are scoped to their route, so the export does not meet the order's.
+    const stock = await fetch(host.url('/api/inventory/SKU-K1'), {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', ...admin },
+      body: JSON.stringify({ stock: 10, priceCents: 500 }),
+    });
+    assert.equal(stock.status, 200);
+    const order = await postJson<Accepted>(host, '/api/orders', orderBody({}, [{ sku: 'SKU-K1', quantity: 1 }]), {
+      'idempotency-key': key,
+    });
+    assert.equal(order.status, 202, JSON.stringify(order.body));
+    const rowsBefore = await exportKeyRows(prefix);
+
+    const keyed = await requestExport(host, body, { 'idempotency-key': key });
+    assert.equal(keyed.status, 202, JSON.stringify(keyed.body));
+    assert.match(keyed.body.jobId, /^exp_/);
+    const repeat = await requestExport(host, body, { 'idempotency-key': key });
+    assert.equal(repeat.status, 202);
+    assert.equal(repeat.body.jobId, keyed.body.jobId, 'the same key and body: the same export');
+    assert.equal(repeat.headers.get('location'), keyed.headers.get('location'));
+    assert.equal(await exportKeyRows(prefix), rowsBefore + 1);
+
+    const plain = [await requestExport(host, body), await requestExport(host, body)];
+    const ids = plain.map((response) => response.body.jobId);
+    for (const response of plain) {
+      assert.equal(response.status, 202);
+      assert.equal(response.headers.get('location'), response.body.statusUrl);
+    }
+    assert.equal(new Set([...ids, keyed.body.jobId]).size, 3, 'no key: a new export each time');
+    for (const id of [...ids, keyed.body.jobId]) assert.equal((await waitForJob(host, id)).status, 'succeeded');
+    assert.equal(await exportKeyRows(prefix), rowsBefore + 1, 'a request without a key writes no key');
+  });
+
   it('dead-letters a malformed message at once', async () => {
     await sendRaw(prefix, JSON.stringify({ jobId: 42 }));
     const letter = await waitFor('the dead letter', async () => {
@@ -335,6 +408,42 @@ describe('order export, crashes and failures', () => {
         headers: admin,
       });
       assert.ok(!letters.body.deadLetters.some((l) => l.jobId === doomed.body.jobId), 'a cancel is no dead letter');
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it('a retry with the same Idempotency-Key runs an export whose first request created it but never queued it', async () => {
+    // Only the API runs at first, so nothing takes the message before it is lost.
+    const api = await startApp({ env: ENV, args: [...ARGS, '--functions', 'createExport,getJob'] });
+    const prefix = api.prefix;
+    const key = `lost-send-${prefix}`;
+    const body = { from: day(-2), to: day(0), format: 'csv' };
+    const first = await requestExport(api.host, body, { 'idempotency-key': key });
+    assert.equal(first.status, 202, JSON.stringify(first.body));
+    await api.host.stop();
+    // What a host killed between creating the job and sending its message leaves (or a send that failed): the job,
+    // `queued`, and no message. (The caller got no 202 then; it has only its key.)
+    await storageClients().queues.getQueueClient(`${prefix}-exports`).clearMessages();
+    const stranded = await new JobStore(storageClients().table(`${prefix}jobs`)).get(first.body.jobId);
+    assert.equal(stranded?.status, 'queued');
+
+    const { host } = await startApp({ env: ENV, args: ARGS, prefix });
+    try {
+      const retry = await requestExport(host, body, { 'idempotency-key': key });
+      assert.equal(retry.status, 202, JSON.stringify(retry.body));
+      assert.equal(retry.body.jobId, first.body.jobId, 'the first export, not a second');
+      assert.equal(retry.body.statusUrl, first.body.statusUrl);
+      assert.equal(retry.headers.get('location'), first.headers.get('location'));
+      const job = await waitForJob(host, first.body.jobId, undefined, 30_000);
+      assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+      assert.equal((await downloadFrom(host, job)).status, 200);
+      const listed = await getJson<{ jobs: { id: string }[] }>(host, '/api/jobs?type=export', { headers: admin });
+      assert.deepEqual(
+        listed.body.jobs.map((j) => j.id),
+        [first.body.jobId],
+        'one export',
+      );
     } finally {
       await host.stop();
     }
