@@ -111,7 +111,14 @@ export class QueueListener {
   readonly #inFlight = new Set<Promise<void>>();
   #running = false;
   #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  /**
+   * A new message was announced since this poll began (the host's `_stopWaitingTaskSource`, made anew as each poll
+   * starts and completed by `Notify`): the wait after the poll ends at once. Kept apart from the wait itself, so an
+   * announcement that lands while a receive is in flight, and finds the queue still empty, is not lost to the
+   * backoff.
+   */
+  #notified = false;
+  #endWait: (() => void) | undefined;
   #unsubscribe: (() => void) | undefined;
   #queueExists = false;
   #outage: string | undefined;
@@ -133,7 +140,7 @@ export class QueueListener {
     if (this.#running) return;
     this.#running = true;
     this.#pollAbort = new AbortController();
-    this.#unsubscribe = this.#options.onWake?.(() => this.#wake?.());
+    this.#unsubscribe = this.#options.onWake?.(() => this.#notify());
     this.#loop = this.#run();
   }
 
@@ -142,7 +149,7 @@ export class QueueListener {
     if (!this.#running) return;
     this.#running = false;
     this.#unsubscribe?.();
-    this.#wake?.();
+    this.#notify();
     const abortTimer = setTimeout(() => this.#pollAbort.abort(), STOP_RECEIVE_GRACE_MS);
     await this.#loop;
     clearTimeout(abortTimer);
@@ -153,6 +160,7 @@ export class QueueListener {
     let foundSinceLastDelay = false;
     while (this.#running) {
       let found = 0;
+      this.#notified = false;
       try {
         found = await this.#poll();
         this.#recovered();
@@ -213,16 +221,22 @@ export class QueueListener {
     }
   }
 
+  #notify(): void {
+    this.#notified = true;
+    this.#endWait?.();
+  }
+
   #delay(ms: number): Promise<void> {
+    if (this.#notified) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
       function done() {
         clearTimeout(timer);
         resolve();
       }
-      this.#wake = done;
+      this.#endWait = done;
     }).then(() => {
-      this.#wake = undefined;
+      this.#endWait = undefined;
     });
   }
 
