@@ -464,6 +464,16 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
       log.length = 0;
     }
 
+    /** A job that succeeded, whose row the host that ended it left as active (it died before the row's write). */
+    async function endedButListedActive(runtime: JobRuntime): Promise<{ id: string; job: Job }> {
+      const id = JobStore.newJobId();
+      await runtime.create(jobOf(), { id, data: { n: 1 } });
+      assert.equal((await runtime.execute(jobOf(), id)).outcome, 'succeeded');
+      const job = await jobOfId(id);
+      await loseRow(job, 'active');
+      return { id, job };
+    }
+
     for (const [what, options] of [
       ['read first', { create: { data: { n: 1 } } }],
       ['rerunnable', made],
@@ -492,11 +502,7 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
 
     it('lists an ended job still listed as active under its end, when its message comes again', async () => {
       const runtime = new JobRuntime({ statuses: store, deadLetters });
-      const id = JobStore.newJobId();
-      await runtime.create(jobOf(), { id, data: { n: 1 } });
-      assert.equal((await runtime.execute(jobOf(), id)).outcome, 'succeeded');
-      const job = await jobOfId(id);
-      await loseRow(job, 'active');
+      const { id, job } = await endedButListedActive(runtime);
       assert.deepEqual((await store.list({ type, status: 'succeeded' })).jobs, []);
       assert.equal((await runtime.execute(jobOf(), id)).outcome, 'already-finished');
       assert.equal(await listedAs(job), 'succeeded');
@@ -537,11 +543,7 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
 
     it('writes no row for a job retention deletes while the row is being checked, and does not fail for it', async () => {
       const runtime = new JobRuntime({ statuses: store, deadLetters });
-      const id = JobStore.newJobId();
-      await runtime.create(jobOf(), { id, data: { n: 1 } });
-      assert.equal((await runtime.execute(jobOf(), id)).outcome, 'succeeded');
-      const job = await jobOfId(id);
-      await loseRow(job, 'active');
+      const { id, job } = await endedButListedActive(runtime);
       // Retention deletes the job and its row after ensure read them both.
       afterJobRead = async () => {
         await store.delete(id);
