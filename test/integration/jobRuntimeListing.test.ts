@@ -59,6 +59,15 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
   let type: string;
   /** What the next attempt does. */
   let attempt: () => Promise<{ n: number }>;
+  /** Makes the next attempts wait until the returned gate opens, then do `then`: an attempt held while it runs. */
+  function holdAttempt(then: () => Promise<{ n: number }>): ReturnType<typeof latch> {
+    const gate = latch();
+    attempt = async (...args) => {
+      await gate.opened;
+      return then(...args);
+    };
+    return gate;
+  }
   const jobOf = () =>
     defineJob<{ n: number }, { n: number }>({ type, data: z.object({ n: z.number() }), run: () => attempt() });
   /** Not read first: the first write meets whatever another delivery wrote. */
@@ -171,11 +180,7 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
 
   it('writes a job still running after the grace as running and listed, then its end over it', async () => {
     const runtime = new JobRuntime({ statuses: store, deadLetters, unwrittenGraceMs: 50 });
-    const gate = latch();
-    attempt = async () => {
-      await gate.opened;
-      return { n: 1 };
-    };
+    const gate = holdAttempt(() => Promise.resolve({ n: 1 }));
     const id = JobStore.newJobId();
     const running = runtime.execute(jobOf(), id, made);
     const listed = await waitFor('the running job in the listing', async () => {
@@ -280,11 +285,7 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
 
   it("takes back a first write whose listing row failed: the next write is still this attempt's first", async () => {
     const runtime = new JobRuntime({ statuses: store, deadLetters, unwrittenGraceMs: 20 });
-    const gate = latch();
-    attempt = async () => {
-      await gate.opened;
-      return { n: 1 };
-    };
+    const gate = holdAttempt(() => Promise.resolve({ n: 1 }));
     failIndexWrites = 1;
     const id = JobStore.newJobId();
     const running = runtime.execute(jobOf(), id, made);
@@ -420,11 +421,7 @@ describe('a job made by the attempt that runs it: written by its first write (Ta
     const runtime = new JobRuntime({ statuses: store, deadLetters });
     const id = JobStore.newJobId();
     await runtime.create(jobOf(), { id, data: { n: 1 } });
-    const gate = latch();
-    attempt = async () => {
-      await gate.opened;
-      return { n: 2 };
-    };
+    const gate = holdAttempt(() => Promise.resolve({ n: 2 }));
     const running = runtime.execute(jobOf(), id);
     await waitFor('the attempt running', async () => (await store.get(id))?.status === 'running', 10_000);
     await store.update(id, () => ({

@@ -543,6 +543,15 @@ describe('a job made by the attempt that runs it: written by its first write (in
   let statuses: MemoryJobStatuses;
   let runtime: JobRuntime;
   let attempt: (job: { data: { n: number } }) => Promise<{ n: number }>;
+  /** Makes the next attempts wait until the returned gate opens, then do `then`: an attempt held while it runs. */
+  function holdAttempt(then: (job: { data: { n: number } }) => Promise<{ n: number }>): ReturnType<typeof latch> {
+    const gate = latch();
+    attempt = async (...args) => {
+      await gate.opened;
+      return then(...args);
+    };
+    return gate;
+  }
   const heldJob = defineJob<{ n: number }, { n: number }>({
     type: 'held',
     data: z.object({ n: z.number() }),
@@ -576,11 +585,7 @@ describe('a job made by the attempt that runs it: written by its first write (in
   });
 
   it('writes a job still running after the grace as running and listed, then its end over it', async () => {
-    const gate = latch();
-    attempt = async (job) => {
-      await gate.opened;
-      return { n: job.data.n };
-    };
+    const gate = holdAttempt((job) => Promise.resolve({ n: job.data.n }));
     const running = runtime.execute(heldJob, 'h2', made);
     await waitFor('the running job listed', () => statuses.listing.get('h2') === 'active', 5_000, 5);
     assert.equal(statuses.jobs.get('h2')?.status, 'running');
@@ -679,11 +684,7 @@ describe('a job made by the attempt that runs it: written by its first write (in
   });
 
   it('keeps the draft for the next write when its first write fails: the end still inserts the job', async () => {
-    const gate = latch();
-    attempt = async (job) => {
-      await gate.opened;
-      return { n: job.data.n };
-    };
+    const gate = holdAttempt((job) => Promise.resolve({ n: job.data.n }));
     statuses.failNextWrites = 1;
     const running = runtime.execute(heldJob, 'h13', made);
     await waitFor('the grace write tried', () => statuses.failNextWrites === 0, 5_000, 5);
@@ -748,11 +749,7 @@ describe('a job made by the attempt that runs it: written by its first write (in
       ['h20', { status: 'succeeded' as const, result: { n: 1 }, event: { kind: 'succeeded', message: 'done' } }],
     ] as const) {
       await runtime.create(heldJob, { id, data: { n: 1 } });
-      const gate = latch();
-      attempt = async () => {
-        await gate.opened;
-        return { n: 2 };
-      };
+      const gate = holdAttempt(() => Promise.resolve({ n: 2 }));
       const running = runtime.execute(heldJob, id);
       await endWhileRunning(id, end);
       const ended = structuredClone(statuses.jobs.get(id));
@@ -765,11 +762,9 @@ describe('a job made by the attempt that runs it: written by its first write (in
 
   it('records how an attempt stopped for a cancellation that landed while it ran, on that cancellation', async () => {
     await runtime.create(heldJob, { id: 'h21', data: { n: 1 } });
-    const gate = latch();
-    attempt = async () => {
-      await gate.opened;
-      throw new JobCancelledError('HELD_CANCELLED', 'cancelled after 3 pages; nothing committed');
-    };
+    const gate = holdAttempt(() =>
+      Promise.reject(new JobCancelledError('HELD_CANCELLED', 'cancelled after 3 pages; nothing committed')),
+    );
     const running = runtime.execute(heldJob, 'h21');
     await endWhileRunning('h21', cancelledByOwner);
     gate.open();
@@ -821,11 +816,9 @@ describe('a job made by the attempt that runs it: written by its first write (in
 
   it("lists a job cancelled while it ran whose cancel's host died before its listing row, when the attempt stops", async () => {
     await runtime.create(heldJob, { id: 'h23', data: { n: 1 } });
-    const gate = latch();
-    attempt = async () => {
-      await gate.opened;
-      throw new JobCancelledError('HELD_CANCELLED', 'cancelled after 3 pages; nothing committed');
-    };
+    const gate = holdAttempt(() =>
+      Promise.reject(new JobCancelledError('HELD_CANCELLED', 'cancelled after 3 pages; nothing committed')),
+    );
     const running = runtime.execute(heldJob, 'h23', {});
     await endWhileRunning('h23', cancelledByOwner);
     statuses.listing.set('h23', 'active'); // the cancel's host died after the job's write, before its row's
